@@ -1,0 +1,29 @@
+"""keras_lightnets: the survey's vision networks, exact to their papers, from Keras to phone.
+
+    import keras_lightnets as kl
+    model = kl.MobileNetV3Large()                       # keras.applications signature
+    kl.list_models("mobilenet*")
+    kl.create_model("mobilenet_v3_small", classes=10, input_shape=(96, 96, 3))
+    kl.profile(model, input_shape=(224, 224, 3))        # params and multiply-adds
+"""
+
+__version__ = "0.1.0"
+
+from keras_lightnets.models import MobileNet
+from keras_lightnets.models import MobileNetV2
+from keras_lightnets.models import MobileNetV3Large
+from keras_lightnets.models import MobileNetV3Small
+from keras_lightnets.profile import Profile
+from keras_lightnets.profile import profile
+from keras_lightnets.registry import ModelInfo
+from keras_lightnets.registry import create_model
+from keras_lightnets.registry import list_models
+from keras_lightnets.registry import model_info
+from keras_lightnets.registry import register_model
+
+MobileNetV1 = MobileNet  # the name the paper series uses
+
+__all__ = [
+    "MobileNet", "MobileNetV1", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small",
+    "Profile", "profile", "ModelInfo", "create_model", "list_models", "model_info", "register_model",
+]

@@ -1,0 +1,132 @@
+"""Pretrained weights: where they come from, and loading them by layer name.
+
+A file saved from the keras.applications model of the same architecture loads
+into ours even though the graphs differ in weightless layers (padding,
+activations). Legacy `.h5` files (the format of every published keras.applications
+file) are matched by layer name. Keras 3's own formats (`.weights.h5`, `.keras`)
+do not record layer names: they key each layer by its class and its rank among
+layers of that class ("batch_normalization_12"), so they are matched that way.
+"""
+
+import dataclasses
+import os
+import tempfile
+import zipfile
+from typing import Dict, List, Optional, Tuple
+
+import h5py
+import keras
+import numpy as np
+from keras.src.utils.naming import to_snake_case  # defines Keras 3's file keys
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightFile:
+    """A published weight file: its name, URL and (when the publisher gives one) hash."""
+
+    filename: str
+    url: str
+    file_hash: Optional[str] = None
+
+    def fetch(self):
+        """Downloads (once, into ~/.keras/models) and returns the local path."""
+        return keras.utils.get_file(
+            self.filename, self.url, cache_subdir="models", file_hash=self.file_hash
+        )
+
+
+KERAS_APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+NAME, STRUCTURE = "name", "structure"
+
+
+def read_weight_arrays(path) -> Tuple[Dict[str, List[np.ndarray]], str]:
+    """Returns ({layer key: [arrays in variable order]}, how layers are keyed)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"Weight file {path!r} does not exist. Pass `weights=None`, 'imagenet' or an existing file.")
+    if path.endswith(".keras"):
+        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as tmp:
+            if "model.weights.h5" not in archive.namelist():
+                raise ValueError(f"{path!r} is not a Keras model archive (no model.weights.h5 inside).")
+            return read_weight_arrays(archive.extract("model.weights.h5", tmp))
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(f"Cannot read weight file {path!r}: {error}. Expected a .h5, .weights.h5 or .keras file.") from None
+    with handle as f:
+        if "layer_names" in f.attrs or "model_weights" in f:
+            return _read_legacy_h5(f["model_weights"] if "model_weights" in f else f), NAME
+        if "layers" in f:
+            return _read_keras3_h5(f["layers"]), STRUCTURE
+    raise ValueError(f"{path!r} holds no Keras weights (neither the legacy nor the Keras 3 layout).")
+
+
+def _read_legacy_h5(group):
+    weights = {}
+    for layer_name in _decode(group.attrs["layer_names"]):
+        layer_group = group[layer_name]
+        names = _decode(layer_group.attrs["weight_names"])
+        if names:
+            weights[layer_name] = [np.asarray(layer_group[n]) for n in names]
+    return weights
+
+
+def _read_keras3_h5(layers_group):
+    weights = {}
+    for layer_name, layer_group in layers_group.items():
+        variables = layer_group.get("vars")
+        if variables is not None and len(variables):
+            weights[layer_name] = [np.asarray(variables[k]) for k in sorted(variables, key=int)]
+    return weights
+
+
+def _decode(names):
+    return [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in names]
+
+
+def structure_keys(model):
+    """Keras 3's file key for each layer of `model`: snake_case class name + rank."""
+    used = {}
+    keys = {}
+    for layer in model.layers:
+        base = to_snake_case(layer.__class__.__name__)
+        keys[layer.name] = base if base not in used else f"{base}_{used[base] + 1}"
+        used[base] = used[base] + 1 if base in used else 0
+    return keys
+
+
+def load_weights_by_name(model, path):
+    """Loads every weighted layer of `model` from the matching layer in `path`.
+
+    Layers of the file that the model lacks (a classifier the model was built
+    without) are ignored; a weighted layer of the model that the file lacks, or a
+    shape that differs, is an error naming the layers, never a silent partial load.
+    """
+    arrays, keyed_by = read_weight_arrays(path)
+    keys = structure_keys(model) if keyed_by == STRUCTURE else {layer.name: layer.name for layer in model.layers}
+    missing, mismatched = [], []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        key = keys[layer.name]
+        if key not in arrays:
+            missing.append(layer.name)
+            continue
+        expected = [tuple(w.shape) for w in layer.weights]
+        found = [tuple(a.shape) for a in arrays[key]]
+        if expected != found:
+            mismatched.append(f"{layer.name}: model {expected} vs file {found}")
+            continue
+        layer.set_weights(arrays[key])
+    if missing or mismatched:
+        details = "; ".join(
+            ([f"no weights in the file for {', '.join(missing[:8])}" + (" ..." if len(missing) > 8 else "")] if missing else [])
+            + ([f"shape mismatch: {'; '.join(mismatched[:4])}"] if mismatched else [])
+        )
+        raise ValueError(
+            f"Weights in {os.fspath(path)!r} do not fit model {model.name!r} ({details}). "
+            "Build the model with the same architecture arguments (alpha, minimalistic, "
+            "classes, include_top) as the model that saved the file."
+        )
