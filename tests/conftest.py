@@ -1,0 +1,42 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Real photos shipped inside scikit-image (no download).
+PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
+
+
+def load_photos(size, names=PHOTO_NAMES):
+    """Real photos, center-cropped square and resized: uint8 (N, size, size, 3)."""
+    import skimage.data
+
+    out = []
+    for name in names:
+        image = getattr(skimage.data, name)()[..., :3]
+        h, w = image.shape[:2]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        square = Image.fromarray(image[top : top + side, left : left + side])
+        out.append(np.asarray(square.resize((size, size), Image.BILINEAR)))
+    return np.stack(out)
+
+
+@pytest.fixture(scope="session")
+def photos():
+    cache = {}
+
+    def get(size):
+        if size not in cache:
+            cache[size] = load_photos(size)
+        return cache[size]
+
+    return get
+
+
+def tf_preprocess(images):
+    """keras.applications' "tf" mode preprocess_input: [0, 255] -> [-1, 1]."""
+    return images.astype("float32") / 127.5 - 1.0
