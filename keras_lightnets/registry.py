@@ -21,6 +21,7 @@ class ModelInfo:
     paper_macs_m: Optional[float]  # millions of multiply-adds at default_size, as published
     figures_source: str  # "paper", or where the published figures come from
     reference: Optional[str]  # the reference implementation ours matches, if any
+    note: str = ""  # where the published figures disagree with the architecture, and why
     measured: Optional[Any] = None  # a keras_lightnets.profile.Profile, when asked for
 
     def to_dict(self):

@@ -144,19 +144,24 @@ def MobileNetV2(
 
 
 _PAPER = "MobileNetV2: Inverted Residuals and Linear Bottlenecks (CVPR 2018)"
-for _alpha, _params, _macs, _source in (
-    # Paper Table 6 for 1.0 and 1.4; the paper's Figure 5 / official checkpoint table for the rest.
-    (1.0, 3.4, 300, "paper"),
-    (1.4, 6.9, 585, "paper"),
-    (1.3, 5.3, 509, "tensorflow/models mobilenet checkpoint table"),
-    (0.75, 2.61, 209, "tensorflow/models mobilenet checkpoint table"),
-    (0.5, 1.95, 97, "tensorflow/models mobilenet checkpoint table"),
-    (0.35, 1.66, 59, "tensorflow/models mobilenet checkpoint table"),
+_CHECKPOINTS = "the authors' checkpoint table (tensorflow/models slim)"
+_NOTE_140 = (
+    "The paper prints 6.9M parameters for width 1.4; the architecture it describes (and the "
+    "authors' own 1.4 checkpoint, listed at 6.06M) has 6.11M trainable parameters."
+)
+for _alpha, _params, _macs, _source, _note in (
+    # Paper Tables 4 and 6 for 1.0 and 1.4; the authors' checkpoint table for the rest.
+    (1.0, 3.4, 300, "paper", ""),
+    (1.4, 6.9, 585, "paper", _NOTE_140),
+    (1.3, 5.3, 509, _CHECKPOINTS, ""),
+    (0.75, 2.61, 209, _CHECKPOINTS, ""),
+    (0.5, 1.95, 97, _CHECKPOINTS, ""),
+    (0.35, 1.66, 59, _CHECKPOINTS, ""),
 ):
     register_model(
         "mobilenet_v2" if _alpha == 1.0 else f"mobilenet_v2_{int(round(_alpha * 100)):03d}",
         MobileNetV2, defaults={"alpha": _alpha}, family="mobilenet_v2",
         paper=_PAPER, arxiv="1801.04381", default_size=224,
-        paper_params_m=_params, paper_macs_m=_macs, figures_source=_source,
+        paper_params_m=_params, paper_macs_m=_macs, figures_source=_source, note=_note,
         reference="keras.applications.MobileNetV2",
     )
