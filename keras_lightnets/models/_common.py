@@ -4,6 +4,7 @@ They reproduce keras.applications' conventions (argument names, defaults, error
 cases), so our builders are drop-in replacements.
 """
 
+import numbers
 import os
 from typing import Dict, Optional, Sequence
 
@@ -25,7 +26,7 @@ def check_channels_last():
 
 
 def check_alpha(alpha):
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, bool) or alpha <= 0:
         raise ValueError(f"`alpha` (the width multiplier) must be a positive number, e.g. 0.75 or 1.0; received alpha={alpha!r}.")
 
 

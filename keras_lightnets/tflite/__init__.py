@@ -1,0 +1,18 @@
+"""Keras model -> TFLite: post-training quantization in every mode, with a report.
+
+    from keras_lightnets import tflite as kt
+    report = kt.convert(model, "m.tflite", quantization="int8", representative_data=images,
+                        input_type="uint8", verify=True)
+"""
+
+from keras_lightnets.tflite.analyze import FlatbufferSummary
+from keras_lightnets.tflite.analyze import analyze
+from keras_lightnets.tflite.convert import QUANTIZATION_MODES
+from keras_lightnets.tflite.convert import ConversionReport
+from keras_lightnets.tflite.convert import convert
+from keras_lightnets.tflite.interpreter import load_interpreter
+from keras_lightnets.tflite.interpreter import run
+
+__all__ = [
+    "QUANTIZATION_MODES", "ConversionReport", "convert", "FlatbufferSummary", "analyze", "load_interpreter", "run",
+]

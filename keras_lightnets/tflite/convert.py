@@ -1,0 +1,272 @@
+"""Keras -> .tflite in every post-training mode TFLite offers.
+
+The model is exported the way Keras itself exports to LiteRT (an ExportArchive
+SavedModel with a static batch-1 signature, in a temporary directory), converted,
+checked, and written atomically: a failed conversion never leaves a file behind.
+"""
+
+import dataclasses
+import os
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+import keras
+import numpy as np
+
+from keras_lightnets.tflite.analyze import analyze
+from keras_lightnets.tflite.interpreter import load_interpreter
+from keras_lightnets.tflite.interpreter import run
+
+QUANTIZATION_MODES = (None, "float16", "dynamic", "int8", "int16x8")
+# Input/output tensor types each mode can be given.
+IO_TYPES = {None: ("float32",), "float16": ("float32",), "dynamic": ("float32",),
+            "int8": ("float32", "uint8", "int8"), "int16x8": ("float32", "int16")}
+DEFAULT_RESOLUTION = 224  # for models whose spatial size is left open
+VERIFY_SAMPLES = 32
+
+
+@dataclasses.dataclass
+class ConversionReport:
+    path: str
+    quantization: Optional[str]
+    input_shape: tuple
+    input_dtype: str
+    output_dtype: str
+    size_bytes: int
+    conversion_seconds: float
+    op_counts: Dict[str, int]
+    float_ops: List[str]  # ops left in floating point
+    inner_quantize_ops: int  # QUANTIZE/DEQUANTIZE inside the graph
+    fidelity: Optional[Dict[str, float]] = None  # against the Keras model, with verify=True
+
+    @property
+    def fully_integer(self):
+        return not self.float_ops and self.inner_quantize_ops == 0
+
+    def __str__(self):
+        lines = [
+            f"{self.path}: {self.quantization or 'float32'}, {self.size_bytes / 1e6:.2f} MB, "
+            f"input {self.input_dtype}{list(self.input_shape)}, output {self.output_dtype}, "
+            f"converted in {self.conversion_seconds:.1f} s",
+            f"ops: {sum(self.op_counts.values())} ({', '.join(f'{k} x{v}' for k, v in self.op_counts.items())})",
+        ]
+        if self.quantization in ("int8", "int16x8"):
+            lines.append("fully integer" if self.fully_integer else
+                         f"NOT fully integer: float ops {self.float_ops}, {self.inner_quantize_ops} inner (de)quantize ops")
+        if self.fidelity:
+            lines.append("fidelity vs Keras: " + ", ".join(f"{k} {v:.6g}" for k, v in self.fidelity.items()))
+        return "\n".join(lines)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def convert(
+    model,
+    output_path,
+    quantization=None,
+    representative_data=None,
+    input_type="float32",
+    output_type="float32",
+    input_shape=None,
+    verify=False,
+    verify_data=None,
+    num_calibration_samples=200,
+    allow_float_fallback=False,
+) -> ConversionReport:
+    """Converts a Keras model (or a saved .keras file) to a .tflite file.
+
+    Args:
+        model: a keras.Model, or the path of a .keras file.
+        output_path: where the .tflite file goes; its directory must exist.
+        quantization: None (float32), "float16", "dynamic" (int8 weights, float
+            activations), "int8" (full integer) or "int16x8" (int16 activations,
+            int8 weights).
+        representative_data: calibration images for "int8" / "int16x8": a numpy
+            array (N, H, W, C), a tf.data.Dataset of images or (images, labels),
+            or a tensorflow-datasets name (its "train" split, resized). Same units
+            as the model's input (e.g. [0, 255] pixels for models that rescale).
+        input_type, output_type: the file's input/output tensor types: "float32";
+            "uint8" or "int8" for int8; "int16" for int16x8.
+        input_shape: (H, W, C) for models whose spatial size is open
+            (default: 224x224); the file gets a static batch-1 input.
+        verify: run the file on `verify_data` (default: the representative data)
+            and report its agreement with the Keras model.
+        num_calibration_samples: how many representative images calibrate.
+        allow_float_fallback: for "int8"/"int16x8", let ops the integer set cannot
+            express run in float (TFLite's own fallback; e.g. HARD_SWISH has no
+            16x8 kernel) instead of failing; the report lists them.
+    """
+    model = _load_model(model)
+    if quantization not in QUANTIZATION_MODES:
+        raise ValueError(f"`quantization` must be one of {QUANTIZATION_MODES}; received {quantization!r}.")
+    for name, value in (("input_type", input_type), ("output_type", output_type)):
+        if value not in IO_TYPES[quantization]:
+            raise ValueError(f"`{name}={value!r}` is not available with quantization={quantization!r}; "
+                             f"choose from {IO_TYPES[quantization]}.")
+    output_path = os.fspath(output_path)
+    directory = os.path.dirname(os.path.abspath(output_path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"The output directory {directory!r} does not exist; create it or choose another `output_path`.")
+    shape = _static_input_shape(model, input_shape)
+    calibration = None
+    if quantization in ("int8", "int16x8"):
+        if representative_data is None:
+            raise ValueError(f"quantization={quantization!r} needs `representative_data` (a few hundred training images) to calibrate activation ranges.")
+        calibration = representative_images(representative_data, shape, num_calibration_samples)
+
+    start = time.perf_counter()
+    content = _convert(model, shape, quantization, calibration, input_type, output_type, allow_float_fallback)
+    seconds = time.perf_counter() - start
+    summary = analyze(content)
+
+    fidelity = None
+    if verify:
+        images = calibration if verify_data is None else representative_images(verify_data, shape, VERIFY_SAMPLES)
+        if images is None:
+            raise ValueError("verify=True needs `verify_data` (or `representative_data`): real images in the model's input units.")
+        fidelity = measure_fidelity(model, content, images[:VERIFY_SAMPLES], quantization)
+
+    _write_atomically(output_path, content)
+    return ConversionReport(
+        path=output_path, quantization=quantization, input_shape=(1, *shape),
+        input_dtype=summary.input_dtype, output_dtype=summary.output_dtype, size_bytes=len(content),
+        conversion_seconds=seconds, op_counts=summary.op_counts, float_ops=summary.float_ops,
+        inner_quantize_ops=summary.inner_quantize_ops, fidelity=fidelity,
+    )
+
+
+def _load_model(model):
+    if isinstance(model, keras.Model):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not (path.endswith(".keras") and os.path.isfile(path)):
+            raise ValueError(f"`model` must be a keras.Model or an existing .keras file; received {path!r}.")
+        return keras.models.load_model(path, safe_mode=True)
+    raise ValueError(f"`model` must be a keras.Model or the path of a .keras file; received {type(model).__name__}.")
+
+
+def _static_input_shape(model, input_shape):
+    if len(model.inputs) != 1:
+        raise ValueError(f"Only single-input image models convert here; {model.name!r} has {len(model.inputs)} inputs.")
+    declared = tuple(model.input_shape[1:])
+    if input_shape is not None:
+        input_shape = tuple(input_shape)
+        fits = len(input_shape) == len(declared) and all(d is None or d == s for d, s in zip(declared, input_shape))
+        if not fits:
+            raise ValueError(f"`input_shape={input_shape}` does not fit the model's input {declared}.")
+        return input_shape
+    if None in declared[:-1]:
+        return tuple(DEFAULT_RESOLUTION if d is None else d for d in declared[:-1]) + declared[-1:]
+    return declared
+
+
+def representative_images(data, shape, limit):
+    """Calibration/verification images as float32 (N, *shape), from an array, a
+    tf.data.Dataset or a tensorflow-datasets name."""
+    if isinstance(data, str):
+        data = _tfds_images(data, shape)
+    if not isinstance(data, np.ndarray):
+        data = _dataset_images(data, limit)
+    if data.dtype.kind not in "uif":
+        raise ValueError(f"Representative data must be numeric images; received dtype {data.dtype}.")
+    if data.ndim == len(shape):  # a single image
+        data = data[None]
+    if tuple(data.shape[1:]) != tuple(shape):
+        raise ValueError(
+            f"Representative data has shape {tuple(data.shape)} but the model takes {tuple(shape)} images: "
+            f"resize them to {shape[0]}x{shape[1]} with {shape[-1]} channels first."
+        )
+    if len(data) == 0:
+        raise ValueError("Representative data is empty.")
+    return data[:limit].astype("float32")
+
+
+def _dataset_images(dataset, limit):
+    import tensorflow as tf
+
+    if not isinstance(dataset, tf.data.Dataset):
+        raise ValueError(f"Representative data must be a numpy array, a tf.data.Dataset or a tensorflow-datasets name; received {type(dataset).__name__}.")
+    images = []
+    for element in dataset.take(limit):
+        image = element[0] if isinstance(element, (tuple, list)) else element
+        image = image["image"] if isinstance(image, dict) else image
+        images.append(np.asarray(image))
+        if sum(len(i) if i.ndim == 4 else 1 for i in images) >= limit:
+            break
+    if not images:
+        raise ValueError("The representative tf.data.Dataset yielded no elements.")
+    return np.concatenate([i if i.ndim == 4 else i[None] for i in images])
+
+
+def _tfds_images(name, shape, limit=500):
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    try:
+        dataset = tfds.load(name, split="train", shuffle_files=False)
+    except Exception as error:  # tfds raises many types: unknown name, no download...
+        raise ValueError(f"Cannot load tensorflow-datasets {name!r} for calibration: {error}") from None
+    resize = lambda example: tf.image.resize(example["image"], shape[:2])  # noqa: E731
+    return np.stack([np.asarray(image) for image in dataset.take(limit).map(resize)])
+
+
+def _convert(model, shape, quantization, calibration, input_type, output_type, allow_float_fallback):
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve", lambda images: model(images, training=False),
+            input_signature=[keras.InputSpec(shape=(1, *shape), dtype="float32")],
+        )
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
+        if quantization is not None:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if calibration is not None:
+            converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8"
+                else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ] + ([tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_fallback else [])
+            converter.inference_input_type = tf.as_dtype(input_type)
+            converter.inference_output_type = tf.as_dtype(output_type)
+        try:
+            return converter.convert()
+        except Exception as error:  # ConverterError and friends: say which mode failed
+            first_line = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
+            remedy = "allow_float_fallback=True (those ops run in float), " if calibration is not None else ""
+            raise ValueError(
+                f"TFLite cannot express {model.name!r} with quantization={quantization!r}: {first_line}. "
+                f"Try {remedy}quantization='dynamic' or 'float16', or replace the unsupported layer."
+            ) from None
+
+
+def measure_fidelity(model, content, images, quantization):
+    """The file against the Keras model on the same images."""
+    expected = model.predict(images, verbose=0, batch_size=16)
+    got = run(load_interpreter(content), images)
+    diff = np.abs(got - expected)
+    fidelity = {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean())}
+    if expected.ndim == 2 and expected.shape[1] > 1:
+        fidelity["top1_agreement"] = float(np.mean(got.argmax(1) == expected.argmax(1)))
+    fidelity["samples"] = len(images)
+    return fidelity
+
+
+def _write_atomically(path, content):
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tflite.tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise

@@ -1,0 +1,161 @@
+"""The converter: every post-training mode, fidelity against Keras on real images,
+static shapes for open-dim models, and clear errors that leave no file behind."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lightnets as kl
+from keras_lightnets import tflite as kt
+from keras_lightnets.data import load_digits
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(image_size=SIZE, num_classes=5, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """A MobileNetV3 (h-swish, SE) trained for real, so its outputs are meaningful."""
+    (x, y), _ = digits
+    keras.utils.set_random_seed(0)
+    model = kl.create_model("mobilenet_v3_small", input_shape=(SIZE, SIZE, 3), classes=5)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9  # a short run: let the moving statistics keep up
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=5, verbose=0)
+    return model
+
+
+def test_float32_agrees_with_keras_to_1e4_on_real_photos(trained, photos, tmp_path):
+    path = tmp_path / "m.tflite"
+    report = kt.convert(trained, path, verify=True, verify_data=photos(SIZE))
+    assert path.is_file() and report.size_bytes == path.stat().st_size
+    assert report.input_shape == (1, SIZE, SIZE, 3) and report.input_dtype == "float32"
+    assert report.fidelity["max_abs_diff"] <= 1e-4
+    assert report.fidelity["top1_agreement"] == 1.0
+    assert report.op_counts["HARD_SWISH"] > 0  # h-swish became TFLite's fused op
+    assert "float32" in str(report)
+
+
+@pytest.mark.parametrize("mode, max_abs", [("float16", 1e-2), ("dynamic", 5e-2)])
+def test_float_storage_modes_shrink_the_file_and_stay_close(trained, digits, mode, max_abs, tmp_path):
+    _, (x_test, _) = digits
+    float_size = kt.convert(trained, tmp_path / "f32.tflite").size_bytes
+    report = kt.convert(trained, tmp_path / f"{mode}.tflite", quantization=mode, verify=True, verify_data=x_test)
+    assert report.size_bytes < (0.6 if mode == "float16" else 0.35) * float_size
+    assert report.fidelity["max_abs_diff"] <= max_abs
+    assert report.fidelity["top1_agreement"] >= 0.95
+
+
+def test_int8_is_fully_integer_with_uint8_input_and_keeps_accuracy(trained, digits, tmp_path):
+    (x_train, _), (x_test, y_test) = digits
+    path = tmp_path / "int8.tflite"
+    report = kt.convert(trained, path, quantization="int8", representative_data=x_train[:200],
+                        input_type="uint8", verify=True, verify_data=x_test)
+    assert report.fully_integer, report
+    assert report.input_dtype == "uint8" and report.output_dtype == "float32"
+    assert report.fidelity["top1_agreement"] >= 0.9
+    float_accuracy = np.mean(trained.predict(x_test, verbose=0).argmax(1) == y_test)
+    int8_accuracy = np.mean(kt.run(kt.load_interpreter(path), x_test).argmax(1) == y_test)
+    assert float_accuracy > 0.6
+    assert int8_accuracy >= float_accuracy - 0.05, (int8_accuracy, float_accuracy)
+
+
+def test_int8_accepts_a_tf_data_dataset_of_labelled_batches(trained, digits, tmp_path):
+    import tensorflow as tf
+
+    (x_train, y_train), _ = digits
+    dataset = tf.data.Dataset.from_tensor_slices((x_train[:64], y_train[:64])).batch(16)
+    report = kt.convert(trained, tmp_path / "ds.tflite", quantization="int8", representative_data=dataset)
+    assert report.fully_integer
+
+
+def test_int16x8_names_the_op_it_cannot_express_then_falls_back_on_request(trained, digits, tmp_path):
+    (x_train, _), _ = digits
+    path = tmp_path / "int16.tflite"
+    with pytest.raises(ValueError, match=r"int16x8.*HARD_SWISH.*allow_float_fallback=True"):
+        kt.convert(trained, path, quantization="int16x8", representative_data=x_train[:50])
+    assert not path.exists() and os.listdir(tmp_path) == []  # nothing half-written
+    report = kt.convert(trained, path, quantization="int16x8", representative_data=x_train[:50], allow_float_fallback=True)
+    assert report.float_ops == ["HARD_SWISH"]
+
+
+def test_int16x8_of_a_relu6_network_is_fully_integer(digits, tmp_path):
+    (x_train, _), _ = digits
+    model = kl.create_model("mobilenet_v2_035", input_shape=(SIZE, SIZE, 3), classes=5)
+    report = kt.convert(model, tmp_path / "v2.tflite", quantization="int16x8", representative_data=x_train[:50],
+                        input_type="int16", output_type="int16")
+    assert report.fully_integer and report.input_dtype == "int16"
+
+
+def test_open_spatial_dims_convert_to_a_static_file_that_runs(photos, tmp_path):
+    """keras.applications' MobileNetV3 default (input_shape=None) used to give a
+    1x1-input file that fails on real images."""
+    model = kl.MobileNetV3Small(classes=3)
+    assert model.input_shape == (None, None, None, 3)
+    report = kt.convert(model, tmp_path / "open.tflite", input_shape=(96, 96, 3))
+    assert report.input_shape == (1, 96, 96, 3)
+    out = kt.run(kt.load_interpreter(tmp_path / "open.tflite"), photos(96).astype("float32"))
+    assert out.shape == (6, 3) and np.allclose(out.sum(1), 1, atol=1e-5)
+    assert kt.convert(model, tmp_path / "default.tflite").input_shape == (1, 224, 224, 3)
+
+
+def test_converts_a_saved_keras_file(trained, tmp_path):
+    trained.save(tmp_path / "m.keras")
+    assert kt.convert(str(tmp_path / "m.keras"), tmp_path / "m.tflite").input_shape == (1, SIZE, SIZE, 3)
+
+
+class TestBadInput:
+    def test_representative_data_of_the_wrong_shape(self, trained, tmp_path):
+        with pytest.raises(ValueError, match=r"shape \(4, 64, 64, 3\) but the model takes \(32, 32, 3\).*resize them to 32x32"):
+            kt.convert(trained, tmp_path / "x.tflite", quantization="int8", representative_data=np.zeros((4, 64, 64, 3)))
+
+    def test_representative_data_of_the_wrong_dtype(self, trained, tmp_path):
+        with pytest.raises(ValueError, match="numeric images"):
+            kt.convert(trained, tmp_path / "x.tflite", quantization="int8", representative_data=np.full((2, 32, 32, 3), "a"))
+
+    def test_int8_without_representative_data(self, trained, tmp_path):
+        with pytest.raises(ValueError, match="needs `representative_data`"):
+            kt.convert(trained, tmp_path / "x.tflite", quantization="int8")
+
+    def test_unknown_mode_and_wrong_io_type(self, trained, tmp_path):
+        with pytest.raises(ValueError, match=r"`quantization` must be one of"):
+            kt.convert(trained, tmp_path / "x.tflite", quantization="int4")
+        with pytest.raises(ValueError, match=r"input_type='uint8'.*quantization=None.*float32"):
+            kt.convert(trained, tmp_path / "x.tflite", input_type="uint8")
+
+    def test_output_directory_must_exist(self, trained, tmp_path):
+        with pytest.raises(ValueError, match="output directory .*missing.* does not exist"):
+            kt.convert(trained, tmp_path / "missing" / "x.tflite")
+        assert not (tmp_path / "missing").exists()
+
+    def test_input_shape_that_does_not_fit(self, trained, tmp_path):
+        with pytest.raises(ValueError, match=r"input_shape=\(64, 64, 3\).*does not fit"):
+            kt.convert(trained, tmp_path / "x.tflite", input_shape=(64, 64, 3))
+
+    def test_unknown_tfds_name(self, trained, tmp_path):
+        with pytest.raises(ValueError, match="Cannot load tensorflow-datasets 'no_such_dataset_xyz'"):
+            kt.convert(trained, tmp_path / "x.tflite", quantization="int8", representative_data="no_such_dataset_xyz")
+
+    def test_corrupt_and_truncated_files(self, trained, tmp_path):
+        (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
+        with pytest.raises(ValueError, match="not a TFLite model"):
+            kt.load_interpreter(tmp_path / "junk.tflite")
+        good = tmp_path / "good.tflite"
+        kt.convert(trained, good)
+        (tmp_path / "cut.tflite").write_bytes(good.read_bytes()[: good.stat().st_size // 3])
+        with pytest.raises(ValueError, match="cut.tflite"):
+            kt.load_interpreter(tmp_path / "cut.tflite")
+        with pytest.raises(ValueError, match="does not exist"):
+            kt.load_interpreter(tmp_path / "none.tflite")
+
+    def test_model_argument(self, tmp_path):
+        with pytest.raises(ValueError, match="existing .keras file"):
+            kt.convert("nowhere.keras", tmp_path / "x.tflite")
