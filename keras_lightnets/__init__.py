@@ -9,10 +9,8 @@
 
 __version__ = "0.1.0"
 
-from keras_lightnets.models import MobileNet
-from keras_lightnets.models import MobileNetV2
-from keras_lightnets.models import MobileNetV3Large
-from keras_lightnets.models import MobileNetV3Small
+from keras_lightnets.models import *  # noqa: F401,F403  (the class-style builders)
+from keras_lightnets.models import __all__ as _MODEL_BUILDERS
 from keras_lightnets.profile import Profile
 from keras_lightnets.profile import profile
 from keras_lightnets.registry import ModelInfo
@@ -21,9 +19,10 @@ from keras_lightnets.registry import list_models
 from keras_lightnets.registry import model_info
 from keras_lightnets.registry import register_model
 
-MobileNetV1 = MobileNet  # the name the paper series uses
+MobileNetV1 = MobileNet  # noqa: F405  (the name the paper series uses)
+ResNeXt50 = ResNeXt50_32x4d  # noqa: F405  (the paper's ResNeXt-50, 32x4d)
 
 __all__ = [
-    "MobileNet", "MobileNetV1", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small",
+    *_MODEL_BUILDERS, "MobileNetV1", "ResNeXt50",
     "Profile", "profile", "ModelInfo", "create_model", "list_models", "model_info", "register_model",
 ]

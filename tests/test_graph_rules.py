@@ -8,7 +8,8 @@ import pytest
 import keras_lightnets as kl
 from keras_lightnets.data import load_digits
 
-SMALL = {"input_shape": (64, 64, 3), "classes": 7}
+# 96 px: above every family's minimum input (InceptionV3 75, Xception 71).
+SMALL = {"input_shape": (96, 96, 3), "classes": 7}
 
 
 def test_every_model_is_registered_under_its_family():
@@ -25,7 +26,10 @@ def test_graph_is_stock_layers_only(name):
         # A raw op (e.g. `x + 3.0` on a symbolic tensor) would appear here as a
         # non-Layer Operation, and as a TFOpLambda in tf_keras.
         assert isinstance(operation, keras.layers.Layer), f"{operation} is not a layer"
-        assert type(operation).__module__.startswith("keras.src.layers"), type(operation)
+        # Stock Keras layers, or our own registered ones (DESIGN.md: what has no
+        # Keras layer gets a small registered class written with keras.ops).
+        module = type(operation).__module__
+        assert module.startswith(("keras.src.layers", "keras_lightnets.layers")), type(operation)
         assert not isinstance(operation, keras.layers.Lambda)
     assert len({layer.name for layer in model.layers}) == len(model.layers)
 
@@ -36,7 +40,7 @@ def test_keras_file_round_trip_in_safe_mode(name, photos, tmp_path):
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)  # no custom_objects
-    x = photos(64).astype("float32")
+    x = photos(96).astype("float32")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
 
@@ -109,11 +113,18 @@ def test_input_tensor_is_used_as_the_input():
 
 
 def test_builders_contain_no_tensorflow_code():
-    """Backend-agnostic: the models and layers use keras (and keras.ops) only."""
+    """Backend-agnostic: the models and layers import keras (and keras.ops), never TensorFlow."""
+    import ast
     import pathlib
 
     package = pathlib.Path(kl.__file__).parent
     for folder in ("models", "layers"):
         for source in (package / folder).glob("*.py"):
-            text = source.read_text()
-            assert "import tensorflow" not in text and "tf." not in text, source
+            for node in ast.walk(ast.parse(source.read_text())):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    modules = [node.module or ""]
+                else:
+                    continue
+                assert not any(m.split(".")[0] in ("tensorflow", "tf_keras") for m in modules), (source, modules)

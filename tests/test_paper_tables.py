@@ -15,6 +15,8 @@ PARAMS_TOLERANCE = 0.03
 KNOWN_DISCREPANCIES = {
     ("mobilenet_v2_140", "params"): 6_108_776,  # trainable; the paper prints 6.9M
     ("mobilenet_v3_small_minimalistic", "macs"): 52_288_448,  # checkpoint table: 65M in another convention
+    ("googlenet", "macs"): 1_582_671_872,  # Table 1 misprints conv1 (34M for 118M)
+    ("inception_v3", "macs"): 5_713_216_096,  # the abstract's rounded "5 billion"
 }
 
 WITH_FIGURES = [n for n in kl.list_models() if kl.model_info(n).paper_macs_m or kl.model_info(n).paper_params_m]
@@ -43,6 +45,8 @@ def measured():
 @pytest.mark.parametrize("name", WITH_FIGURES)
 def test_multiply_adds_match_the_paper(name, measured):
     info = measured(name)
+    if info.paper_macs_m is None:
+        pytest.skip(f"{name}: the paper publishes no multiply-add figure ({info.figures_source})")
     ours = info.measured.macs
     if (name, "macs") in KNOWN_DISCREPANCIES:
         assert info.note, f"{name}: a pinned discrepancy needs a note in the registry"
@@ -55,6 +59,8 @@ def test_multiply_adds_match_the_paper(name, measured):
 def test_parameters_match_the_paper(name, measured):
     """Papers (and torchvision) count learned weights, not batch-norm moving statistics."""
     info = measured(name)
+    if info.paper_params_m is None:
+        pytest.skip(f"{name}: the paper publishes no parameter figure ({info.figures_source})")
     ours = info.measured.trainable_params
     if (name, "params") in KNOWN_DISCREPANCIES:
         assert info.note, f"{name}: a pinned discrepancy needs a note in the registry"

@@ -1,8 +1,58 @@
 """Model families. Importing this package registers every model."""
 
+from keras_lightnets.models.alexnet import AlexNet
+from keras_lightnets.models.alexnet import ZFNet
+from keras_lightnets.models.densenet import DenseNet
+from keras_lightnets.models.densenet import DenseNet121
+from keras_lightnets.models.densenet import DenseNet169
+from keras_lightnets.models.densenet import DenseNet201
+from keras_lightnets.models.densenet import DenseNet264
+from keras_lightnets.models.densenet import DenseNetCifar
+from keras_lightnets.models.inception import GoogLeNet
+from keras_lightnets.models.inception import InceptionV1
+from keras_lightnets.models.inception import InceptionV3
+from keras_lightnets.models.inception import inference_model
 from keras_lightnets.models.mobilenet_v1 import MobileNet
 from keras_lightnets.models.mobilenet_v2 import MobileNetV2
 from keras_lightnets.models.mobilenet_v3 import MobileNetV3Large
 from keras_lightnets.models.mobilenet_v3 import MobileNetV3Small
+from keras_lightnets.models.resnet import ResNet18
+from keras_lightnets.models.resnet import ResNet34
+from keras_lightnets.models.resnet import ResNet50
+from keras_lightnets.models.resnet import ResNet101
+from keras_lightnets.models.resnet import ResNet152
+from keras_lightnets.models.resnet import ResNet50V2
+from keras_lightnets.models.resnet import ResNet101V2
+from keras_lightnets.models.resnet import ResNet152V2
+from keras_lightnets.models.resnet import WideResNet
+from keras_lightnets.models.resnet import WideResNet50_2
+from keras_lightnets.models.resnet import WideResNet101_2
+from keras_lightnets.models.resnet import ResNeXt50_32x4d
+from keras_lightnets.models.resnet import ResNeXt101_32x8d
+from keras_lightnets.models.resnet import ResNeXt101_64x4d
+from keras_lightnets.models.resnet import SEResNet50
+from keras_lightnets.models.resnet import SEResNet101
+from keras_lightnets.models.resnet import SEResNet152
+from keras_lightnets.models.resnet import SEResNeXt50_32x4d
+from keras_lightnets.models.resnet import SEResNeXt101_32x4d
+from keras_lightnets.models.vgg import VGG11
+from keras_lightnets.models.vgg import VGG11BN
+from keras_lightnets.models.vgg import VGG13
+from keras_lightnets.models.vgg import VGG13BN
+from keras_lightnets.models.vgg import VGG16
+from keras_lightnets.models.vgg import VGG16BN
+from keras_lightnets.models.vgg import VGG19
+from keras_lightnets.models.vgg import VGG19BN
+from keras_lightnets.models.xception import Xception
 
-__all__ = ["MobileNet", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small"]
+__all__ = [
+    "AlexNet", "ZFNet",
+    "DenseNet", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264", "DenseNetCifar",
+    "GoogLeNet", "InceptionV1", "InceptionV3", "inference_model",
+    "MobileNet", "MobileNetV2", "MobileNetV3Large", "MobileNetV3Small",
+    "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2",
+    "WideResNet", "WideResNet50_2", "WideResNet101_2", "ResNeXt50_32x4d", "ResNeXt101_32x8d", "ResNeXt101_64x4d",
+    "SEResNet50", "SEResNet101", "SEResNet152", "SEResNeXt50_32x4d", "SEResNeXt101_32x4d",
+    "VGG11", "VGG11BN", "VGG13", "VGG13BN", "VGG16", "VGG16BN", "VGG19", "VGG19BN",
+    "Xception",
+]

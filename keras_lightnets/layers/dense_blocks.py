@@ -1,0 +1,57 @@
+"""DenseNet's building blocks (Huang et al., arXiv:1608.06993, section 3) and the
+fixed per-channel input standardization of the CIFAR DenseNets (the ImageNet ones
+use keras.applications' "torch" mode: keras_lightnets.layers.preprocessing).
+
+Layer names follow keras.applications.densenet ("conv2_block1_0_bn",
+"conv2_block1_1_conv", "pool2_conv", ...), so its weight files load by name.
+"""
+
+from keras import layers
+
+# keras.applications' DenseNet batch-norm epsilon (the Torch default 1e-5, as the
+# authors' Torch code, plus a margin); momentum is Keras' default 0.99.
+BN_EPSILON = 1.001e-5
+
+# The authors' CIFAR code (fb.resnet.torch's data loader) standardizes [0, 255]
+# pixels with these CIFAR-10 channel statistics.
+CIFAR_MEAN = (125.3, 123.0, 113.9)
+CIFAR_STD = (63.0, 62.1, 66.7)
+
+
+def standardize(x, mean, std, scale=None):
+    """Fixed per-channel (x * scale - mean) / std, as stock layers with no weights:
+    optional Rescaling, then Normalization with constant mean and variance."""
+    if scale is not None:
+        x = layers.Rescaling(scale, name="rescaling")(x)
+    return layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalization")(x)
+
+
+def batch_norm(x, name):
+    return layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, name=name)(x)
+
+
+def dense_layer(x, growth_rate, bottleneck, name, bottleneck_width=4):
+    """One composite layer H_l: BN-ReLU-Conv(3x3, k), preceded in DenseNet-B by the
+    bottleneck BN-ReLU-Conv(1x1, 4k); its k new maps are concatenated to its input."""
+    y = batch_norm(x, f"{name}_0_bn")
+    y = layers.Activation("relu", name=f"{name}_0_relu")(y)
+    if bottleneck:
+        y = layers.Conv2D(bottleneck_width * growth_rate, 1, use_bias=False, name=f"{name}_1_conv")(y)
+        y = batch_norm(y, f"{name}_1_bn")
+        y = layers.Activation("relu", name=f"{name}_1_relu")(y)
+    y = layers.Conv2D(growth_rate, 3, padding="same", use_bias=False, name=f"{name}_2_conv")(y)
+    return layers.Concatenate(axis=-1, name=f"{name}_concat")([x, y])
+
+
+def dense_block(x, num_layers, growth_rate, bottleneck, name):
+    for i in range(num_layers):
+        x = dense_layer(x, growth_rate, bottleneck, name=f"{name}_block{i + 1}")
+    return x
+
+
+def transition(x, compression, name):
+    """Transition layer: BN-ReLU-Conv(1x1) to floor(theta * m) maps, 2x2 average pooling."""
+    x = batch_norm(x, f"{name}_bn")
+    x = layers.Activation("relu", name=f"{name}_relu")(x)
+    x = layers.Conv2D(int(x.shape[-1] * compression), 1, use_bias=False, name=f"{name}_conv")(x)
+    return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)

@@ -1,0 +1,41 @@
+"""keras.applications' `preprocess_input` modes as stock, weightless layers, so a
+model can take [0, 255] RGB pixels (include_preprocessing=True).
+
+- "caffe" (VGG, ResNet v1): RGB -> BGR, then subtract the ImageNet BGR mean.
+- "torch" (DenseNet; torchvision's weights): /255, then (x - mean) / std per channel.
+
+The RGB -> BGR flip has no Keras layer; it is written with stock weightless
+layers (Permute, Cropping2D, Concatenate), so the graph stays layers-only and
+converts to TFLite and to tf_keras as is: channels are moved to the rows axis,
+each one cropped out, and they are stacked back in reverse order.
+"""
+
+from keras import layers
+
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # keras.applications.imagenet_utils
+TORCH_RGB_MEAN = (0.485, 0.456, 0.406)
+TORCH_RGB_STD = (0.229, 0.224, 0.225)
+
+
+def reverse_channels(x, name="rgb_to_bgr"):
+    """Reverses the channel order of an NHWC tensor (any spatial size)."""
+    channels = x.shape[-1]
+    t = layers.Permute((3, 1, 2), name=f"{name}_to_chw")(x)  # (C, H, W)
+    parts = [
+        layers.Cropping2D(((c, channels - 1 - c), (0, 0)), name=f"{name}_channel{c}")(t)
+        for c in reversed(range(channels))
+    ]
+    t = layers.Concatenate(axis=1, name=f"{name}_concat")(parts)
+    return layers.Permute((2, 3, 1), name=f"{name}_to_hwc")(t)
+
+
+def caffe_preprocessing(x, name="caffe_preprocessing"):
+    """[0, 255] RGB -> keras.applications' caffe mode (BGR, mean-subtracted)."""
+    x = reverse_channels(x, name=f"{name}_bgr")
+    return layers.Normalization(mean=CAFFE_BGR_MEAN, variance=(1.0, 1.0, 1.0), name=name)(x)
+
+
+def torch_preprocessing(x, name="torch_preprocessing"):
+    """[0, 255] RGB -> keras.applications' torch mode (x/255 - mean) / std."""
+    x = layers.Rescaling(1.0 / 255.0, name=f"{name}_rescaling")(x)
+    return layers.Normalization(mean=TORCH_RGB_MEAN, variance=tuple(s * s for s in TORCH_RGB_STD), name=name)(x)

@@ -1,0 +1,294 @@
+"""AlexNet (Krizhevsky, Sutskever & Hinton, "ImageNet Classification with Deep
+Convolutional Neural Networks", NIPS 2012) and ZFNet (Zeiler & Fergus,
+"Visualizing and Understanding Convolutional Networks", ECCV 2014,
+arXiv:1311.2901): five convolutions and three fully connected layers, written as
+two tables that one builder walks.
+
+AlexNet is torchvision's single-tower form (torchvision.models.alexnet, the
+"one weird trick" variant, arXiv:1404.5997): 64-192-384-256-256 filters instead of
+the paper's two-GPU 96-256-384-384-256, no grouping, no LRN, and an adaptive
+average pooling to 6x6 before the classifier. It has 61,100,840 parameters, as
+torchvision; the paper's two-tower network has "60 million" (1.8% fewer).
+`lrn=True` adds the paper's local response normalization (k=2, n=5, alpha=1e-4,
+beta=0.75) after the first and second convolutions (after their ReLU, before the
+pooling, as in the paper's section 3.5); it has no weights.
+
+ZFNet is the paper's Figure 3: 96 7x7/2, 3x3/2 max pooling, contrast
+normalization, 256 5x5/2, pooling, normalization, 384 3x3, 384 3x3, 256 3x3,
+pooling, 4096, 4096, classes, at 224x224; dropout 0.5 on the outputs of layers 6
+and 7. The map sizes of Figure 3 (110, 55, 26, 13, 13, 13, 6) come from Caffe's
+conventions, reproduced here: the first convolution pads 1 and every max pooling
+rounds its output size up (Caffe's ceil mode: one row and column of zeros after
+the map, exact because pooling follows a ReLU). The paper prints no totals;
+this architecture has 62,357,608 parameters and 1.17G multiply-adds at 224.
+
+Layer names are torchvision's module paths (features_0, ..., classifier_6); the
+normalization layers, which torchvision lacks, are lrn1 and lrn2 and shift no
+index, so AlexNet's weights move between lrn=False and lrn=True.
+"""
+
+from keras import layers
+
+from keras_lightnets.layers.normalization import LocalResponseNormalization
+from keras_lightnets.layers.pooling import adaptive_average_pool
+from keras_lightnets.layers.preprocessing import torch_preprocessing
+from keras_lightnets.models import _common
+from keras_lightnets.registry import register_model
+
+# The feature extractor, in order:
+#   ("conv", filters, kernel, stride, padding)  followed by a ReLU
+#   ("pool", kernel, stride, ceil_mode)          max pooling; ceil_mode rounds the output size up (Caffe)
+#   ("lrn",)                                     the paper's local response normalization
+# and the head: the spatial size it adaptive-pools to (None: flatten as is), and
+# its layers: ("dropout",), ("fc", units) followed by a ReLU, ("classifier",).
+ALEXNET = {
+    "features": (
+        ("conv", 64, 11, 4, 2), ("lrn",), ("pool", 3, 2, False),
+        ("conv", 192, 5, 1, 2), ("lrn",), ("pool", 3, 2, False),
+        ("conv", 384, 3, 1, 1),
+        ("conv", 256, 3, 1, 1),
+        ("conv", 256, 3, 1, 1), ("pool", 3, 2, False),
+    ),
+    "adaptive_pool": 6,
+    "head": (("dropout",), ("fc", 4096), ("dropout",), ("fc", 4096), ("classifier",)),  # torchvision's order
+}
+ZFNET = {
+    "features": (
+        ("conv", 96, 7, 2, 1), ("pool", 3, 2, True), ("lrn",),
+        ("conv", 256, 5, 2, 0), ("pool", 3, 2, True), ("lrn",),
+        ("conv", 384, 3, 1, 1),
+        ("conv", 384, 3, 1, 1),
+        ("conv", 256, 3, 1, 1), ("pool", 3, 2, True),
+    ),
+    "adaptive_pool": None,
+    "head": (("fc", 4096), ("dropout",), ("fc", 4096), ("dropout",), ("classifier",)),  # the paper's
+}
+LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}  # AlexNet section 3.3; ZFNet reuses it
+
+
+def output_size(features, size):
+    """The feature extractor's output size for an input of `size`, or None if some
+    layer's input is smaller than its window."""
+    for row in features:
+        if row[0] == "conv":
+            _, _, kernel, stride, padding = row
+            size += 2 * padding
+        elif row[0] == "pool":
+            _, kernel, stride, ceil_mode = row
+            size += ceil_mode  # at most one row of padding for stride 2 (see _max_pool)
+        else:
+            continue
+        if size < kernel:
+            return None
+        size = (size - kernel) // stride + 1
+    return size
+
+
+def min_input_size(features):
+    return next(s for s in range(1, 2048) if output_size(features, s))
+
+
+def _conv(x, filters, kernel, stride, padding, name):
+    if stride == 1 and 2 * padding == kernel - 1:
+        return layers.Conv2D(filters, kernel, padding="same", name=name)(x)  # the same symmetric padding
+    if padding:
+        x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
+    return layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name)(x)
+
+
+def _max_pool(x, kernel, stride, ceil_mode, name):
+    if ceil_mode:
+        # Caffe's ceil((H - k) / s) + 1 equals floor((H + 1 - k) / s) + 1 for s = 2:
+        # one extra row/column after the map. Zeros are exact after a ReLU.
+        if stride != 2:
+            raise ValueError("ceil_mode pooling is written for stride 2 only.")
+        x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
+    return layers.MaxPooling2D(kernel, strides=stride, padding="valid", name=name)(x)
+
+
+def ConvFCNet(
+    table,
+    default_name,
+    lrn=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    dropout_rate=0.5,
+    include_preprocessing=True,
+    name=None,
+    features_only=False,
+    out_strides=_common.DEFAULT_OUT_STRIDES,
+):
+    """Walks a 5-conv + 3-FC table (ALEXNET or ZFNET). `lrn`: keep the table's
+    normalization rows (True), drop them (False), or None for the table as is."""
+    _common.check_channels_last()
+    if lrn not in (None, True, False):
+        raise ValueError(f"`lrn` must be True or False; received lrn={lrn!r}.")
+    if not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
+        raise ValueError(f"`dropout_rate` must be a number in [0, 1), e.g. 0.5 (the paper's); received dropout_rate={dropout_rate!r}.")
+    _common.check_pooling(pooling)
+    has_top = include_top and not features_only
+    _common.check_weights(weights, has_top, classes, available=(
+        f"no ImageNet weights are published for {default_name} in a Keras format (torchvision's are PyTorch files)"))
+    features = tuple(row for row in table["features"] if lrn is not False or row[0] != "lrn")
+    min_size = min_input_size(features)
+    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, min_size=min_size,
+                                          weights=weights, static_default=has_top)
+    if has_top and (image.shape[1] is None or image.shape[2] is None):
+        raise ValueError(
+            f"`include_top=True` flattens the last feature map, so {default_name} needs a fixed `input_shape`, e.g. "
+            f"(224, 224, 3); received {tuple(image.shape[1:])}. Use include_top=False (with pooling='avg') for open sizes."
+        )
+    if include_preprocessing and image.shape[-1] != 3:
+        raise ValueError(f"`include_preprocessing=True` expects RGB input (3 channels); received input_shape={tuple(image.shape[1:])}.")
+
+    taps = _common.FeatureTaps()
+    x = torch_preprocessing(image) if include_preprocessing else image
+    index, stride, lrn_count = 0, 1, 0
+    for row in features:
+        kind = row[0]
+        if kind in ("conv", "pool") and row[-2 if kind == "conv" else 2] > 1 and stride > 1:
+            taps.record(x, stride)  # the last tensor at this stride
+        if kind == "conv":
+            _, filters, kernel, conv_stride, padding = row
+            x = _conv(x, filters, kernel, conv_stride, padding, f"features_{index}")
+            x = layers.ReLU(name=f"features_{index + 1}")(x)
+            index, stride = index + 2, stride * conv_stride
+        elif kind == "pool":
+            _, kernel, pool_stride, ceil_mode = row
+            x = _max_pool(x, kernel, pool_stride, ceil_mode, f"features_{index}")
+            index, stride = index + 1, stride * pool_stride
+        else:
+            lrn_count += 1
+            x = LocalResponseNormalization(**LRN, name=f"lrn{lrn_count}")(x)
+    taps.record(x, stride)
+
+    if has_top:
+        if table["adaptive_pool"]:
+            x = adaptive_average_pool(x, table["adaptive_pool"], name="avgpool")
+        x = layers.Flatten(name="flatten")(x)
+        for index, row in enumerate(table["head"]):
+            if row[0] == "dropout":
+                x = layers.Dropout(dropout_rate, name=f"classifier_{index}")(x)
+            elif row[0] == "fc":
+                x = layers.Dense(row[1], name=f"classifier_{index}")(x)
+                x = layers.ReLU(name=f"classifier_{index}_relu")(x)
+            else:
+                x = layers.Dense(classes, activation=classifier_activation, name=f"classifier_{index}")(x)
+    else:
+        x = _common.pool(x, pooling)
+
+    return _common.finish(
+        inputs, x, name=name or default_name, weights=weights, imagenet_file=None,
+        taps=taps, features_only=features_only, out_strides=out_strides,
+    )
+
+
+def AlexNet(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    dropout_rate=0.5,
+    lrn=False,
+    include_preprocessing=True,
+    name=None,
+    features_only=False,
+    out_strides=_common.DEFAULT_OUT_STRIDES,
+):
+    """AlexNet as torchvision.models.alexnet (61.1M parameters), keras.applications-style.
+
+    Args:
+        include_top: add adaptive average pooling to 6x6 -> dropout -> 4096 ->
+            dropout -> 4096 -> classes (torchvision's classifier).
+        weights: None or a weights file path (no ImageNet file is published in
+            a Keras format; "imagenet" raises).
+        input_tensor: optional Keras tensor to build the model on.
+        input_shape: (height, width, channels), 63x63 or more (the smallest size
+            whose last pooling still has a 3x3 window, as in torchvision). With
+            include_top the size must be fixed; the last map (6x6 at 224, 1x1 at
+            63-94) is adaptive-pooled to 6x6 with PyTorch's bins, so outputs match
+            torchvision's at every size.
+        pooling: None, "avg" or "max", for include_top=False.
+        classes: classifier width.
+        classifier_activation: activation of the classifier, None for logits.
+        dropout_rate: dropout before fc6 and fc7 (torchvision's places; 0.5).
+        lrn: add the paper's local response normalization after conv1 and conv2
+            (False: torchvision's network).
+        include_preprocessing: take [0, 255] RGB pixels, normalized with the
+            ImageNet mean/std of torchvision's weights (keras' "torch" mode).
+            True by default: keras.applications has no AlexNet to be a drop-in for.
+        name: model name.
+        features_only: return the feature maps at `out_strides` (4, 8, 16, 32).
+    """
+    return ConvFCNet(
+        ALEXNET, "alexnet", lrn=lrn, include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        dropout_rate=dropout_rate, include_preprocessing=include_preprocessing, name=name,
+        features_only=features_only, out_strides=out_strides,
+    )
+
+
+def ZFNet(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    dropout_rate=0.5,
+    include_preprocessing=True,
+    name=None,
+    features_only=False,
+    out_strides=_common.DEFAULT_OUT_STRIDES,
+):
+    """ZFNet, the paper's Figure 3 (62.4M parameters at 224x224), keras.applications-style.
+
+    Args:
+        include_top: add Flatten -> 4096 -> dropout -> 4096 -> dropout -> classes
+            (the paper's layers 6-8; fc6's width follows the input size, 6x6x256
+            at the paper's 224x224).
+        weights: None or a weights file path ("imagenet" raises: none published).
+        input_tensor: optional Keras tensor to build the model on.
+        input_shape: (height, width, channels), 47x47 or more; 224x224 by default.
+        pooling: None, "avg" or "max", for include_top=False.
+        classes: classifier width.
+        classifier_activation: activation of the classifier, None for logits.
+        dropout_rate: dropout on the outputs of layers 6 and 7 (the paper's 0.5).
+        include_preprocessing: take [0, 255] RGB pixels (ImageNet mean/std
+            normalization, keras' "torch" mode; the paper subtracts a per-pixel
+            mean image instead).
+        name: model name.
+        features_only: return the feature maps at `out_strides` (2, 4, 8, 16, 32).
+    """
+    return ConvFCNet(
+        ZFNET, "zfnet", include_top=include_top, weights=weights, input_tensor=input_tensor,
+        input_shape=input_shape, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        dropout_rate=dropout_rate, include_preprocessing=include_preprocessing, name=name,
+        features_only=features_only, out_strides=out_strides,
+    )
+
+
+register_model(
+    "alexnet", AlexNet, family="alexnet",
+    paper="ImageNet Classification with Deep Convolutional Neural Networks (NIPS 2012)", arxiv="",
+    default_size=224, paper_params_m=60, paper_macs_m=714,
+    figures_source="paper (params: '60 million'); MACs: torchvision's model table (0.71 GFLOPS) and ours, 714.19M",
+    reference="torchvision.models.alexnet",
+    note="torchvision's single-tower AlexNet (61.1M) rather than the paper's two-tower network (60M)",
+)
+register_model(
+    "zfnet", ZFNet, family="zfnet",
+    paper="Visualizing and Understanding Convolutional Networks (ECCV 2014)", arxiv="1311.2901",
+    default_size=224, paper_params_m=None, paper_macs_m=None,
+    figures_source="the paper prints no totals; its Figure 3 gives 62,357,608 params and 1,168.0M MACs at 224",
+    reference=None,
+)

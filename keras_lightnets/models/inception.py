@@ -1,0 +1,624 @@
+"""GoogLeNet / Inception V1 (Szegedy et al., "Going Deeper with Convolutions",
+CVPR 2015, arXiv:1409.4842) and Inception V3 (Szegedy et al., "Rethinking the
+Inception Architecture for Computer Vision", CVPR 2016, arXiv:1512.00567).
+
+Both are built by one walker over inception modules written as data: a module is
+a tuple of parallel branches, each a chain of convolutions and poolings (the last
+step of a branch may fork into parallel convolutions that are concatenated, as
+Inception V3's Figure 7 modules do); the branch outputs are concatenated.
+
+- GoogLeNet's modules are the paper's Table 1, row by row (#1x1, #3x3 reduce,
+  #3x3, #5x5 reduce, #5x5, pool proj).
+- Inception V3's modules are keras.applications.InceptionV3's (= the paper's
+  Figures 5, 6, 7 and the grid reductions of Figure 10 / Table 1), in keras'
+  creation order.
+
+Auxiliary classifiers (both papers) are built with `aux_logits=True`: the model
+then has three (GoogLeNet) or two (Inception V3) outputs, main first. Train it
+with the papers' loss weights, then drop the heads for inference / export with
+`inference_model(model)` (weights are shared, not copied):
+
+    model = GoogLeNet(aux_logits=True, classes=10)
+    model.compile("sgd", loss=["sparse_categorical_crossentropy"] * 3,
+                  loss_weights=[1.0, 0.3, 0.3])    # GoogLeNet paper, section 5
+    model.fit(images, (labels, labels, labels))
+    deployable = inference_model(model)            # one output: the main classifier
+"""
+
+import dataclasses
+import re
+from typing import Optional, Tuple
+
+import keras
+from keras import layers
+
+from keras_lightnets.models import _common
+from keras_lightnets.registry import register_model
+from keras_lightnets.weights import KERAS_APPLICATIONS_URL
+from keras_lightnets.weights import NAME
+from keras_lightnets.weights import WeightFile
+from keras_lightnets.weights import load_weights_by_name
+from keras_lightnets.weights import read_weight_arrays
+
+# --------------------------------------------------------------------------- #
+# Modules as data
+# --------------------------------------------------------------------------- #
+
+
+@dataclasses.dataclass(frozen=True)
+class Conv:
+    """Conv2D (no bias) -> BatchNormalization -> ReLU, named `<module>_<name>_{conv,bn}` (+ `<module>_<name>` or `_relu`)."""
+
+    name: str
+    filters: int
+    kernel: Tuple[int, int]
+    strides: int = 1
+    padding: str = "same"
+
+
+@dataclasses.dataclass(frozen=True)
+class Pool:
+    name: str
+    kind: str  # "max" or "avg"
+    size: int = 3
+    strides: int = 1
+    padding: str = "same"
+
+
+@dataclasses.dataclass(frozen=True)
+class Fork:
+    """Parallel convolutions on the branch's tensor, concatenated (Inception V3 Figure 7)."""
+
+    name: Optional[str]  # name of the Concatenate layer; None: `<module>_<first conv name>_concat`
+    convs: Tuple[Conv, ...]
+
+
+def _conv(name, filters, kh, kw=None, strides=1, padding="same"):
+    return Conv(name, filters, (kh, kh if kw is None else kw), strides, padding)
+
+
+# GoogLeNet, paper Table 1: (name, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
+GOOGLENET_TABLE = (
+    ("inception3a", 64, 96, 128, 16, 32, 32),
+    ("inception3b", 128, 128, 192, 32, 96, 64),
+    # max pool 3x3/2
+    ("inception4a", 192, 96, 208, 16, 48, 64),
+    ("inception4b", 160, 112, 224, 24, 64, 64),
+    ("inception4c", 128, 128, 256, 24, 64, 64),
+    ("inception4d", 112, 144, 288, 32, 64, 64),
+    ("inception4e", 256, 160, 320, 32, 128, 128),
+    # max pool 3x3/2
+    ("inception5a", 256, 160, 320, 32, 128, 128),
+    ("inception5b", 384, 192, 384, 48, 128, 128),
+)
+GOOGLENET_POOL_AFTER = ("inception3b", "inception4e")  # 3x3/2 max pools of Table 1
+GOOGLENET_AUX_AFTER = ("inception4a", "inception4d")  # paper section 5
+
+
+def googlenet_module(n1x1, n3x3red, n3x3, n5x5red, n5x5, pool_proj):
+    """One row of Table 1 as branches (names: torchvision's module paths)."""
+    return (
+        (_conv("branch1", n1x1, 1),),
+        (_conv("branch2_0", n3x3red, 1), _conv("branch2_1", n3x3, 3)),
+        # The paper's 5x5; torchvision uses a 3x3 here (see GoogLeNet's docstring).
+        (_conv("branch3_0", n5x5red, 1), _conv("branch3_1", n5x5, 5)),
+        (Pool("branch4_0", "max", 3, 1), _conv("branch4_1", pool_proj, 1)),
+    )
+
+
+def _v3_a(pool_proj):  # 35x35, Figure 5 (5x5 kept as keras/TF-slim do)
+    return (
+        (_conv("branch1x1", 64, 1),),
+        (_conv("branch5x5_1", 48, 1), _conv("branch5x5_2", 64, 5)),
+        (_conv("branch3x3dbl_1", 64, 1), _conv("branch3x3dbl_2", 96, 3), _conv("branch3x3dbl_3", 96, 3)),
+        (Pool("branch_pool_pool", "avg"), _conv("branch_pool", pool_proj, 1)),
+    )
+
+
+def _v3_b(_):  # 35x35 -> 17x17 grid reduction
+    return (
+        (_conv("branch3x3", 384, 3, strides=2, padding="valid"),),
+        (_conv("branch3x3dbl_1", 64, 1), _conv("branch3x3dbl_2", 96, 3),
+         _conv("branch3x3dbl_3", 96, 3, strides=2, padding="valid")),
+        (Pool("branch_pool", "max", 3, 2, "valid"),),
+    )
+
+
+def _v3_c(c7):  # 17x17, Figure 6 with n = 7
+    return (
+        (_conv("branch1x1", 192, 1),),
+        (_conv("branch7x7_1", c7, 1), _conv("branch7x7_2", c7, 1, 7), _conv("branch7x7_3", 192, 7, 1)),
+        (_conv("branch7x7dbl_1", c7, 1), _conv("branch7x7dbl_2", c7, 7, 1), _conv("branch7x7dbl_3", c7, 1, 7),
+         _conv("branch7x7dbl_4", c7, 7, 1), _conv("branch7x7dbl_5", 192, 1, 7)),
+        (Pool("branch_pool_pool", "avg"), _conv("branch_pool", 192, 1)),
+    )
+
+
+def _v3_d(_):  # 17x17 -> 8x8 grid reduction
+    return (
+        (_conv("branch3x3_1", 192, 1), _conv("branch3x3_2", 320, 3, strides=2, padding="valid")),
+        (_conv("branch7x7x3_1", 192, 1), _conv("branch7x7x3_2", 192, 1, 7), _conv("branch7x7x3_3", 192, 7, 1),
+         _conv("branch7x7x3_4", 192, 3, strides=2, padding="valid")),
+        (Pool("branch_pool", "max", 3, 2, "valid"),),
+    )
+
+
+def _v3_e(fork_name):  # 8x8, Figure 7
+    return (
+        (_conv("branch1x1", 320, 1),),
+        (_conv("branch3x3_1", 384, 1),
+         Fork(fork_name, (_conv("branch3x3_2a", 384, 1, 3), _conv("branch3x3_2b", 384, 3, 1)))),
+        (_conv("branch3x3dbl_1", 448, 1), _conv("branch3x3dbl_2", 384, 3),
+         Fork(None, (_conv("branch3x3dbl_3a", 384, 1, 3), _conv("branch3x3dbl_3b", 384, 3, 1)))),
+        (Pool("branch_pool_pool", "avg"), _conv("branch_pool", 192, 1)),
+    )
+
+
+# Inception V3 after the stem: (concat name = keras.applications', module type, its argument).
+# Types: A = 35x35 (arg: pool projection), B = reduction to 17x17, C = 17x17
+# (arg: width of the 7x7 factorized branches), D = reduction to 8x8, E = 8x8
+# (arg: keras' name for the inner concatenation; keras names mixed10's "mixed9_1").
+INCEPTION_V3_TABLE = (
+    ("mixed0", "A", 32), ("mixed1", "A", 64), ("mixed2", "A", 64),
+    ("mixed3", "B", None),
+    ("mixed4", "C", 128), ("mixed5", "C", 160), ("mixed6", "C", 160), ("mixed7", "C", 192),
+    ("mixed8", "D", None),
+    ("mixed9", "E", "mixed9_0"), ("mixed10", "E", "mixed9_1"),
+)
+_V3_TYPES = {"A": _v3_a, "B": _v3_b, "C": _v3_c, "D": _v3_d, "E": _v3_e}
+INCEPTION_V3_AUX_AFTER = "mixed7"  # the last 17x17 module (paper section 4; torchvision, TF-slim)
+
+# --------------------------------------------------------------------------- #
+# The walker
+# --------------------------------------------------------------------------- #
+
+
+class _ConvBN:
+    """Conv -> BN -> ReLU with a family's BN settings and naming; records creation order."""
+
+    def __init__(self, bn_scale, bn_momentum, act_suffix):
+        self.bn_scale, self.bn_momentum, self.act_suffix = bn_scale, bn_momentum, act_suffix
+        self.conv_names, self.bn_names = [], []
+
+    def __call__(self, x, conv: Conv, name):
+        x = layers.Conv2D(conv.filters, conv.kernel, strides=conv.strides, padding=conv.padding,
+                          use_bias=False, name=f"{name}_conv")(x)
+        x = layers.BatchNormalization(epsilon=1e-3, momentum=self.bn_momentum, scale=self.bn_scale,
+                                      name=f"{name}_bn")(x)
+        self.conv_names.append(f"{name}_conv")
+        self.bn_names.append(f"{name}_bn")
+        return layers.Activation("relu", name=f"{name}{self.act_suffix}")(x)
+
+
+def _pool(x, pool: Pool, name):
+    cls = layers.MaxPooling2D if pool.kind == "max" else layers.AveragePooling2D
+    return cls(pool.size, strides=pool.strides, padding=pool.padding, name=name)(x)
+
+
+def inception_module(x, branches, name, conv_bn):
+    """Walks one module's branches (in order) and concatenates them as `name`."""
+    outputs = []
+    for branch in branches:
+        y = x
+        for step in branch:
+            if isinstance(step, Conv):
+                y = conv_bn(y, step, f"{name}_{step.name}")
+            elif isinstance(step, Pool):
+                y = _pool(y, step, f"{name}_{step.name}")
+            else:  # Fork
+                parts = [conv_bn(y, c, f"{name}_{c.name}") for c in step.convs]
+                y = layers.Concatenate(name=step.name or f"{name}_{step.convs[0].name}_concat")(parts)
+        outputs.append(y)
+    return layers.Concatenate(name=name)(outputs)
+
+
+# --------------------------------------------------------------------------- #
+# Shared checks and the inference helper
+# --------------------------------------------------------------------------- #
+
+
+def _check_aux(aux_logits, include_top, features_only):
+    if not isinstance(aux_logits, bool):
+        raise ValueError(f"`aux_logits` must be True (training: main + auxiliary outputs) or False; received {aux_logits!r}.")
+    if aux_logits and (not include_top or features_only):
+        raise ValueError(
+            "`aux_logits=True` adds auxiliary classifiers, which need the classifier: use include_top=True and "
+            f"features_only=False (received include_top={include_top}, features_only={features_only})."
+        )
+
+
+def _check_dropout(dropout_rate):
+    if not isinstance(dropout_rate, (int, float)) or isinstance(dropout_rate, bool) or not 0 <= dropout_rate < 1:
+        raise ValueError(f"`dropout_rate` must be a number in [0, 1); received dropout_rate={dropout_rate!r}.")
+
+
+def inference_model(model):
+    """The model without its auxiliary classifiers: the main output only.
+
+    For a model built with `aux_logits=True` (trained with the auxiliary losses),
+    returns a Model on the same input whose single output is the main classifier;
+    it shares the trained layers (no copy), so predictions equal the main output
+    of `model`. Use it for evaluation, saving and TFLite export. A model with one
+    output is returned unchanged.
+    """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`model` must be a keras.Model; received {type(model).__name__}.")
+    if len(model.outputs) == 1:
+        return model
+    return keras.Model(model.inputs, model.outputs[0], name=model.name)
+
+
+googlenet_inference_model = inference_model
+inception_v3_inference_model = inference_model
+
+
+def _aux_error(name, min_size, rows):
+    return ValueError(
+        f"`aux_logits=True` needs input of at least {min_size}x{min_size} for {name}'s auxiliary classifier "
+        f"(its 5x5 average pooling); received {rows}. Use a larger input_shape or aux_logits=False."
+    )
+
+
+# --------------------------------------------------------------------------- #
+# GoogLeNet
+# --------------------------------------------------------------------------- #
+
+GOOGLENET_MIN_SIZE = 32
+GOOGLENET_AUX_MIN_SIZE = 65  # the stride-16 map must be 5x5 for the aux 5x5 pooling
+
+
+# The paper gives no LRN constants; these are the authors' reference Caffe model's
+# (BVLC GoogLeNet: local_size 5, alpha 1e-4, beta 0.75, k 1), whose alpha Caffe
+# divides by local_size, which LocalResponseNormalization does not.
+GOOGLENET_LRN = {"size": 5, "alpha": 1e-4 / 5, "beta": 0.75, "k": 1.0}
+
+
+def _lrn_layer(name):
+    from keras_lightnets.layers.normalization import LocalResponseNormalization
+
+    return LocalResponseNormalization(**GOOGLENET_LRN, name=name)
+
+
+def _googlenet_aux(x, name, classes, classifier_activation, conv_bn):
+    """Paper section 5: 5x5/3 average pool, 1x1 conv 128, FC 1024 + ReLU, dropout 0.7, FC classes."""
+    x = layers.AveragePooling2D(5, strides=3, padding="valid", name=f"{name}_pool")(x)
+    x = conv_bn(x, _conv("conv", 128, 1), f"{name}_conv")
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dense(1024, activation="relu", name=f"{name}_fc1")(x)
+    x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_fc2")(x)
+
+
+def GoogLeNet(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    aux_logits=False,
+    dropout_rate=0.4,
+    lrn=False,
+    include_preprocessing=False,
+    name=None,
+    features_only=False,
+    out_strides=_common.DEFAULT_OUT_STRIDES,
+):
+    """GoogLeNet (Inception V1), the network of the paper's Table 1.
+
+    Follows torchvision's `googlenet` (BatchNorm after every convolution, with
+    `transform_input` off; layer names are its module paths, e.g.
+    `inception4a_branch2_1_conv`) except where torchvision departs from the
+    paper: the "5x5" branch here is the paper's 5x5 convolution (torchvision uses
+    a 3x3, a known quirk of its port), which adds
+    16 * sum(#5x5 reduce * #5x5) = 380,928 weights: 7,005,832 trainable parameters
+    against torchvision's 6,624,904 (both exclude the auxiliary heads and the BN
+    running statistics; `count_params()` adds those statistics, 2 x 7,280). The
+    paper's "6.8M" sums Table 1's params column, whose K is 1024: our kernels
+    total 6,990,272 = 6,826 such K. The max pool after inception4e is the
+    paper's 3x3/2 (torchvision: 2x2/2), the dropout before the classifier the
+    paper's 40% (torchvision: 20%); neither changes the count.
+
+    Args:
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation: as keras.applications (default input 224x224,
+            minimum 32x32; 65x65 with `aux_logits`). No ImageNet weights are
+            published for it by keras.applications: `weights` is None or a file.
+        aux_logits: add the paper's two auxiliary classifiers (after inception4a
+            and inception4d: 5x5/3 average pool, 1x1 conv 128, FC 1024 + ReLU,
+            dropout 70%, FC classes). The model then has three outputs
+            [main, aux1, aux2]; train with the paper's loss weights (section 5:
+            the auxiliary losses weighted by 0.3),
+            `model.compile(loss=[loss] * 3, loss_weights=[1.0, 0.3, 0.3])`, fit on
+            `(labels, labels, labels)`, and drop the heads
+            with `inference_model(model)` before export. Their FC 1024 sees the
+            flattened 4x4x128 map at 224x224 (2048 inputs); at other sizes its input
+            width follows the map size. Default False (inference, export).
+        dropout_rate: dropout before the classifier (paper: 0.4).
+        lrn: add the paper's local response normalization after the stem's first
+            max pool and after conv3 (layers `lrn1`, `lrn2`; constants of the
+            authors' Caffe model, GOOGLENET_LRN). Default False: torchvision, like
+            most ports, leaves it out, BN doing its job. No weights.
+        include_preprocessing: add a Rescaling layer so the model takes [0, 255]
+            pixels; False expects [-1, 1] inputs (the Inception convention of
+            TF-slim and keras.applications.inception_v3.preprocess_input).
+        name, features_only, out_strides: as the other builders (feature maps at
+            strides 2, 4, 8, 16, 32: conv1, conv3, inception3b, 4e, 5b).
+    """
+    _common.check_channels_last()
+    _common.check_pooling(pooling)
+    _check_aux(aux_logits, include_top, features_only)
+    _check_dropout(dropout_rate)
+    if not isinstance(lrn, bool):
+        raise ValueError(f"`lrn` must be True or False; received lrn={lrn!r}.")
+    has_top = include_top and not features_only
+    _common.check_weights(weights, has_top, classes,
+                          available="keras.applications publishes no GoogLeNet weights; pass weights=None or a file")
+    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, min_size=GOOGLENET_MIN_SIZE,
+                                          weights=weights, static_default=has_top)
+    conv_bn = _ConvBN(bn_scale=True, bn_momentum=0.9, act_suffix="_relu")  # torch BN: eps 1e-3, momentum 0.1
+    taps = _common.FeatureTaps()
+
+    x = _common.preprocessing(image) if include_preprocessing else image
+    x = conv_bn(x, _conv("conv1", 64, 7, strides=2), "conv1")
+    taps.record(x, 2)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="maxpool1")(x)
+    if lrn:
+        x = _lrn_layer("lrn1")(x)
+    x = conv_bn(x, _conv("conv2", 64, 1), "conv2")
+    x = conv_bn(x, _conv("conv3", 192, 3), "conv3")
+    if lrn:
+        x = _lrn_layer("lrn2")(x)
+    taps.record(x, 4)
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="maxpool2")(x)
+
+    stride, aux_inputs = 8, []
+    for module_name, *widths in GOOGLENET_TABLE:
+        x = inception_module(x, googlenet_module(*widths), module_name, conv_bn)
+        if module_name in GOOGLENET_AUX_AFTER:
+            aux_inputs.append(x)
+        if module_name in GOOGLENET_POOL_AFTER:
+            taps.record(x, stride)
+            stride *= 2
+            x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"maxpool{stride.bit_length() - 2}")(x)
+    taps.record(x, stride)
+
+    if has_top:
+        x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+        if dropout_rate > 0:
+            x = layers.Dropout(dropout_rate, name="dropout")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="fc")(x)
+    else:
+        x = _common.pool(x, pooling)
+    outputs = x
+    if aux_logits:
+        if any(a.shape[1] is not None and a.shape[1] < 5 or a.shape[2] is not None and a.shape[2] < 5 for a in aux_inputs):
+            raise _aux_error("GoogLeNet", GOOGLENET_AUX_MIN_SIZE, image.shape[1:3])
+        if any(a.shape[1] is None or a.shape[2] is None for a in aux_inputs):
+            raise ValueError("`aux_logits=True` needs a fixed input size (its FC layers see a flattened map); "
+                             f"received input shape {tuple(image.shape[1:])}.")
+        outputs = [x] + [_googlenet_aux(a, f"aux{i}", classes, classifier_activation, conv_bn)
+                         for i, a in enumerate(aux_inputs, start=1)]
+    return _finish(inputs, outputs, name=name or "googlenet", weights=weights, taps=taps,
+                   features_only=features_only, out_strides=out_strides, loader=load_weights_by_name)
+
+
+InceptionV1 = GoogLeNet
+
+# --------------------------------------------------------------------------- #
+# Inception V3
+# --------------------------------------------------------------------------- #
+
+INCEPTION_V3_MIN_SIZE = 75
+INCEPTION_V3_AUX_MIN_SIZE = 299  # the aux head's 5x5 conv needs the full 17x17 grid
+
+INCEPTION_V3_WEIGHTS = WeightFile(
+    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    KERAS_APPLICATIONS_URL + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    "9a0d58056eeedaa3f26cb7ebd46da564",
+)
+INCEPTION_V3_WEIGHTS_NO_TOP = WeightFile(
+    "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    KERAS_APPLICATIONS_URL + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "bcbd6486424b2319ff4ef7d526e38f63",
+)
+
+_AUTO_NAME = re.compile(r"^(.*?)(?:_(\d+))?$")
+
+
+def _load_keras_inception_v3(model, path, conv_names, bn_names):
+    """Loads a keras.applications.InceptionV3 weight file (or one of ours) into `model`.
+
+    Keras 3 formats (.keras, .weights.h5) key layers by class and rank, which
+    match because our graph has keras' structure; `load_weights_by_name` does it.
+    Legacy .h5 files are keyed by layer name. Ours load by name. keras'
+    (its published ImageNet files included) carry its automatic names
+    (conv2d_N, batch_normalization_N, numbered in creation order), so they are
+    matched in creation order, the order in which both builders create layers.
+    """
+    arrays, keyed_by = read_weight_arrays(path)
+    if keyed_by != NAME or all(n in arrays for n in conv_names):
+        return load_weights_by_name(model, path)
+    by_base = {}
+    for key in arrays:
+        base, number = _AUTO_NAME.match(key).groups()
+        by_base.setdefault(base, []).append((int(number or 0), key))
+    renamed = {}
+    for base, ours in (("conv2d", conv_names), ("batch_normalization", bn_names)):
+        theirs = [key for _, key in sorted(by_base.get(base, []))]
+        if len(theirs) != len(ours):
+            raise ValueError(
+                f"Weights in {str(path)!r} do not fit model {model.name!r}: {len(theirs)} {base} layers in the file, "
+                f"{len(ours)} in the model. Expected a keras.applications.InceptionV3 file."
+            )
+        renamed.update(zip(ours, theirs))
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        key = renamed.get(layer.name, layer.name)
+        if key not in arrays:
+            raise ValueError(f"Weights in {str(path)!r} do not fit model {model.name!r}: no weights in the file for {layer.name}.")
+        expected, found = [tuple(w.shape) for w in layer.weights], [a.shape for a in arrays[key]]
+        if expected != found:
+            raise ValueError(f"Weights in {str(path)!r} do not fit model {model.name!r}: shape mismatch: "
+                             f"{layer.name}: model {expected} vs file {found} ({key}). Build the model with the "
+                             "same classes and include_top as the model that saved the file.")
+        layer.set_weights(arrays[key])
+
+
+def _finish(inputs, outputs, *, name, weights, taps, features_only, out_strides, loader, imagenet_file=None):
+    """Like _common.finish, but loads weights into the main-output view when the
+    file lacks the auxiliary heads (e.g. keras.applications' files), which then
+    keep their random initialization."""
+    if features_only:
+        feature_maps = taps.select(out_strides)
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None:
+        path = imagenet_file.fetch() if weights == "imagenet" else weights
+        if isinstance(outputs, list):
+            try:
+                loader(model, path)
+            except ValueError:
+                loader(keras.Model(inputs, outputs[0], name=name), path)
+        else:
+            loader(model, path)
+    if features_only:
+        return keras.Model(inputs, feature_maps, name=f"{name}_features")
+    return model
+
+
+def _inception_v3_aux(x, classes, classifier_activation, conv_bn):
+    """Section 4 / torchvision's InceptionAux: 5x5/3 average pool, 1x1 conv 128,
+    5x5 conv 768 (valid), global average pool, FC classes; all convs with BN (the
+    paper's "BN-auxiliary")."""
+    x = layers.AveragePooling2D(5, strides=3, padding="valid", name="aux_pool")(x)
+    x = conv_bn(x, _conv("conv0", 128, 1), "aux_conv0")
+    x = conv_bn(x, _conv("conv1", 768, 5, padding="valid"), "aux_conv1")
+    x = layers.GlobalAveragePooling2D(name="aux_avg_pool")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="aux_predictions")(x)
+
+
+def InceptionV3(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    aux_logits=False,
+    include_preprocessing=False,
+    name=None,
+    features_only=False,
+    out_strides=_common.DEFAULT_OUT_STRIDES,
+):
+    """Inception V3, exactly keras.applications.InceptionV3 (23,851,784 parameters).
+
+    keras.applications names its convolutions and batch norms automatically
+    (conv2d_N, batch_normalization_N), names that depend on what was built
+    before in the session; ours are descriptive (torchvision's module names under
+    keras' concatenation names: `mixed4_branch7x7dbl_3_conv`, `..._bn`, and the
+    activation `mixed4_branch7x7dbl_3`). Its weights load all the same: layers
+    are created in keras' order, in a graph of keras' structure, so the Keras 3
+    files (.keras, .weights.h5, keyed by class and rank) match layer for layer,
+    and its legacy .h5 files, the published ImageNet ones included, are matched
+    by their automatic names' creation order (`weights="imagenet"` uses them).
+
+    Args:
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation: as keras.applications (default input 299x299,
+            minimum 75x75).
+        aux_logits: add the paper's auxiliary classifier on the last 17x17 module
+            (mixed7; torchvision's / TF-slim's InceptionAux: 5x5/3 average pool,
+            1x1 conv 128, 5x5 conv 768, FC classes, BN after the convs), which
+            keras.applications leaves out. The model then has two outputs
+            [main, aux]; the paper gives no loss weight, TF-slim's and
+            torchvision's training scripts use 0.4 (`loss_weights=[1.0, 0.4]`). torchvision's 27,161,264
+            parameters include this head (our trainable count plus the 18,112
+            BN scales that Keras' InceptionV3 leaves out, exactly). Needs 299x299
+            or larger. With weights from keras.applications the head stays random.
+            Drop it with `inference_model(model)`.
+        include_preprocessing: add a Rescaling layer so the model takes [0, 255]
+            pixels. False, as keras.applications (inputs in [-1, 1] from
+            `keras.applications.inception_v3.preprocess_input`).
+        name, features_only, out_strides: as the other builders (feature maps at
+            strides 2, 4, 8, 16, 32: conv2d_2b_3x3, conv2d_4a_3x3, mixed2, mixed7,
+            mixed10; "valid" paddings make them 147, 71, 35, 17, 8 at 299).
+    """
+    _common.check_channels_last()
+    _common.check_pooling(pooling)
+    _check_aux(aux_logits, include_top, features_only)
+    has_top = include_top and not features_only
+    _common.check_weights(weights, has_top, classes)
+    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=299, min_size=INCEPTION_V3_MIN_SIZE,
+                                          weights=weights, static_default=has_top)
+    conv_bn = _ConvBN(bn_scale=False, bn_momentum=0.99, act_suffix="")  # keras.applications' BN defaults
+    taps = _common.FeatureTaps()
+
+    x = _common.preprocessing(image) if include_preprocessing else image
+    x = conv_bn(x, _conv("", 32, 3, strides=2, padding="valid"), "conv2d_1a_3x3")
+    x = conv_bn(x, _conv("", 32, 3, padding="valid"), "conv2d_2a_3x3")
+    x = conv_bn(x, _conv("", 64, 3), "conv2d_2b_3x3")
+    taps.record(x, 2)
+    x = layers.MaxPooling2D(3, strides=2, name="maxpool_3a_3x3")(x)
+    x = conv_bn(x, _conv("", 80, 1, padding="valid"), "conv2d_3b_1x1")
+    x = conv_bn(x, _conv("", 192, 3, padding="valid"), "conv2d_4a_3x3")
+    taps.record(x, 4)
+    x = layers.MaxPooling2D(3, strides=2, name="maxpool_5a_3x3")(x)
+
+    stride, aux_input = 8, None
+    for module_name, kind, arg in INCEPTION_V3_TABLE:
+        if kind in ("B", "D"):
+            taps.record(x, stride)
+            stride *= 2
+        x = inception_module(x, _V3_TYPES[kind](arg), module_name, conv_bn)
+        if module_name == INCEPTION_V3_AUX_AFTER:
+            aux_input = x
+    taps.record(x, stride)
+
+    if has_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = _common.pool(x, pooling)
+    outputs = x
+    if aux_logits:
+        if any(d is not None and d < 17 for d in aux_input.shape[1:3]):
+            raise _aux_error("InceptionV3", INCEPTION_V3_AUX_MIN_SIZE, tuple(image.shape[1:3]))
+        # The head's layers are created after keras' ones, so they do not shift the creation order.
+        outputs = [x, _inception_v3_aux(aux_input, classes, classifier_activation, conv_bn)]
+        main_conv_names, main_bn_names = conv_bn.conv_names[:-2], conv_bn.bn_names[:-2]
+    else:
+        main_conv_names, main_bn_names = conv_bn.conv_names, conv_bn.bn_names
+
+    def loader(model, path):
+        _load_keras_inception_v3(model, path, main_conv_names, main_bn_names)
+
+    return _finish(inputs, outputs, name=name or "inception_v3", weights=weights, taps=taps,
+                   features_only=features_only, out_strides=out_strides, loader=loader,
+                   imagenet_file=INCEPTION_V3_WEIGHTS if has_top else INCEPTION_V3_WEIGHTS_NO_TOP)
+
+
+# --------------------------------------------------------------------------- #
+# Registry
+# --------------------------------------------------------------------------- #
+
+register_model(
+    "googlenet", GoogLeNet, family="inception", paper="Going Deeper with Convolutions (CVPR 2015)",
+    arxiv="1409.4842", default_size=224, paper_params_m=6.8, paper_macs_m=1500, figures_source="paper",
+    reference="torchvision.models.googlenet (with the paper's 5x5 convolutions)",
+    note=("Table 1 prints 34M multiply-adds for conv1, but a 7x7x3 convolution to 64 maps at 112x112 "
+          "costs 118M (and inception 5a's row, 54M, does not follow from its widths: 51M); corrected, "
+          "the table sums to the 1.58G we measure."),
+)
+register_model(
+    "inception_v3", InceptionV3, family="inception",
+    paper="Rethinking the Inception Architecture for Computer Vision (CVPR 2016)", arxiv="1512.00567",
+    default_size=299, paper_params_m=23.85, paper_macs_m=5000,
+    figures_source="paper abstract for MACs ('5 billion multiply-adds', '< 25 million parameters'); "
+                   "params from keras.applications.InceptionV3 (23,851,784)",
+    reference="keras.applications.InceptionV3",
+    note=("The abstract's '5 billion multiply-adds' is a rounded figure; the network it specifies "
+          "(keras.applications' and torchvision's inception_v3 alike) costs 5.71G."),
+)

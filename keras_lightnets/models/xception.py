@@ -1,0 +1,209 @@
+"""Xception (Chollet, "Xception: Deep Learning with Depthwise Separable
+Convolutions", CVPR 2017, arXiv:1610.02357).
+
+Figure 5 of the paper as data: the entry flow, the middle flow (repeated 8 times)
+and the exit flow are rows of one stage table that one builder walks. Layer names,
+padding and batch-norm settings follow keras.applications.Xception, so its weight
+files load into this model and give the same outputs.
+
+keras.applications leaves the four 1x1 projection shortcuts (and their batch
+norms) unnamed, so their names in a weight file depend on the Keras version and
+session that saved it ("conv2d_1" in Keras 2 files, "conv2d" or "conv2d_57" in
+Keras 3). Ours are named "block2_residual_conv", "block2_residual_bn", ...; a file
+keyed by layer name that lacks these names gives them its unnamed 1x1
+convolutions and batch norms in order (the order of the network).
+"""
+
+import collections
+
+from keras import layers
+
+from keras_lightnets.models import _common
+from keras_lightnets.registry import register_model
+from keras_lightnets.weights import NAME
+from keras_lightnets.weights import WeightFile
+from keras_lightnets.weights import load_weights_by_name
+from keras_lightnets.weights import read_weight_arrays
+
+Stage = collections.namedtuple("Stage", "flow repeats filters downsample relu_first")
+
+# Figure 5 of the paper, after the two stem convolutions (32 and 64 filters, 3x3,
+# the first with stride 2, both unpadded): each row is `repeats` residual modules
+# of separable 3x3 convolutions (each preceded by ReLU, except the very first).
+# A downsampling module ends with 3x3/2 max pooling and has a 1x1/2 convolution
+# shortcut; the others have identity shortcuts.
+STAGES = (
+    Stage("entry", 1, (128, 128), downsample=True, relu_first=False),
+    Stage("entry", 1, (256, 256), downsample=True, relu_first=True),
+    Stage("entry", 1, (728, 728), downsample=True, relu_first=True),
+    Stage("middle", 8, (728, 728, 728), downsample=False, relu_first=True),
+    Stage("exit", 1, (728, 1024), downsample=True, relu_first=True),
+)
+STEM_FILTERS = (32, 64)
+# Exit flow after the last module: separable convolutions followed by ReLU.
+HEAD_FILTERS = (1536, 2048)
+MIDDLE_REPEATS = 8
+
+IMAGENET_FILES = {
+    True: WeightFile(
+        "xception_weights_tf_dim_ordering_tf_kernels.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/xception/xception_weights_tf_dim_ordering_tf_kernels.h5",
+        "0a58e3b7378bc2990ea3b43d5981f1f6",
+    ),
+    False: WeightFile(
+        "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/xception/xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "b0042744bf5b25fce3cb969f33bebb97",
+    ),
+}
+
+
+def _bn(x, name=None):
+    return layers.BatchNormalization(axis=-1, name=name)(x)
+
+
+def _module(x, filters, downsample, relu_first, prefix):
+    """One residual module of separable convolutions (keras.applications' names)."""
+    if downsample:
+        residual = layers.Conv2D(filters[-1], 1, strides=2, padding="same", use_bias=False, name=f"{prefix}_residual_conv")(x)
+        residual = _bn(residual, f"{prefix}_residual_bn")
+    else:
+        residual = x
+    for j, f in enumerate(filters, start=1):
+        if j > 1 or relu_first:
+            x = layers.Activation("relu", name=f"{prefix}_sepconv{j}_act")(x)
+        x = layers.SeparableConv2D(f, 3, padding="same", use_bias=False, name=f"{prefix}_sepconv{j}")(x)
+        x = _bn(x, f"{prefix}_sepconv{j}_bn")
+    if downsample:
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{prefix}_pool")(x)
+    return layers.Add(name=f"{prefix}_add")([x, residual])
+
+
+def residual_layer_names(middle_repeats=MIDDLE_REPEATS):
+    names, block = [], 2
+    for stage in STAGES:
+        repeats = middle_repeats if stage.flow == "middle" else stage.repeats
+        for _ in range(repeats):
+            if stage.downsample:
+                names += [f"block{block}_residual_conv", f"block{block}_residual_bn"]
+            block += 1
+    return names
+
+
+def load_weights(model, path, middle_repeats=MIDDLE_REPEATS):
+    """Loads by layer name; unnamed projection shortcuts of a keras.applications
+    file are matched to ours in order (see the module docstring)."""
+    arrays, keyed_by = read_weight_arrays(path)
+    ours = {layer.name for layer in model.layers}
+    wanted = [n for n in residual_layer_names(middle_repeats) if n in ours]
+    if keyed_by != NAME or all(n in arrays for n in wanted):
+        return load_weights_by_name(model, path)
+    spare = [k for k in arrays if k not in ours]
+    pools = {
+        "_conv": [k for k in spare if len(arrays[k]) == 1 and arrays[k][0].ndim == 4 and arrays[k][0].shape[:2] == (1, 1)],
+        "_bn": [k for k in spare if len(arrays[k]) == 4],
+    }
+    keys = {n: pools[n[n.rindex("_"):]].pop(0) for n in wanted if pools[n[n.rindex("_"):]]}
+    missing, mismatched = [], []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        key = keys.get(layer.name, layer.name)
+        if key not in arrays:
+            missing.append(layer.name)
+            continue
+        expected = [tuple(w.shape) for w in layer.weights]
+        found = [tuple(a.shape) for a in arrays[key]]
+        if expected != found:
+            mismatched.append(f"{layer.name} ({key} in the file): model {expected} vs file {found}")
+            continue
+        layer.set_weights(arrays[key])
+    if missing or mismatched:
+        details = "; ".join(
+            ([f"no weights in the file for {', '.join(missing[:8])}" + (" ..." if len(missing) > 8 else "")] if missing else [])
+            + ([f"shape mismatch: {'; '.join(mismatched[:4])}"] if mismatched else [])
+        )
+        raise ValueError(
+            f"Weights in {str(path)!r} do not fit model {model.name!r} ({details}). Build the model with the "
+            "same arguments (middle_repeats, classes, include_top) as the model that saved the file."
+        )
+
+
+def Xception(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="xception",
+    middle_repeats=MIDDLE_REPEATS,
+    include_preprocessing=False,
+    features_only=False,
+    out_strides=_common.DEFAULT_OUT_STRIDES,
+):
+    """Xception, with keras.applications.Xception's signature and layer names.
+
+    Args:
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as keras.applications (default input
+            299x299, at least 71x71). `weights="imagenet"` loads keras.applications'
+            published file (middle_repeats=8 only).
+        middle_repeats: modules in the middle flow (8 in the paper).
+        include_preprocessing: add a Rescaling layer so the model takes [0, 255]
+            pixels. False, as keras.applications (`preprocess_input` gives [-1, 1]).
+        features_only: the feature maps at `out_strides` (2, 4, 8, 16, 32; the
+            unpadded stem makes them slightly smaller than input / stride).
+    """
+    _common.check_channels_last()
+    _common.check_pooling(pooling)
+    if not isinstance(middle_repeats, int) or isinstance(middle_repeats, bool) or middle_repeats < 0:
+        raise ValueError(f"`middle_repeats` (modules in the middle flow) must be a non-negative integer, 8 in the paper; received middle_repeats={middle_repeats!r}.")
+    has_top = include_top and not features_only
+    problem = None if middle_repeats == MIDDLE_REPEATS else f"the published file has middle_repeats=8, received {middle_repeats}"
+    _common.check_weights(weights, has_top, classes, available=problem)
+    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=299, min_size=71, weights=weights, static_default=has_top)
+
+    taps = _common.FeatureTaps()
+    x = _common.preprocessing(image) if include_preprocessing else image
+    for j, filters in enumerate(STEM_FILTERS, start=1):
+        x = layers.Conv2D(filters, 3, strides=2 if j == 1 else 1, use_bias=False, name=f"block1_conv{j}")(x)
+        x = _bn(x, f"block1_conv{j}_bn")
+        x = layers.Activation("relu", name=f"block1_conv{j}_act")(x)
+    stride, block = 2, 2
+    for stage in STAGES:
+        repeats = middle_repeats if stage.flow == "middle" else stage.repeats
+        for _ in range(repeats):
+            if stage.downsample:
+                taps.record(x, stride)
+                stride *= 2
+            x = _module(x, stage.filters, stage.downsample, stage.relu_first, prefix=f"block{block}")
+            block += 1
+    for j, filters in enumerate(HEAD_FILTERS, start=1):
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_sepconv{j}")(x)
+        x = _bn(x, f"block{block}_sepconv{j}_bn")
+        x = layers.Activation("relu", name=f"block{block}_sepconv{j}_act")(x)
+    taps.record(x, stride)
+
+    if has_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    else:
+        x = _common.pool(x, pooling)
+    model = _common.finish(
+        inputs, x, name=name, weights=None, imagenet_file=None,
+        taps=taps, features_only=features_only, out_strides=out_strides,
+    )
+    if weights is not None:
+        load_weights(model, IMAGENET_FILES[has_top].fetch() if weights == "imagenet" else weights, middle_repeats)
+    return model
+
+
+register_model(
+    "xception", Xception, family="xception",
+    paper="Xception: Deep Learning with Depthwise Separable Convolutions (CVPR 2017)", arxiv="1610.02357",
+    default_size=299, paper_params_m=22.855952, paper_macs_m=8400,
+    figures_source="paper Table 3 (22,855,952 parameters); 8.4G multiply-adds at 299x299 is the survey's figure (the paper prints none)",
+    reference="keras.applications.Xception",
+)
