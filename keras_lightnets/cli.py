@@ -4,6 +4,7 @@
     lightnets info --model=mobilenet_v3_large [--measure]
     lightnets profile --model=mobilenet_v3_large [--input_size=224] [--per_layer]
     lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8]
+    lightnets benchmark --graph=m.tflite [--target=android --benchmark_binary=...] [--json=result.json]
 """
 
 import json
@@ -13,6 +14,8 @@ import sys
 from absl import app
 from absl import flags
 
+from keras_lightnets.bench import cli as bench_cli
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Registered model name (see `lightnets list`).")
 flags.DEFINE_string("pattern", "*", "Shell-style filter for `list`.")
@@ -20,12 +23,13 @@ flags.DEFINE_integer("input_size", None, "Input resolution (default: the paper's
 flags.DEFINE_integer("classes", 1000, "Classifier width for `profile`.")
 flags.DEFINE_bool("per_layer", False, "`profile`: print the per-layer table.")
 flags.DEFINE_bool("measure", False, "`info`: also build and profile the model.")
-flags.DEFINE_bool("json", False, "Print machine-readable JSON.")
+bench_cli.define_bool_or_path("json", False, "Print machine-readable JSON (`benchmark`: --json=PATH writes it to PATH).")
 flags.DEFINE_integer("image_size", 64, "`demo`: training resolution.")
 flags.DEFINE_integer("epochs", 8, "`demo`: training epochs.")
 flags.DEFINE_integer("batch_size", 32, "`demo`: batch size.")
+bench_cli.define_flags()  # --graph, --target, --benchmark_binary, --num_runs, ...
 
-COMMANDS = ("list", "info", "profile", "demo")
+COMMANDS = ("list", "info", "profile", "demo", "benchmark")
 
 
 def _require_model():
@@ -70,13 +74,17 @@ def _demo():
     print(format_result(result))
 
 
+def _benchmark():
+    bench_cli.main_errors("lightnets benchmark", bench_cli.benchmark)
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS:
         raise app.UsageError(f"Give a command: lightnets {{{'|'.join(COMMANDS)}}} [--flags]; received {argv[1:]}.")
     if len(argv) > 2:
         raise app.UsageError(f"Unexpected arguments {argv[2:]}; options are --flags.")
     try:
-        {"list": _list, "info": _info, "profile": _profile, "demo": _demo}[argv[1]]()
+        {"list": _list, "info": _info, "profile": _profile, "demo": _demo, "benchmark": _benchmark}[argv[1]]()
     except ValueError as error:  # our argument errors: one clear line, no traceback
         print(f"lightnets {argv[1]}: error: {error}", file=sys.stderr)
         sys.exit(2)
