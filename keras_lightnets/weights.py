@@ -97,15 +97,25 @@ def structure_keys(model):
     return keys
 
 
-def load_weights_by_name(model, path):
+def load_weights_by_name(model, path, rename=None, arguments="width, depth"):
     """Loads every weighted layer of `model` from the matching layer in `path`.
 
     Layers of the file that the model lacks (a classifier the model was built
     without) are ignored; a weighted layer of the model that the file lacks, or a
     shape that differs, is an error naming the layers, never a silent partial load.
+
+    `rename(arrays)`, for legacy files whose layers carry Keras' automatic names
+    (conv2d_12, ...): returns {our layer name: the file's key} for the layers it
+    can match (families whose reference leaves layers unnamed supply it).
+    `arguments` names the family's architecture knobs for the error message.
     """
     arrays, keyed_by = read_weight_arrays(path)
-    keys = structure_keys(model) if keyed_by == STRUCTURE else {layer.name: layer.name for layer in model.layers}
+    if keyed_by == STRUCTURE:
+        keys = structure_keys(model)
+    else:
+        keys = {layer.name: layer.name for layer in model.layers}
+        if rename is not None:
+            keys.update(rename(arrays))
     missing, mismatched = [], []
     for layer in model.layers:
         if not layer.weights:
@@ -117,7 +127,8 @@ def load_weights_by_name(model, path):
         expected = [tuple(w.shape) for w in layer.weights]
         found = [tuple(a.shape) for a in arrays[key]]
         if expected != found:
-            mismatched.append(f"{layer.name}: model {expected} vs file {found}")
+            where = "" if key == layer.name else f" ({key} in the file)"
+            mismatched.append(f"{layer.name}{where}: model {expected} vs file {found}")
             continue
         layer.set_weights(arrays[key])
     if missing or mismatched:
@@ -127,6 +138,6 @@ def load_weights_by_name(model, path):
         )
         raise ValueError(
             f"Weights in {os.fspath(path)!r} do not fit model {model.name!r} ({details}). "
-            "Build the model with the same architecture arguments (alpha, minimalistic, "
+            f"Build the model with the same architecture arguments ({arguments}, "
             "classes, include_top) as the model that saved the file."
         )

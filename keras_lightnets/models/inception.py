@@ -35,10 +35,8 @@ from keras import layers
 from keras_lightnets.models import _common
 from keras_lightnets.registry import register_model
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
-from keras_lightnets.weights import NAME
 from keras_lightnets.weights import WeightFile
 from keras_lightnets.weights import load_weights_by_name
-from keras_lightnets.weights import read_weight_arrays
 
 # --------------------------------------------------------------------------- #
 # Modules as data
@@ -437,34 +435,26 @@ def _load_keras_inception_v3(model, path, conv_names, bn_names):
     (conv2d_N, batch_normalization_N, numbered in creation order), so they are
     matched in creation order, the order in which both builders create layers.
     """
-    arrays, keyed_by = read_weight_arrays(path)
-    if keyed_by != NAME or all(n in arrays for n in conv_names):
-        return load_weights_by_name(model, path)
-    by_base = {}
-    for key in arrays:
-        base, number = _AUTO_NAME.match(key).groups()
-        by_base.setdefault(base, []).append((int(number or 0), key))
-    renamed = {}
-    for base, ours in (("conv2d", conv_names), ("batch_normalization", bn_names)):
-        theirs = [key for _, key in sorted(by_base.get(base, []))]
-        if len(theirs) != len(ours):
-            raise ValueError(
-                f"Weights in {str(path)!r} do not fit model {model.name!r}: {len(theirs)} {base} layers in the file, "
-                f"{len(ours)} in the model. Expected a keras.applications.InceptionV3 file."
-            )
-        renamed.update(zip(ours, theirs))
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        key = renamed.get(layer.name, layer.name)
-        if key not in arrays:
-            raise ValueError(f"Weights in {str(path)!r} do not fit model {model.name!r}: no weights in the file for {layer.name}.")
-        expected, found = [tuple(w.shape) for w in layer.weights], [a.shape for a in arrays[key]]
-        if expected != found:
-            raise ValueError(f"Weights in {str(path)!r} do not fit model {model.name!r}: shape mismatch: "
-                             f"{layer.name}: model {expected} vs file {found} ({key}). Build the model with the "
-                             "same classes and include_top as the model that saved the file.")
-        layer.set_weights(arrays[key])
+
+    def creation_order(arrays):
+        if all(n in arrays for n in conv_names):
+            return {}
+        by_base = {}
+        for key in arrays:
+            base, number = _AUTO_NAME.match(key).groups()
+            by_base.setdefault(base, []).append((int(number or 0), key))
+        renamed = {}
+        for base, ours in (("conv2d", conv_names), ("batch_normalization", bn_names)):
+            theirs = [key for _, key in sorted(by_base.get(base, []))]
+            if len(theirs) != len(ours):
+                raise ValueError(
+                    f"Weights in {str(path)!r} do not fit model {model.name!r}: {len(theirs)} {base} layers in the file, "
+                    f"{len(ours)} in the model. Expected a keras.applications.InceptionV3 file."
+                )
+            renamed.update(zip(ours, theirs))
+        return renamed
+
+    load_weights_by_name(model, path, rename=creation_order)
 
 
 def _finish(inputs, outputs, *, name, weights, taps, features_only, out_strides, loader, imagenet_file=None):

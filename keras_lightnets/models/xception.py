@@ -20,10 +20,8 @@ from keras import layers
 
 from keras_lightnets.models import _common
 from keras_lightnets.registry import register_model
-from keras_lightnets.weights import NAME
 from keras_lightnets.weights import WeightFile
 from keras_lightnets.weights import load_weights_by_name
-from keras_lightnets.weights import read_weight_arrays
 
 Stage = collections.namedtuple("Stage", "flow repeats filters downsample relu_first")
 
@@ -93,40 +91,20 @@ def residual_layer_names(middle_repeats=MIDDLE_REPEATS):
 def load_weights(model, path, middle_repeats=MIDDLE_REPEATS):
     """Loads by layer name; unnamed projection shortcuts of a keras.applications
     file are matched to ours in order (see the module docstring)."""
-    arrays, keyed_by = read_weight_arrays(path)
     ours = {layer.name for layer in model.layers}
     wanted = [n for n in residual_layer_names(middle_repeats) if n in ours]
-    if keyed_by != NAME or all(n in arrays for n in wanted):
-        return load_weights_by_name(model, path)
-    spare = [k for k in arrays if k not in ours]
-    pools = {
-        "_conv": [k for k in spare if len(arrays[k]) == 1 and arrays[k][0].ndim == 4 and arrays[k][0].shape[:2] == (1, 1)],
-        "_bn": [k for k in spare if len(arrays[k]) == 4],
-    }
-    keys = {n: pools[n[n.rindex("_"):]].pop(0) for n in wanted if pools[n[n.rindex("_"):]]}
-    missing, mismatched = [], []
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        key = keys.get(layer.name, layer.name)
-        if key not in arrays:
-            missing.append(layer.name)
-            continue
-        expected = [tuple(w.shape) for w in layer.weights]
-        found = [tuple(a.shape) for a in arrays[key]]
-        if expected != found:
-            mismatched.append(f"{layer.name} ({key} in the file): model {expected} vs file {found}")
-            continue
-        layer.set_weights(arrays[key])
-    if missing or mismatched:
-        details = "; ".join(
-            ([f"no weights in the file for {', '.join(missing[:8])}" + (" ..." if len(missing) > 8 else "")] if missing else [])
-            + ([f"shape mismatch: {'; '.join(mismatched[:4])}"] if mismatched else [])
-        )
-        raise ValueError(
-            f"Weights in {str(path)!r} do not fit model {model.name!r} ({details}). Build the model with the "
-            "same arguments (middle_repeats, classes, include_top) as the model that saved the file."
-        )
+
+    def shortcuts_in_order(arrays):
+        if all(n in arrays for n in wanted):
+            return {}
+        spare = [k for k in arrays if k not in ours]
+        pools = {
+            "_conv": [k for k in spare if len(arrays[k]) == 1 and arrays[k][0].ndim == 4 and arrays[k][0].shape[:2] == (1, 1)],
+            "_bn": [k for k in spare if len(arrays[k]) == 4],
+        }
+        return {n: pools[n[n.rindex("_"):]].pop(0) for n in wanted if pools[n[n.rindex("_"):]]}
+
+    load_weights_by_name(model, path, rename=shortcuts_in_order, arguments="middle_repeats")
 
 
 def Xception(
