@@ -9,6 +9,7 @@
 
 __version__ = "0.1.0"
 
+from keras_lightnets import bench  # noqa: F401  (kl.bench.run: the TFLite benchmark)
 from keras_lightnets.models import *  # noqa: F401,F403  (the class-style builders)
 from keras_lightnets.models import __all__ as _MODEL_BUILDERS
 from keras_lightnets.profile import Profile

@@ -1,0 +1,67 @@
+"""Smoke test of benchmarks/zoo.py on two models at a tiny resolution: builds, converts,
+times against keras.applications' twin, writes JSON, Markdown and the plot, and
+resumes from its conversion cache."""
+
+import importlib.util
+import json
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _zoo():
+    spec = importlib.util.spec_from_file_location("zoo", os.path.join(ROOT, "benchmarks", "zoo.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_zoo_two_models_side_by_side_with_keras_applications(tmp_path):
+    zoo = _zoo()
+    work, out = tmp_path / "work", tmp_path / "out"
+    argv = ["--models=mobilenet_v1_025,mobilenet_v1", "--resolution=32", "--no-int8", "--warmup_runs=1", "--num_runs=3",
+            "--rounds=2", f"--workdir={work}", f"--out={out}"]
+    zoo.main(argv)
+
+    data = json.loads((out / "zoo.json").read_text())
+    # smallest first (by the papers' multiply-adds), keras.applications' twin after ours
+    assert [(r["variant"], r["name"]) for r in data["models"]] == [
+        ("ours", "mobilenet_v1_025"), ("ours", "mobilenet_v1"), ("keras.applications", "mobilenet_v1")]
+    records = {(r["variant"], r["name"]): r for r in data["models"]}
+    ours, twin = records["ours", "mobilenet_v1"], records["keras.applications", "mobilenet_v1"]
+    assert ours["params"] == twin["params"] == 4253864  # the same architecture, weight for weight
+    assert ours["macs"] == twin["macs"] and ours["macs"] < records["ours", "mobilenet_v1_025"]["macs"] * 20
+    for record in records.values():
+        entry = record["files"]["float32"]
+        assert entry.get("error") is None, entry
+        assert entry["latency_ms"] > 0 and entry["size_bytes"] > 4 * record["params"] * 0.95
+        assert entry["timed_runs"] == (6 if record["name"] == "mobilenet_v1" else 3)  # pairs: 2 alternating rounds
+    assert data["meta"]["resolution"] == 32 and data["meta"]["modes"] == ["float32"]
+
+    table = (out / "zoo.md").read_text()
+    assert "**All models at 32x32**" in table
+    row = next(line for line in table.splitlines() if line.startswith("| `mobilenet_v1` "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    ratio = ours["files"]["float32"]["latency_ms"] / twin["files"]["float32"]["latency_ms"]
+    assert cells[6] == f"{twin['files']['float32']['latency_ms']:.2f}" and cells[7] == f"{ratio:.2f}" and cells[-1] == "n/a"
+    small_row = next(line for line in table.splitlines() if line.startswith("| `mobilenet_v1_025` "))
+    assert small_row.count("| — |") == 1  # no keras.applications twin: no keras latency, no ratio
+    png = (out / "zoo.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+    # a second run reuses every converted file, and a zero time budget skips what is not cached
+    before = {p.name: p.stat().st_mtime_ns for p in work.glob("*.tflite")}
+    assert len(before) == 3
+    zoo.main(argv + ["--models=mobilenet_v1*", "--no-anchors", "--max_minutes=0"])
+    assert {p.name: p.stat().st_mtime_ns for p in work.glob("*.tflite")} == before
+    records = json.loads((out / "zoo.json").read_text())["models"]
+    assert [r["name"] for r in records if not r.get("skipped")] == ["mobilenet_v1_025", "mobilenet_v1"]
+    assert {r["name"] for r in records if r.get("skipped")} == {"mobilenet_v1_050", "mobilenet_v1_075"}
+    assert "Not converted within the run's time budget (2" in (out / "zoo.md").read_text()
+
+
+def test_calibration_photos_are_real_varied_images():
+    images = _zoo().photos(24, 8)
+    assert images.shape == (8, 24, 24, 3) and images.dtype == "float32"
+    assert 0 <= images.min() and images.max() <= 255 and images.std() > 30
+    assert len({image.tobytes() for image in images}) == 8
