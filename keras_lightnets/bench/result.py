@@ -91,7 +91,7 @@ class BenchmarkResult:
         ]
         if self.memory:
             lines.append("memory: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
-                                                for k, v in self.memory.items() if v is not None))
+                                                for k, v in self.memory.items() if v is not None and k != "method"))
         if self.op_profile:
             top = self.op_profile["by_op_type"][:8]
             lines.append("op profile: " + ", ".join(f"{r['op_type']} {r['share']:.1%}" for r in top))
