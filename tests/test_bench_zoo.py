@@ -6,6 +6,8 @@ import importlib.util
 import json
 import os
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -16,6 +18,7 @@ def _zoo():
     return module
 
 
+@pytest.mark.slow  # three full-depth conversions (at 32x32)
 def test_zoo_two_models_side_by_side_with_keras_applications(tmp_path):
     zoo = _zoo()
     work, out = tmp_path / "work", tmp_path / "out"
