@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "tf-keras>=2.21,<2.22",
     "tensorflow-model-optimization>=0.8.1,<0.9",
     "tensorflow-datasets>=4.9.10,<5",
+    "tensorboard>=2.21,<2.22",  # `lightnets train` logs (TensorFlow 2.21 no longer installs it)
     "absl-py>=1.4,<3",
     "ai-edge-litert>=2.3,<3",
     "numpy>=1.26,<3",
@@ -29,6 +30,7 @@ EXTRAS = {
         "pytest>=8",
         "pytest-xdist>=3.5",
         "scikit-image>=0.24",  # its sample photos are the tests' real images
+        "jax[cpu]>=0.10.2,<0.11",  # the Keras-on-JAX test
     ],
 }
 

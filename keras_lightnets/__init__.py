@@ -10,6 +10,8 @@
 __version__ = "0.1.0"
 
 from keras_lightnets import bench  # noqa: F401  (kl.bench.run: the TFLite benchmark)
+from keras_lightnets import data  # noqa: F401  (kl.data.from_tfds, ...: tf.data pipelines, loaded on first use)
+from keras_lightnets import training  # noqa: F401  (kl.training.recipe: the papers' training recipes)
 from keras_lightnets.models import *  # noqa: F401,F403  (the class-style builders)
 from keras_lightnets.models import __all__ as _MODEL_BUILDERS
 from keras_lightnets.profile import Profile
