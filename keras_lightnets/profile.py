@@ -17,6 +17,9 @@ other activations:
 - EinsumDense:     output elements * size of the contracted dims
 - MultiHeadAttention: the q/k/v/output projections plus QK^T and AV
 - keras.ops.matmul used in a functional graph: output elements * inner dim
+- any layer with a `multiply_adds(input_shapes, output_shapes)` method returning
+  (MACs, other FLOPs): what it says (keras_lightnets' own layers that multiply
+  activations, e.g. Swin's WindowAttention: QK^T and AV in every window)
 
 Biases, batch norm (which the papers fold into the conv), activations, pooling
 and elementwise adds/multiplies are not MACs. They are reported apart, as a
@@ -250,6 +253,8 @@ def _count_node(layer, node):
         macs = _einsum_macs(layer, x)
     elif isinstance(layer, L.MultiHeadAttention):
         return _attention_counts(layer, node)
+    elif isinstance(layer, L.Layer) and callable(getattr(layer, "multiply_adds", None)):
+        return layer.multiply_adds(inputs, outputs)  # a layer of ours that counts itself
     elif not isinstance(layer, L.Layer) and type(layer).__name__ == "Matmul":
         macs = _size(y[1:]) * x[-1]  # keras.ops.matmul in a functional graph
     else:

@@ -56,3 +56,21 @@ __all__ = [
     "VGG11", "VGG11BN", "VGG13", "VGG13BN", "VGG16", "VGG16BN", "VGG19", "VGG19BN",
     "Xception",
 ]
+
+# Families added by later issues each append their own block below its marker
+# (imports, then `__all__ += [...]`), so their edits never touch each other's lines.
+# --- efficientnet, mnasnet ---
+# --- shufflenet, squeezenet ---
+# --- vit, swin ---
+from keras_lightnets.models.swin import SwinB  # noqa: E402
+from keras_lightnets.models.swin import SwinS  # noqa: E402
+from keras_lightnets.models.swin import SwinT  # noqa: E402
+from keras_lightnets.models.swin import SwinTransformer  # noqa: E402
+from keras_lightnets.models.vit import ViT  # noqa: E402
+from keras_lightnets.models.vit import ViTB16  # noqa: E402
+from keras_lightnets.models.vit import ViTB32  # noqa: E402
+from keras_lightnets.models.vit import ViTL16  # noqa: E402
+from keras_lightnets.models.vit import ViTS16  # noqa: E402
+from keras_lightnets.models.vit import ViTTi16  # noqa: E402
+
+__all__ += ["SwinTransformer", "SwinT", "SwinS", "SwinB", "ViT", "ViTTi16", "ViTS16", "ViTB16", "ViTB32", "ViTL16"]
