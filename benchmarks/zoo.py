@@ -84,12 +84,14 @@ def parse_args(argv=None):
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "keras_lightnets_zoo"),
                         help="cache of converted files")
     parser.add_argument("--out", default=str(RESULTS), help="where zoo.json, zoo.md and zoo.png go")
+    parser.add_argument("--render_only", action="store_true", help="rewrite zoo.md and zoo.png from --out's zoo.json")
     return parser.parse_args(argv)
 
 
 def select_models(patterns, transformers=False):
-    """Registered names matching the patterns, the mobile-sized first (by the paper's
-    multiply-adds), so that a --max_minutes budget skips the largest."""
+    """Registered names matching the patterns: those with a keras.applications twin
+    first (the side-by-side comparison), then the rest mobile-sized first (by the
+    paper's multiply-adds), so that a --max_minutes budget skips the largest."""
     import keras_lightnets as kl
 
     names = kl.list_models()
@@ -99,7 +101,7 @@ def select_models(patterns, transformers=False):
     if not chosen:
         raise SystemExit(f"--models={patterns!r} matches no registered model (see `lightnets list`).")
     macs = {n: kl.model_info(n).paper_macs_m for n in chosen}
-    return sorted(chosen, key=lambda n: (macs[n] is None, macs[n] or 0, n))
+    return sorted(chosen, key=lambda n: (n not in ANCHORS, macs[n] is None, macs[n] or 0, n))
 
 
 def plan(args):
@@ -341,7 +343,8 @@ def markdown(records, meta, modes):
         "(the same architecture converted the same way; ours includes its input-rescaling layer, keras.applications' "
         "ResNet/DenseNet/VGG/Xception/Inception/MobileNet V1-V2 take pre-scaled input). "
         "top-1: n/a, no trained ImageNet weights on this offline machine. Absolute milliseconds on a shared host are "
-        "noisy; the ratios are the figure to read.",
+        f"noisy; the ratios are the figure to read. The run took {meta['wall_seconds'] / 60:.0f} min "
+        f"(`python benchmarks/zoo.py {meta.get('command', '')}`).",
         "",
     ]
     header = ["model", "res", "params", "MMACs"]
@@ -361,8 +364,9 @@ def markdown(records, meta, modes):
             entry = ours["files"].get(mode) or {}
             twin_entry = (twin or {}).get("files", {}).get(mode) or {}
             size = entry.get("size_bytes")
+            twin_missing = "error" if twin_entry.get("error") else "—"
             cells += [_fmt(size and size / 1e6, ".2f"), _fmt(_ms(entry), ".2f", "error" if entry.get("error") else "—"),
-                      _fmt(_ms(twin_entry), ".2f", "—" if not twin else "error"),
+                      _fmt(_ms(twin_entry), ".2f", twin_missing),
                       _fmt(_ratio(_ms(entry), _ms(twin_entry)), ".2f")]
         if "int8" in modes and "float32" in modes:
             speedup = _ratio(_ms(ours["files"].get("float32")), _ms(ours["files"].get("int8")))
@@ -376,8 +380,9 @@ def markdown(records, meta, modes):
         lines += [f"- `{n}` ({v}, {m}): {e}" for n, v, m, e in errors]
     skipped = [f"`{r['name']}`" + ("" if r["variant"] == "ours" else " (keras.applications)") for r in records if r.get("skipped")]
     if skipped:
-        lines += ["", f"Not converted within the run's time budget ({len(skipped)}; the largest, as the run goes "
-                  f"smallest-first by the papers' multiply-adds): {', '.join(skipped)}."]
+        lines += ["", f"Not converted within the run's time budget ({len(skipped)}; the run goes through the models "
+                  f"with a keras.applications twin first, then the rest smallest-first by the papers' multiply-adds): "
+                  f"{', '.join(skipped)}."]
     ratios = [_ratio(_ms(o["files"].get(m)), _ms(t["files"].get(m))) for o, t in rows_by_model(records) if t for m in modes]
     ratios = [r for r in ratios if r]
     if ratios:
@@ -478,8 +483,22 @@ def pareto_front(points):
     return sorted(front)
 
 
+def render(out, records, meta):
+    modes = tuple(meta["modes"])
+    (out / "zoo.md").write_text(markdown(records, meta, modes))
+    size = f"{meta['resolution']}x{meta['resolution']}" if meta["resolution"] else "paper resolutions"
+    plot(records, out / "zoo.png", modes, f"keras_lightnets zoo vs keras.applications, host LiteRT 1 thread, batch 1, {size} "
+         f"({meta['host']}, {meta['generated']})")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.render_only:
+        out = pathlib.Path(args.out)
+        data = json.loads((out / "zoo.json").read_text())
+        render(out, data["models"], data["meta"])
+        print(f"wrote {out / 'zoo.md'}, {out / 'zoo.png'} from {out / 'zoo.json'}")
+        return data["models"]
     modes = MODES if args.int8 else ("float32",)
     accuracy = {}
     if args.accuracy:
@@ -500,7 +519,8 @@ def main(argv=None):
     meta = {"generated": datetime.date.today().isoformat(), "host": host["model"], "platform": host["platform"],
             "logical_cpus": host["logical_cpus"], "litert": litert_version, "resolution": args.resolution,
             "calibration": args.calibration, "warmup_runs": args.warmup_runs, "num_runs": args.num_runs,
-            "rounds": args.rounds, "modes": list(modes), "models": args.models, "wall_seconds": round(time.time() - started)}
+            "rounds": args.rounds, "modes": list(modes), "models": args.models, "wall_seconds": round(time.time() - started),
+            "command": " ".join(sys.argv[1:] if argv is None else argv)}
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for record in records:  # paths into the cache are not results
@@ -509,10 +529,7 @@ def main(argv=None):
             entry.pop("device", None)
     with open(out / "zoo.json", "w") as f:
         json.dump({"meta": meta, "models": records}, f, indent=1)
-    (out / "zoo.md").write_text(markdown(records, meta, modes))
-    size = f"{args.resolution}x{args.resolution}" if args.resolution else "paper resolutions"
-    plot(records, out / "zoo.png", modes, f"keras_lightnets zoo vs keras.applications, host LiteRT 1 thread, batch 1, {size} "
-         f"({meta['host']}, {meta['generated']})")
+    render(out, records, meta)
     print(f"wrote {out / 'zoo.json'}, {out / 'zoo.md'}, {out / 'zoo.png'} in {meta['wall_seconds']} s")
     return records
 
