@@ -8,6 +8,7 @@ do not record layer names: they key each layer by its class and its rank among
 layers of that class ("batch_normalization_12"), so they are matched that way.
 """
 
+import contextlib
 import dataclasses
 import os
 import tempfile
@@ -43,16 +44,28 @@ NAME, STRUCTURE = "name", "structure"
 
 def read_weight_arrays(path) -> Tuple[Dict[str, List[np.ndarray]], str]:
     """Returns ({layer key: [arrays in variable order]}, how layers are keyed)."""
+    with _h5_file(path) as h5_path:
+        return _read_h5(path, h5_path)
+
+
+@contextlib.contextmanager
+def _h5_file(path):
+    """The HDF5 file holding the weights of `path` (extracted from a .keras archive)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ValueError(f"Weight file {path!r} does not exist. Pass `weights=None`, 'imagenet' or an existing file.")
-    if path.endswith(".keras"):
-        with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as tmp:
-            if "model.weights.h5" not in archive.namelist():
-                raise ValueError(f"{path!r} is not a Keras model archive (no model.weights.h5 inside).")
-            return read_weight_arrays(archive.extract("model.weights.h5", tmp))
+    if not path.endswith(".keras"):
+        yield path
+        return
+    with zipfile.ZipFile(path) as archive, tempfile.TemporaryDirectory() as tmp:
+        if "model.weights.h5" not in archive.namelist():
+            raise ValueError(f"{path!r} is not a Keras model archive (no model.weights.h5 inside).")
+        yield archive.extract("model.weights.h5", tmp)
+
+
+def _read_h5(path, h5_path):
     try:
-        handle = h5py.File(path, "r")
+        handle = h5py.File(h5_path, "r")
     except OSError as error:
         raise ValueError(f"Cannot read weight file {path!r}: {error}. Expected a .h5, .weights.h5 or .keras file.") from None
     with handle as f:
@@ -73,13 +86,39 @@ def _read_legacy_h5(group):
     return weights
 
 
+class NestedArrays(list):
+    """A layer's arrays that Keras 3 stores in sub-layer groups (MultiHeadAttention's
+    query/key/value/output Dense layers): the file's order is not the layer's
+    variable order, so such layers are loaded by Keras' own walk of the layer."""
+
+
 def _read_keras3_h5(layers_group):
     weights = {}
     for layer_name, layer_group in layers_group.items():
-        variables = layer_group.get("vars")
-        if variables is not None and len(variables):
-            weights[layer_name] = [np.asarray(variables[k]) for k in sorted(variables, key=int)]
+        arrays = _group_arrays(layer_group)
+        if arrays:
+            nested = any(k != "vars" and isinstance(v, h5py.Group) for k, v in layer_group.items())
+            weights[layer_name] = NestedArrays(arrays) if nested else arrays
     return weights
+
+
+def _group_arrays(group):
+    variables = group.get("vars")
+    arrays = [np.asarray(variables[k]) for k in sorted(variables, key=int)] if variables is not None else []
+    for key, child in group.items():
+        if key != "vars" and isinstance(child, h5py.Group):
+            arrays += _group_arrays(child)
+    return arrays
+
+
+def _load_nested(layer, h5_path, key):
+    from keras.src.saving import saving_lib  # Keras' own per-object loader
+
+    store = saving_lib.H5IOStore(h5_path, mode="r")
+    try:
+        saving_lib._load_state(layer, weights_store=store, assets_store=None, inner_path=f"layers/{key}", visited_saveables=set())
+    finally:
+        store.close()
 
 
 def _decode(names):
@@ -109,7 +148,12 @@ def load_weights_by_name(model, path, rename=None, arguments="width, depth"):
     can match (families whose reference leaves layers unnamed supply it).
     `arguments` names the family's architecture knobs for the error message.
     """
-    arrays, keyed_by = read_weight_arrays(path)
+    with _h5_file(path) as h5_path:
+        arrays, keyed_by = _read_h5(path, h5_path)
+        _load_matching_layers(model, path, h5_path, arrays, keyed_by, rename, arguments)
+
+
+def _load_matching_layers(model, path, h5_path, arrays, keyed_by, rename, arguments):
     if keyed_by == STRUCTURE:
         keys = structure_keys(model)
     else:
@@ -126,11 +170,15 @@ def load_weights_by_name(model, path, rename=None, arguments="width, depth"):
             continue
         expected = [tuple(w.shape) for w in layer.weights]
         found = [tuple(a.shape) for a in arrays[key]]
-        if expected != found:
+        nested = isinstance(arrays[key], NestedArrays)
+        if (sorted(expected) != sorted(found)) if nested else (expected != found):
             where = "" if key == layer.name else f" ({key} in the file)"
             mismatched.append(f"{layer.name}{where}: model {expected} vs file {found}")
             continue
-        layer.set_weights(arrays[key])
+        if nested:
+            _load_nested(layer, h5_path, key)
+        else:
+            layer.set_weights(arrays[key])
     if missing or mismatched:
         details = "; ".join(
             ([f"no weights in the file for {', '.join(missing[:8])}" + (" ..." if len(missing) > 8 else "")] if missing else [])

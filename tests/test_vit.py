@@ -240,3 +240,18 @@ def test_tflite_float32_agrees_with_keras_on_real_photos(photos, tmp_path):
 def test_bad_arguments_name_the_argument(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize("filename", ["full.keras", "full.weights.h5"])
+def test_keras3_weight_files_load_attention_sublayers(filename, photos, tmp_path):
+    """Keras 3 files keep MultiHeadAttention's weights in sub-layer groups, in an
+    order that is not the layer's variable order; they still load by structure."""
+    full = kl.ViT(**TINY, input_shape=(32, 32, 3), classes=5)
+    randomize(full)
+    path = tmp_path / filename
+    full.save(path) if filename.endswith(".keras") else full.save_weights(path)
+    loaded = kl.ViT(**TINY, input_shape=(32, 32, 3), classes=5, weights=str(path))
+    images = photos(32)[:2].astype("float32") / 255.0
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), full.predict(images, verbose=0))
+    with pytest.raises(ValueError, match="do not fit model"):
+        kl.ViT(**{**TINY, "mlp_dim": 48}, input_shape=(32, 32, 3), classes=5, weights=str(path))
