@@ -61,6 +61,18 @@ __all__ = [
 # (imports, then `__all__ += [...]`), so their edits never touch each other's lines.
 # --- efficientnet, mnasnet ---
 # --- shufflenet, squeezenet ---
+from keras_lightnets.models.shufflenet import ShuffleNetV1  # noqa: E402
+from keras_lightnets.models.shufflenet import ShuffleNetV2  # noqa: E402
+from keras_lightnets.models.shufflenet import ShuffleNetV2x0_5  # noqa: E402
+from keras_lightnets.models.shufflenet import ShuffleNetV2x1_0  # noqa: E402
+from keras_lightnets.models.shufflenet import ShuffleNetV2x1_5  # noqa: E402
+from keras_lightnets.models.shufflenet import ShuffleNetV2x2_0  # noqa: E402
+from keras_lightnets.models.squeezenet import SqueezeNet  # noqa: E402
+from keras_lightnets.models.squeezenet import SqueezeNet1_0  # noqa: E402
+from keras_lightnets.models.squeezenet import SqueezeNet1_1  # noqa: E402
+
+__all__ += ["ShuffleNetV1", "ShuffleNetV2", "ShuffleNetV2x0_5", "ShuffleNetV2x1_0", "ShuffleNetV2x1_5", "ShuffleNetV2x2_0",
+            "SqueezeNet", "SqueezeNet1_0", "SqueezeNet1_1"]
 # --- vit, swin ---
 from keras_lightnets.models.swin import SwinB  # noqa: E402
 from keras_lightnets.models.swin import SwinS  # noqa: E402
