@@ -4,6 +4,8 @@
     lightnets info --model=mobilenet_v3_large [--measure]
     lightnets profile --model=mobilenet_v3_large [--input_size=224] [--per_layer]
     lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8]
+    lightnets convert --model=mobilenet_v3_large --quantization=int8 --input_type=uint8 --output=m.tflite
+                      [--keras_file=m.keras] [--representative_data=digits|TFDS_NAME|x.npy] [--labels=labels.txt]
     lightnets benchmark --graph=m.tflite [--target=android --benchmark_binary=...] [--json=result.json]
 """
 
@@ -15,6 +17,7 @@ from absl import app
 from absl import flags
 
 from keras_lightnets.bench import cli as bench_cli
+from keras_lightnets.tflite import cli as convert_cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", None, "Registered model name (see `lightnets list`).")
@@ -28,8 +31,9 @@ flags.DEFINE_integer("image_size", 64, "`demo`: training resolution.")
 flags.DEFINE_integer("epochs", 8, "`demo`: training epochs.")
 flags.DEFINE_integer("batch_size", 32, "`demo`: batch size.")
 bench_cli.define_flags()  # --graph, --target, --benchmark_binary, --num_runs, ...
+convert_cli.define_flags(model_flags=False)  # --keras_file, --output, --quantization, --labels, ...
 
-COMMANDS = ("list", "info", "profile", "demo", "benchmark")
+COMMANDS = ("list", "info", "profile", "demo", "convert", "benchmark")
 
 
 def _require_model():
@@ -74,6 +78,10 @@ def _demo():
     print(format_result(result))
 
 
+def _convert():
+    convert_cli.convert_command(FLAGS)
+
+
 def _benchmark():
     bench_cli.main_errors("lightnets benchmark", bench_cli.benchmark)
 
@@ -84,7 +92,7 @@ def main(argv):
     if len(argv) > 2:
         raise app.UsageError(f"Unexpected arguments {argv[2:]}; options are --flags.")
     try:
-        {"list": _list, "info": _info, "profile": _profile, "demo": _demo, "benchmark": _benchmark}[argv[1]]()
+        {"list": _list, "info": _info, "profile": _profile, "demo": _demo, "convert": _convert, "benchmark": _benchmark}[argv[1]]()
     except ValueError as error:  # our argument errors: one clear line, no traceback
         print(f"lightnets {argv[1]}: error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -12,7 +12,11 @@ from keras_lightnets.tflite.convert import ConversionReport
 from keras_lightnets.tflite.convert import convert
 from keras_lightnets.tflite.interpreter import load_interpreter
 from keras_lightnets.tflite.interpreter import run
+from keras_lightnets.tflite.metadata import add_metadata
+from keras_lightnets.tflite.metadata import read_metadata
+from keras_lightnets.tflite.metadata import write_metadata
 
 __all__ = [
     "QUANTIZATION_MODES", "ConversionReport", "convert", "FlatbufferSummary", "analyze", "load_interpreter", "run",
+    "add_metadata", "read_metadata", "write_metadata",
 ]

@@ -15,8 +15,13 @@ import keras
 import numpy as np
 
 from keras_lightnets.tflite.analyze import analyze
+from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
 from keras_lightnets.tflite.interpreter import load_interpreter
 from keras_lightnets.tflite.interpreter import run
+from keras_lightnets.tflite.metadata import add_metadata
+from keras_lightnets.tflite.metadata import describe_metadata
+from keras_lightnets.tflite.metadata import read_metadata
+from keras_lightnets.tflite.metadata import resolve_metadata
 
 QUANTIZATION_MODES = (None, "float16", "dynamic", "int8", "int16x8")
 # Input/output tensor types each mode can be given.
@@ -39,6 +44,7 @@ class ConversionReport:
     float_ops: List[str]  # ops left in floating point
     inner_quantize_ops: int  # QUANTIZE/DEQUANTIZE inside the graph
     fidelity: Optional[Dict[str, float]] = None  # against the Keras model, with verify=True
+    metadata: Optional[dict] = None  # the TFLite Support metadata written, as read back
 
     @property
     def fully_integer(self):
@@ -56,6 +62,8 @@ class ConversionReport:
                          f"NOT fully integer: float ops {self.float_ops}, {self.inner_quantize_ops} inner (de)quantize ops")
         if self.fidelity:
             lines.append("fidelity vs Keras: " + ", ".join(f"{k} {v:.6g}" for k, v in self.fidelity.items()))
+        if self.metadata:
+            lines.append(describe_metadata(self.metadata))
         return "\n".join(lines)
 
     def to_dict(self):
@@ -74,6 +82,8 @@ def convert(
     verify_data=None,
     num_calibration_samples=200,
     allow_float_fallback=False,
+    metadata=None,
+    decompose_hard_swish=True,
 ) -> ConversionReport:
     """Converts a Keras model (or a saved .keras file) to a .tflite file.
 
@@ -97,6 +107,14 @@ def convert(
         allow_float_fallback: for "int8"/"int16x8", let ops the integer set cannot
             express run in float (TFLite's own fallback; e.g. HARD_SWISH has no
             16x8 kernel) instead of failing; the report lists them.
+        decompose_hard_swish: for "int8", rewrite each HARD_SWISH into int8
+            ADD/MUL ops, which XNNPACK runs (it has no int8 HARD_SWISH; see
+            keras_lightnets.tflite.hard_swish). False keeps TFLite's fused op.
+        metadata: TFLite Support image-classifier metadata for Android's Task
+            Library (see keras_lightnets.tflite.metadata): True for the defaults
+            (name = the model's, mean 0 / std 1 when the model normalizes [0, 255]
+            pixels itself, as registry models do), or a dict of name, description,
+            labels (list or file), mean, std, author, version, license.
     """
     model = _load_model(model)
     if quantization not in QUANTIZATION_MODES:
@@ -115,9 +133,12 @@ def convert(
         if representative_data is None:
             raise ValueError(f"quantization={quantization!r} needs `representative_data` (a few hundred training images) to calibrate activation ranges.")
         calibration = representative_images(representative_data, shape, num_calibration_samples)
+    metadata_fields = resolve_metadata(metadata, model, input_type)  # checked before the slow part
 
     start = time.perf_counter()
     content = _convert(model, shape, quantization, calibration, input_type, output_type, allow_float_fallback)
+    if quantization == "int8" and decompose_hard_swish:
+        content, _ = decompose_int8_hard_swish(content)
     seconds = time.perf_counter() - start
     summary = analyze(content)
 
@@ -128,12 +149,15 @@ def convert(
             raise ValueError("verify=True needs `verify_data` (or `representative_data`): real images in the model's input units.")
         fidelity = measure_fidelity(model, content, images[:VERIFY_SAMPLES], quantization)
 
+    if metadata_fields is not None:
+        content = add_metadata(content, **metadata_fields)
     _write_atomically(output_path, content)
     return ConversionReport(
         path=output_path, quantization=quantization, input_shape=(1, *shape),
         input_dtype=summary.input_dtype, output_dtype=summary.output_dtype, size_bytes=len(content),
         conversion_seconds=seconds, op_counts=summary.op_counts, float_ops=summary.float_ops,
         inner_quantize_ops=summary.inner_quantize_ops, fidelity=fidelity,
+        metadata=None if metadata_fields is None else read_metadata(content),
     )
 
 

@@ -1,0 +1,180 @@
+"""The `convert` command's flags and body, shared by `lightnets convert` and the absl
+app tflite/convert.py (one definition, two entry points).
+
+    lightnets convert --model=mobilenet_v3_large --quantization=int8 --input_type=uint8 \
+        --representative_data=digits --output=m.tflite [--labels=labels.txt] [--verify] [--json]
+    lightnets convert --keras_file=trained.keras --output=m.tflite --metadata
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+from absl import flags
+
+# Command-line spellings of convert()'s modes; float32 is convert()'s None.
+QUANTIZATION = {"float32": None, "float16": "float16", "dynamic": "dynamic", "int8": "int8", "int16x8": "int16x8"}
+METADATA_TEXT_FIELDS = ("name", "description", "author", "version", "license")
+
+
+def define_flags(flag_values=flags.FLAGS, model_flags=True):
+    """Defines the flags of `convert`. `model_flags=False` leaves out --model,
+    --input_size and --classes, for a program that defines them already."""
+    f = dict(flag_values=flag_values)
+    if model_flags:
+        flags.DEFINE_string("model", None, "Registered model name (see `lightnets list`).", **f)
+        flags.DEFINE_integer("input_size", None, "Input resolution (default: the paper's).", **f)
+        flags.DEFINE_integer("classes", 1000, "Classifier width.", **f)
+    flags.DEFINE_string("keras_file", None, "`convert`: a saved .keras model, instead of --model.", **f)
+    flags.DEFINE_string("output", None, "`convert`: the .tflite file to write (its directory must exist).", **f)
+    flags.DEFINE_string("quantization", "float32", f"`convert`: {' | '.join(QUANTIZATION)}.", **f)
+    flags.DEFINE_string("input_type", "float32", "`convert`: the file's input type: float32; uint8 or int8 "
+                        "(int8); int16 (int16x8).", **f)
+    flags.DEFINE_string("output_type", "float32", "`convert`: the file's output type (same choices).", **f)
+    flags.DEFINE_string("representative_data", None, "`convert`: calibration images for int8/int16x8: 'digits' "
+                        "(the bundled real digit scans), a tensorflow-datasets name, or a .npy file of images "
+                        "(N, H, W, C) in the model's input units ([0, 255] for registry models).", **f)
+    flags.DEFINE_integer("num_calibration_samples", 200, "`convert`: how many representative images calibrate.", **f)
+    flags.DEFINE_bool("allow_float_fallback", False, "`convert`: let ops without an integer kernel run in float "
+                      "(int8/int16x8) instead of failing.", **f)
+    flags.DEFINE_bool("verify", False, "`convert`: run the file against the Keras model on the representative "
+                      "data (default: digits) and report the agreement.", **f)
+    flags.DEFINE_bool("metadata", False, "`convert`: write TFLite Support metadata for Android's Task Library "
+                      "(implied by --labels and the --metadata_* flags).", **f)
+    flags.DEFINE_string("labels", None, "`convert`: a text file, one label per class, packed into the metadata.", **f)
+    flags.DEFINE_list("norm_mean", None, "`convert`: metadata normalization mean, one value or one per channel "
+                      "(default: 0 for models that take [0, 255] pixels).", **f)
+    flags.DEFINE_list("norm_std", None, "`convert`: metadata normalization std (default: 1, as above).", **f)
+    for field in METADATA_TEXT_FIELDS:
+        flags.DEFINE_string(f"metadata_{field}", None, f"`convert`: the metadata's {field}.", **f)
+
+
+def convert_command(flag_values=flags.FLAGS, json_flag="json"):
+    """Builds or loads the model, converts it as the flags say and prints the report
+    (JSON with a bare --json; --json=PATH also writes it there)."""
+    from keras_lightnets.tflite.convert import convert
+
+    v = flag_values
+    quantization = _quantization(v.quantization)
+    if not v.output:
+        raise ValueError("--output is required, e.g. --output=model.tflite.")
+    directory = os.path.dirname(os.path.abspath(v.output))
+    if not os.path.isdir(directory):
+        raise ValueError(f"The output directory {directory!r} does not exist; create it or choose another --output.")
+    model = _model(v)
+    size = _spatial_size(model, v.input_size)
+    data = _representative_data(v.representative_data, size, model.input_shape[-1])
+    needs_data = quantization in ("int8", "int16x8") or v.verify
+    if needs_data and data is None:
+        data = _digits(size, model.input_shape[-1])
+    report = convert(
+        model, v.output, quantization=quantization, representative_data=data if quantization in ("int8", "int16x8") else None,
+        input_type=v.input_type, output_type=v.output_type, input_shape=(*size, model.input_shape[-1]),
+        verify=v.verify, verify_data=data if v.verify else None, num_calibration_samples=v.num_calibration_samples,
+        allow_float_fallback=v.allow_float_fallback, metadata=_metadata(v),
+    )
+    output = v[json_flag].value if json_flag in v else False
+    if output is True:
+        print(json.dumps(report.to_dict(), indent=2, default=_jsonable))
+        return report
+    print(report)
+    if isinstance(output, str) and output:
+        with open(output, "w") as f:
+            json.dump(report.to_dict(), f, indent=2, default=_jsonable)
+        print(f"wrote {output}")
+    return report
+
+
+def run_with_errors(command, function):
+    """Runs `function`; argument and file errors become one line on stderr and
+    exit status 2, with no traceback."""
+    try:
+        return function()
+    except ValueError as error:
+        print(f"{command}: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:
+        print(f"{command}: error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _quantization(name):
+    key = (name or "float32").lower()
+    if key not in QUANTIZATION:
+        raise ValueError(f"--quantization must be one of {', '.join(QUANTIZATION)}; received {name!r}.")
+    return QUANTIZATION[key]
+
+
+def _model(v):
+    if bool(v.model) == bool(v.keras_file):
+        raise ValueError("Give exactly one of --model (a registered name, see `lightnets list`) and --keras_file (a saved .keras model).")
+    if v.keras_file:
+        import keras
+
+        if not (v.keras_file.endswith(".keras") and os.path.isfile(v.keras_file)):
+            raise ValueError(f"--keras_file must be an existing .keras file; received {v.keras_file!r}.")
+        try:
+            return keras.models.load_model(v.keras_file, safe_mode=True)
+        except Exception as error:  # keras raises many types for unreadable files
+            raise ValueError(f"Cannot load {v.keras_file!r} as a Keras model: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+    from keras_lightnets.registry import create_model
+
+    shape = None if v.input_size is None else (v.input_size, v.input_size, 3)
+    return create_model(v.model, input_shape=shape, classes=v.classes)
+
+
+def _spatial_size(model, input_size):
+    declared = model.input_shape[1:3]
+    if input_size is None:
+        return tuple(224 if d is None else d for d in declared)
+    if any(d is not None and d != input_size for d in declared):
+        raise ValueError(f"--input_size={input_size} does not fit the model's input {tuple(model.input_shape[1:])}.")
+    return (input_size, input_size)
+
+
+def _representative_data(spec, size, channels):
+    if not spec:
+        return None
+    if spec == "digits":
+        return _digits(size, channels)
+    if spec.endswith(".npy"):
+        if not os.path.isfile(spec):
+            raise ValueError(f"--representative_data file {spec!r} does not exist.")
+        return np.load(spec, allow_pickle=False)
+    return spec  # a tensorflow-datasets name; convert() loads and resizes it
+
+
+def _digits(size, channels):
+    from keras_lightnets.data import load_digits
+
+    if size[0] != size[1]:
+        raise ValueError(f"The bundled digits are square; the model takes {size[0]}x{size[1]}: give --representative_data.")
+    (images, _), _ = load_digits(image_size=size[0])
+    return images[..., :channels].astype("float32")
+
+
+def _metadata(v):
+    fields = {}
+    if v.labels:
+        fields["labels"] = v.labels
+    for key, values in (("mean", v.norm_mean), ("std", v.norm_std)):
+        if values:
+            try:
+                fields[key] = [float(x) for x in values]
+            except ValueError:
+                raise ValueError(f"--norm_{key} must be numbers, e.g. --norm_{key}=127.5; received {','.join(values)!r}.") from None
+    for field in METADATA_TEXT_FIELDS:
+        if v[f"metadata_{field}"].value is not None:
+            fields[field] = v[f"metadata_{field}"].value
+    if not (v.metadata or fields):
+        return None
+    return fields or True
+
+
+def _jsonable(value):
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

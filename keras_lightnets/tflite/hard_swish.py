@@ -1,0 +1,124 @@
+"""int8 HARD_SWISH as three integer ops that XNNPACK runs.
+
+The TFLite converter fuses x * relu6(x + 3) / 6 (every MobileNetV3, keras.applications'
+included) into one HARD_SWISH op. In float, XNNPACK runs it; in int8 it does not (its
+TFLite delegate takes HARD_SWISH in float only), so each int8 HARD_SWISH runs on
+TFLite's own integer kernel and cuts the XNNPACK graph in two: MobileNetV3-Large's 21
+of them split it into 23 partitions and cost as much as all its convolutions
+(benchmarks/results/int8_speed.md). That is why an int8 MobileNetV3 is slower than
+its float original on a host CPU.
+
+Here every int8 HARD_SWISH(x) -> y becomes
+
+    t = ADD(x, 3) with fused RELU6     t in [0, 6], int8 scale 6/255 (or x's / 128)
+    u = MUL(x, t)                      u = 6 y, quantized as y with scale x 6
+    y = MUL(u, 1/6)                    y's own quantization, unchanged
+
+which XNNPACK delegates (int8 ADD and MUL, constant operands included), so the
+whole network stays one XNNPACK partition. XNNPACK takes an int8 ADD only while
+input scale / output scale is in [2**-10, 2**8): t's scale grows with x's when x
+spans more than +-384 (x's own step is then coarser than t's anyway), and an op whose
+x spans less than about +-0.01 (untrained networks) is left fused, as t could not
+hold [0, 6] at a scale XNNPACK accepts. The arithmetic is the fused kernel's up to
+the rounding of t to 1/255 of its range.
+"""
+
+import numpy as np
+
+_T_SCALE, _T_ZERO_POINT = 6.0 / 255.0, -128  # [0, 6] over the full int8 range
+# XNNPACK's int8 ADD needs input/output scale in [2**-10, 2**8); keep a factor 2 margin.
+_MIN_ADD_SCALE_RATIO, _MAX_ADD_SCALE_RATIO = 2.0 ** -9, 2.0 ** 7
+
+
+def decompose_int8_hard_swish(content):
+    """Returns (content with every int8 HARD_SWISH decomposed, how many there were)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
+    hard_swish = _opcode_indices(model, schema.BuiltinOperator.HARD_SWISH)
+    count = 0
+    for graph in model.subgraphs or []:
+        operators = []
+        for op in graph.operators or []:
+            x, y = (graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]) if op.opcodeIndex in hard_swish else (None, None)
+            if x is None or x.type != schema.TensorType.INT8 or y.type != schema.TensorType.INT8 or not _delegable(x):
+                operators.append(op)
+                continue
+            operators.extend(_decomposed(model, graph, op, schema))
+            count += 1
+        graph.operators = operators
+    if not count:
+        return bytes(content), 0
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output()), count
+
+
+def _t_scale(x):
+    return max(_T_SCALE, float(x.quantization.scale[0]) / _MAX_ADD_SCALE_RATIO)
+
+
+def _delegable(x):
+    scales = x.quantization.scale if x.quantization is not None else None
+    return scales is not None and len(scales) == 1 and float(scales[0]) / _t_scale(x) >= _MIN_ADD_SCALE_RATIO
+
+
+def _decomposed(model, graph, op, schema):
+    x_index, y_index = op.inputs[0], op.outputs[0]
+    x, y = graph.tensors[x_index], graph.tensors[y_index]
+    y_scale, y_zero_point = float(y.quantization.scale[0]), int(y.quantization.zeroPoint[0])
+    name = x.name.decode() if isinstance(x.name, bytes) else x.name
+    three = _constant(model, graph, schema, f"{name}/hard_swish_3", 3.0)
+    sixth = _constant(model, graph, schema, f"{name}/hard_swish_1_6", 1.0 / 6.0)
+    t = _tensor(graph, schema, f"{name}/hard_swish_relu6", x.shape, _t_scale(x), _T_ZERO_POINT)
+    u = _tensor(graph, schema, f"{name}/hard_swish_x6", x.shape, 6.0 * y_scale, y_zero_point)
+    add = _operator(model, schema, "ADD", [x_index, three], [t], schema.ActivationFunctionType.RELU6)
+    multiply = _operator(model, schema, "MUL", [x_index, t], [u], schema.ActivationFunctionType.NONE)
+    scale = _operator(model, schema, "MUL", [u, sixth], [y_index], schema.ActivationFunctionType.NONE)
+    return [add, multiply, scale]
+
+
+def _opcode_indices(model, builtin):
+    return {i for i, code in enumerate(model.operatorCodes or [])
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin}
+
+
+def _opcode(model, schema, op_name):
+    builtin = getattr(schema.BuiltinOperator, op_name)
+    existing = sorted(_opcode_indices(model, builtin))
+    if existing:
+        index = existing[0]
+        model.operatorCodes[index].version = max(model.operatorCodes[index].version, 2)  # 2: int8 kernels
+        return index
+    code = schema.OperatorCodeT()
+    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 2
+    model.operatorCodes.append(code)
+    return len(model.operatorCodes) - 1
+
+
+def _operator(model, schema, op_name, inputs, outputs, activation):
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = _opcode(model, schema, op_name), list(inputs), list(outputs)
+    options_class = schema.AddOptionsT if op_name == "ADD" else schema.MulOptionsT
+    op.builtinOptionsType = getattr(schema.BuiltinOptions, f"{op_name.title()}Options")
+    op.builtinOptions = options_class()
+    op.builtinOptions.fusedActivationFunction = activation
+    return op
+
+
+def _tensor(graph, schema, name, shape, scale, zero_point, buffer=0):
+    tensor = schema.TensorT()
+    tensor.name, tensor.shape, tensor.type, tensor.buffer = name, np.array(shape, np.int32), schema.TensorType.INT8, buffer
+    tensor.quantization = schema.QuantizationParametersT()
+    tensor.quantization.scale, tensor.quantization.zeroPoint = [float(scale)], [int(zero_point)]
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def _constant(model, graph, schema, name, value):
+    """A one-element int8 constant holding `value` exactly at quantized 127."""
+    buffer = schema.BufferT()
+    buffer.data = np.array([127], np.int8).view(np.uint8)
+    model.buffers.append(buffer)
+    return _tensor(graph, schema, name, [1], value / 127.0, 0, buffer=len(model.buffers) - 1)

@@ -1,0 +1,484 @@
+"""TFLite Support metadata for image classifiers, so Android's Task Library
+`ImageClassifier` (and Android Studio's ML binding) can load the file as is.
+
+What is written is what tflite-support 0.4.4's `metadata_writers.image_classifier`
+writes: a `ModelMetadata` flatbuffer (file identifier "M001", public schema
+`tensorflow_lite_support/metadata/metadata_schema.fbs`) stored as a model buffer
+under the name "TFLITE_METADATA", with one `SubGraphMetadata`: the input tensor
+"image" (ImageProperties RGB, NormalizationOptions mean/std, value-range Stats),
+the output tensor "probability" (FeatureProperties, Stats, the labels file as an
+AssociatedFile of type TENSOR_AXIS_LABELS), and `min_parser_version`; the labels
+file itself is packed as an (uncompressed) zip archive appended to the flatbuffer.
+
+Why not tflite-support itself: its wheel pins protobuf<4 (TensorFlow 2.21 needs a
+newer one), its package `__init__` imports Task Library protos that fail with a
+newer protobuf, and its native metadata module links libusb. So the flatbuffer is
+built here with the `flatbuffers` package, table by table in the order the
+schema's generated object API packs them: for the same inputs the metadata buffer
+is byte-identical to the one tflite-support writes (a test holds buffers written
+by tflite-support 0.4.4). Every field used exists since schema 1.0.0, which is
+therefore the minimum parser version.
+"""
+
+import io
+import os
+import zipfile
+
+import flatbuffers
+import numpy as np
+from flatbuffers import number_types
+from flatbuffers import table
+
+METADATA_NAME = "TFLITE_METADATA"
+FILE_IDENTIFIER = b"M001"
+MIN_PARSER_VERSION = "1.0.0"
+LABELS_FILE = "labels.txt"
+FIELDS = ("name", "description", "labels", "mean", "std", "author", "version", "license")
+
+# tflite-support's image-classifier writer texts, kept so files match its output.
+MODEL_DESCRIPTION = "Identify the most prominent object in the image from a known set of categories."
+INPUT_NAME, INPUT_DESCRIPTION = "image", "Input image to be classified."
+OUTPUT_NAME, OUTPUT_DESCRIPTION = "probability", "Probabilities of the labels respectively."
+LABELS_DESCRIPTION = "Labels for categories that the model can recognize."
+
+# Enum values and table sizes of metadata_schema.fbs.
+_COLOR_SPACE_VALUES = {"UNKNOWN": 0, "RGB": 1, "GRAYSCALE": 2}
+_FEATURE_PROPERTIES, _IMAGE_PROPERTIES = 1, 2
+_NORMALIZATION_OPTIONS = 1
+_TENSOR_AXIS_LABELS = 2
+# Task Library's ImageClassifier takes these tensor types only.
+_INPUT_TYPES, _OUTPUT_TYPES = ("uint8", "float32"), ("uint8", "float32")
+_STATS = {"uint8": ([0.0], [255.0]), "float32": ([0.0], [1.0])}  # output (min, max) as the writer sets them
+
+
+def add_metadata(content, *, name, description=None, labels=None, mean=None, std=None,
+                 author=None, version=None, license=None):
+    """Returns the .tflite flatbuffer `content` with image-classifier metadata
+    (replacing any there was) and, if `labels` are given, the labels file packed in.
+
+    `mean`/`std` say how the Task Library turns [0, 255] RGB pixels into the
+    float input (x - mean) / std, per channel or one value for all; they are
+    required for a float32 input. A uint8 input takes raw pixels.
+    """
+    io_spec = _image_classifier_io(content)
+    mean, std = _normalization(mean, std, io_spec)
+    labels = _labels(labels, io_spec["classes"])
+    buffer = metadata_buffer(
+        name=name, description=description, version=version, author=author, license=license,
+        input_dtype=io_spec["input_dtype"], output_dtype=io_spec["output_dtype"],
+        channels=io_spec["channels"], mean=mean, std=std, label_file=LABELS_FILE if labels else None,
+    )
+    content = _with_model_metadata(_flatbuffer_part(content), buffer)
+    if labels:
+        content = _append_zip(content, {LABELS_FILE: "".join(f"{label}\n" for label in labels).encode("utf8")})
+    return content
+
+
+def write_metadata(path, **fields):
+    """Adds image-classifier metadata to the .tflite file at `path` in place
+    (atomically) and returns it as `read_metadata` reads it back."""
+    from keras_lightnets.tflite.convert import _write_atomically
+
+    path = os.fspath(path)
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"Unknown metadata fields {unknown}; choose from {list(FIELDS)}.")
+    with open(_existing(path), "rb") as f:
+        content = f.read()
+    _write_atomically(path, add_metadata(content, **fields))
+    return read_metadata(path)
+
+
+def resolve_metadata(metadata, model, input_type="float32"):
+    """`convert`'s `metadata` argument as `add_metadata` fields (None: no metadata).
+
+    True takes the defaults, a dict overrides them: the model's name, the
+    Task Library writer's description, and mean 0 / std 1 when the model
+    normalizes [0, 255] pixels itself (a Rescaling or Normalization layer before
+    its first weights, as registry models and keras.applications' MobileNetV3 and
+    EfficientNet have). Checked against the Keras model before converting.
+    """
+    if metadata is None or metadata is False:
+        return None
+    if metadata is True:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"`metadata` must be True, None or a dict of {list(FIELDS)}; received {type(metadata).__name__}.")
+    unknown = sorted(set(metadata) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"Unknown metadata fields {unknown}; choose from {list(FIELDS)}.")
+    fields = {"name": model.name, "description": MODEL_DESCRIPTION}
+    if takes_pixels(model) and "mean" not in metadata and "std" not in metadata:
+        fields.update(mean=[0.0], std=[1.0])
+    fields.update(metadata)
+    if input_type == "float32" and fields.get("mean") is None:
+        raise ValueError(f"Model {model.name!r} does not normalize pixels itself (no Rescaling/Normalization layer first), "
+                         "so give metadata `mean` and `std` (the Task Library feeds (pixel - mean) / std), "
+                         "e.g. mean=[127.5], std=[127.5] for a model that takes [-1, 1].")
+    if fields.get("labels") is not None:
+        fields["labels"] = _labels(fields["labels"], model.output_shape[-1] if len(model.outputs) == 1 else None)
+    return fields
+
+
+def takes_pixels(model):
+    """Whether a Keras model takes [0, 255] pixels: a Rescaling or Normalization
+    layer comes before any layer with weights."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization)):
+            return True
+        if layer.weights:
+            return False
+    return False
+
+
+def describe_metadata(info):
+    """One line for reports: what an Android app will read."""
+    image, labels = info["input"], info.get("labels")
+    normalization = f"mean {image['mean']} std {image['std']}" if image.get("mean") is not None else "no normalization"
+    packed = f"{len(labels)} labels packed" if labels else "no labels"
+    return (f"metadata: {info['name']!r}, input {image.get('color_space', '?')} {normalization}, {packed} "
+            f"(TFLite Support, min parser {info['min_parser_version']})")
+
+
+def metadata_buffer(*, name, description=None, version=None, author=None, license=None, input_dtype="float32",
+                    output_dtype="float32", channels=3, mean=None, std=None, label_file=LABELS_FILE):
+    """The "M001" ModelMetadata flatbuffer, built in the order the schema's
+    generated `ModelMetadataT.Pack` builds it (so bytes match tflite-support)."""
+    b = flatbuffers.Builder(0)
+    strings = [_string(b, s) for s in (name, description, version)]
+    subgraph = _subgraph(b, input_dtype, output_dtype, channels, mean, std, label_file)
+    subgraphs = _vector(b, [subgraph])
+    author, license, parser = (_string(b, s) for s in (author, license, MIN_PARSER_VERSION))
+    root = _table(b, 8, {0: strings[0], 1: strings[1], 2: strings[2], 3: subgraphs, 4: author, 5: license, 7: parser})
+    b.Finish(root, file_identifier=FILE_IDENTIFIER)
+    return bytes(b.Output())
+
+
+def _subgraph(b, input_dtype, output_dtype, channels, mean, std, label_file):
+    image = _input_tensor(b, input_dtype, channels, mean, std)
+    inputs = _vector(b, [image])
+    probability = _output_tensor(b, output_dtype, label_file)
+    outputs = _vector(b, [probability])
+    return _table(b, 10, {2: inputs, 3: outputs})
+
+
+def _input_tensor(b, dtype, channels, mean, std):
+    name, description = _string(b, INPUT_NAME), _string(b, INPUT_DESCRIPTION)
+    color_space = _COLOR_SPACE_VALUES["GRAYSCALE" if channels == 1 else "RGB"]
+    properties = _table(b, 2, {0: (color_space, "int8")})
+    content = _table(b, 3, {0: (_IMAGE_PROPERTIES, "uint8"), 1: properties})
+    units = None
+    if mean is not None:
+        mean_vector, std_vector = _floats(b, mean), _floats(b, std)
+        options = _table(b, 2, {0: mean_vector, 1: std_vector})
+        units = _vector(b, [_table(b, 2, {0: (_NORMALIZATION_OPTIONS, "uint8"), 1: options})])
+    if dtype == "uint8":  # the writer's value range of the tensor itself
+        low, high = [0.0], [255.0]
+    elif dtype == "float32" and mean is not None:
+        low = [(0.0 - m) / s for m, s in zip(mean, std)]
+        high = [(255.0 - m) / s for m, s in zip(mean, std)]
+    else:
+        low = high = None
+    stats = _stats(b, low, high)
+    return _table(b, 7, {0: name, 1: description, 3: content, 4: units, 5: stats})
+
+
+def _output_tensor(b, dtype, label_file):
+    name, description = _string(b, OUTPUT_NAME), _string(b, OUTPUT_DESCRIPTION)
+    content = _table(b, 3, {0: (_FEATURE_PROPERTIES, "uint8"), 1: _table(b, 0, {})})
+    low, high = _STATS.get(dtype, (None, None))
+    stats = _stats(b, low, high)
+    files = None
+    if label_file:
+        file_name, file_description = _string(b, label_file), _string(b, LABELS_DESCRIPTION)
+        files = _vector(b, [_table(b, 5, {0: file_name, 1: file_description, 2: (_TENSOR_AXIS_LABELS, "int8")})])
+    return _table(b, 7, {0: name, 1: description, 3: content, 5: stats, 6: files})
+
+
+def _stats(b, low, high):
+    high_vector = None if high is None else _floats(b, high)
+    low_vector = None if low is None else _floats(b, low)
+    return _table(b, 2, {0: high_vector, 1: low_vector})  # Stats: max is field 0, min field 1
+
+
+def _string(b, value):
+    return None if value is None else b.CreateString(str(value))
+
+
+def _floats(b, values):
+    b.StartVector(4, len(values), 4)
+    for value in reversed(values):
+        b.PrependFloat32(float(value))
+    return b.EndVector()
+
+
+def _vector(b, offsets):
+    b.StartVector(4, len(offsets), 4)
+    for offset in reversed(offsets):
+        b.PrependUOffsetTRelative(offset)
+    return b.EndVector()
+
+
+def _table(b, num_fields, fields):
+    """A table from {slot: offset or (scalar, "int8"|"uint8")}; None is absent."""
+    b.StartObject(num_fields)
+    for slot in sorted(fields):
+        value = fields[slot]
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            scalar, kind = value
+            (b.PrependInt8Slot if kind == "int8" else b.PrependUint8Slot)(slot, scalar, 0)
+        else:
+            b.PrependUOffsetTRelativeSlot(slot, value, 0)
+    return b.EndObject()
+
+
+# --- the model side: validating the file, storing the buffer, packing files ---
+
+
+def _image_classifier_io(content):
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = _tflite_model(content)
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    graph = model.Subgraphs(0)
+    if graph.InputsLength() != 1 or graph.OutputsLength() != 1:
+        raise ValueError(f"Image-classifier metadata needs one input and one output; the file has "
+                         f"{graph.InputsLength()} inputs and {graph.OutputsLength()} outputs.")
+    image, scores = graph.Tensors(graph.Inputs(0)), graph.Tensors(graph.Outputs(0))
+    image_shape, scores_shape = list(image.ShapeAsNumpy()), list(scores.ShapeAsNumpy())
+    input_dtype, output_dtype = type_names[image.Type()], type_names[scores.Type()]
+    if len(image_shape) != 4 or image_shape[0] != 1 or image_shape[-1] not in (1, 3):
+        raise ValueError(f"Image-classifier metadata needs an input of shape [1, height, width, 3 or 1]; the file's is {image_shape}.")
+    if len(scores_shape) != 2 or scores_shape[0] != 1:
+        raise ValueError(f"Image-classifier metadata needs an output of shape [1, classes]; the file's is {scores_shape}.")
+    for which, dtype, allowed in (("input", input_dtype, _INPUT_TYPES), ("output", output_dtype, _OUTPUT_TYPES)):
+        if dtype not in allowed:
+            raise ValueError(f"Android's Task Library ImageClassifier takes {' or '.join(allowed)} {which} tensors; "
+                             f"this file's {which} is {dtype}: convert with {which}_type='uint8' or 'float32'.")
+    return {"input_dtype": input_dtype, "output_dtype": output_dtype, "channels": image_shape[-1], "classes": scores_shape[1]}
+
+
+def _normalization(mean, std, io_spec):
+    if (mean is None) != (std is None):
+        raise ValueError("Give metadata `mean` and `std` together (pixels are fed as (x - mean) / std).")
+    if mean is None:
+        if io_spec["input_dtype"] == "float32":
+            raise ValueError("A float32 input needs metadata `mean` and `std` (the Task Library feeds (pixel - mean) / std): "
+                             "mean=[0.0], std=[1.0] for models that take [0, 255] pixels, mean=[127.5], std=[127.5] for [-1, 1].")
+        return None, None
+    mean, std = [float(v) for v in np.ravel(mean)], [float(v) for v in np.ravel(std)]
+    channels = io_spec["channels"]
+    for key, values in (("mean", mean), ("std", std)):
+        if len(values) not in (1, channels):
+            raise ValueError(f"Metadata `{key}` needs 1 or {channels} values (one per channel); received {values}.")
+    if len(mean) != len(std):
+        raise ValueError(f"Metadata `mean` and `std` need the same length; received {len(mean)} and {len(std)}.")
+    if min(std) <= 0:
+        raise ValueError(f"Metadata `std` must be positive; received {std}.")
+    return mean, std
+
+
+def _labels(labels, classes):
+    if labels is None:
+        return None
+    if isinstance(labels, (bytes, bytearray)) or np.ndim(labels) != 1 and not isinstance(labels, (str, os.PathLike)):
+        raise ValueError("Metadata `labels` must be a list of strings or the path of a text file with one label per line.")
+    if isinstance(labels, (str, os.PathLike)):
+        with open(_existing(os.fspath(labels)), encoding="utf8") as f:
+            labels = [line.rstrip("\r\n") for line in f]
+        while labels and not labels[-1]:
+            labels.pop()
+    labels = [str(label) for label in labels]
+    if classes is not None and len(labels) != classes:
+        raise ValueError(f"The model has {classes} classes but {len(labels)} labels were given; give one label per class.")
+    if any("\n" in label or "\r" in label for label in labels):
+        raise ValueError("Labels are written one per line and cannot contain line breaks.")
+    return labels
+
+
+def _existing(path):
+    if not os.path.isfile(path):
+        raise ValueError(f"File {path!r} does not exist.")
+    return path
+
+
+def _tflite_model(content):
+    from ai_edge_litert import schema_py_generated as schema
+
+    if len(content) < 8 or content[4:8] != b"TFL3":
+        raise ValueError("Not a TFLite model (no TFL3 identifier): corrupt, truncated or another format.")
+    return schema.Model.GetRootAsModel(content, 0)
+
+
+class _AlignedBuilder(flatbuffers.Builder):
+    """Keeps weight buffers 16-byte aligned when the model is re-serialized, as
+    the TFLite converter writes them (the schema's `force_align: 16`, which the
+    generated Python object API leaves out)."""
+
+    def CreateNumpyVector(self, x):  # noqa: N802 (flatbuffers' name)
+        if x.dtype != np.uint8:
+            return super().CreateNumpyVector(x)
+        self.StartVector(1, x.size, 16)
+        payload = x.tobytes()
+        self.head -= len(payload)
+        self.Bytes[self.head:self.head + len(payload)] = payload
+        self.vectorNumElems = x.size
+        return self.EndVector()
+
+
+def _flatbuffer_part(content):
+    """The model flatbuffer without the zip of packed files appended to it."""
+    content = bytes(content)
+    end = _zip_start(content)
+    return content if end is None else content[:end]
+
+
+def _zip_start(content):
+    """Where an appended zip archive begins, if there is one (found, as minizip
+    finds it, from the end-of-central-directory record)."""
+    stream = io.BytesIO(content)
+    if not zipfile.is_zipfile(stream):
+        return None
+    with zipfile.ZipFile(stream) as archive:
+        infos = archive.infolist()
+        if not infos:
+            return None
+        # absolute offsets: zipfile adds the length of any data before the archive
+        return min(info.header_offset for info in infos)
+
+
+def _with_model_metadata(content, buffer):
+    from ai_edge_litert import schema_py_generated as schema
+
+    _tflite_model(content)
+    model = schema.ModelT.InitFromPackedBuf(content, 0)
+    model.buffers = model.buffers or []
+    model.metadata = model.metadata or []
+    data = schema.BufferT()
+    data.data = np.frombuffer(buffer, np.uint8)
+    names = [m.name.decode() if isinstance(m.name, bytes) else m.name for m in model.metadata]
+    if METADATA_NAME in names:
+        model.buffers[model.metadata[names.index(METADATA_NAME)].buffer] = data
+    else:
+        model.buffers.append(data)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
+        model.metadata.append(entry)
+    builder = _AlignedBuilder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _append_zip(content, files):
+    stream = io.BytesIO()
+    stream.write(content)
+    with zipfile.ZipFile(stream, "a") as archive:  # appends an archive after the flatbuffer
+        for name, data in files.items():
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)  # stored, reproducible
+    return stream.getvalue()
+
+
+# --- reading it back ---
+
+
+def read_metadata(model):
+    """The image-classifier metadata of a .tflite path or flatbuffer bytes, as a
+    dict (None if the file has none): the ModelMetadata fields, the input and
+    output tensor metadata, the packed file names and the labels."""
+    if not isinstance(model, (bytes, bytearray)):
+        with open(_existing(os.fspath(model)), "rb") as f:
+            model = f.read()
+    content = bytes(model)
+    tflite = _tflite_model(content)
+    buffer = None
+    for i in range(tflite.MetadataLength()):
+        if tflite.Metadata(i).Name().decode() == METADATA_NAME:
+            buffer = tflite.Buffers(tflite.Metadata(i).Buffer()).DataAsNumpy().tobytes()
+    if buffer is None:
+        return None
+    info = parse_metadata_buffer(buffer)
+    packed = {}
+    if zipfile.is_zipfile(io.BytesIO(content)):
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            packed = {name: archive.read(name) for name in archive.namelist()}
+    info["packed_files"] = sorted(packed)
+    label_file = info["output"].get("label_file")
+    info["labels"] = packed[label_file].decode("utf8").splitlines() if label_file in packed else None
+    return info
+
+
+def parse_metadata_buffer(buffer):
+    """A ModelMetadata ("M001") flatbuffer as a dict (the fields written here)."""
+    buffer = bytes(buffer)
+    if len(buffer) < 8 or buffer[4:8] != FILE_IDENTIFIER:
+        raise ValueError("Not a TFLite metadata buffer (no M001 identifier).")
+    root = _Table(buffer, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buffer, 0))
+    info = {key: root.string(slot) for key, slot in
+            (("name", 0), ("description", 1), ("version", 2), ("author", 4), ("license", 5), ("min_parser_version", 7))}
+    subgraphs = root.tables(3)
+    if len(subgraphs) != 1:
+        raise ValueError(f"Expected one SubGraphMetadata; found {len(subgraphs)}.")
+    inputs, outputs = subgraphs[0].tables(2), subgraphs[0].tables(3)
+    info["input"] = _tensor_info(inputs[0]) if inputs else {}
+    info["output"] = _tensor_info(outputs[0]) if outputs else {}
+    return info
+
+
+def _tensor_info(tensor):
+    info = {"name": tensor.string(0), "description": tensor.string(1)}
+    content = tensor.table(3)
+    if content is not None:
+        kind = content.scalar(0, number_types.Uint8Flags)
+        info["content"] = {_FEATURE_PROPERTIES: "FeatureProperties", _IMAGE_PROPERTIES: "ImageProperties"}.get(kind, kind)
+        if kind == _IMAGE_PROPERTIES and content.table(1) is not None:
+            space = content.table(1).scalar(0, number_types.Int8Flags)
+            info["color_space"] = {v: k for k, v in _COLOR_SPACE_VALUES.items()}.get(space, space)
+    for unit in tensor.tables(4):
+        if unit.scalar(0, number_types.Uint8Flags) == _NORMALIZATION_OPTIONS:
+            options = unit.table(1)
+            info["mean"], info["std"] = options.floats(0), options.floats(1)
+    stats = tensor.table(5)
+    if stats is not None:
+        info["max"], info["min"] = stats.floats(0), stats.floats(1)
+    for file in tensor.tables(6):
+        if file.scalar(2, number_types.Int8Flags) == _TENSOR_AXIS_LABELS:
+            info["label_file"] = file.string(0)
+            info["label_file_description"] = file.string(1)
+    return info
+
+
+class _Table:
+    """Read access to a flatbuffer table by field slot (what generated readers do)."""
+
+    def __init__(self, buffer, position):
+        self._t = table.Table(bytearray(buffer) if not isinstance(buffer, bytearray) else buffer, position)
+
+    def _offset(self, slot):
+        return self._t.Offset(4 + 2 * slot)
+
+    def string(self, slot):
+        o = self._offset(slot)
+        return self._t.String(o + self._t.Pos).decode("utf8") if o else None
+
+    def scalar(self, slot, flags):
+        o = self._offset(slot)
+        return self._t.Get(flags, o + self._t.Pos) if o else 0
+
+    def table(self, slot):
+        o = self._offset(slot)
+        return _Table(self._t.Bytes, self._t.Indirect(o + self._t.Pos)) if o else None
+
+    def tables(self, slot):
+        o = self._offset(slot)
+        if not o:
+            return []
+        start = self._t.Vector(o)
+        return [_Table(self._t.Bytes, self._t.Indirect(start + 4 * i)) for i in range(self._t.VectorLen(o))]
+
+    def floats(self, slot):
+        o = self._offset(slot)
+        return [float(v) for v in self._t.GetVectorAsNumpy(number_types.Float32Flags, o)] if o else None

@@ -1,0 +1,98 @@
+"""int8 HARD_SWISH rewritten into ADD/MUL ops XNNPACK runs: same answers as TFLite's
+fused kernel, and the network stays in XNNPACK (speed: benchmarks/int8_speed.py)."""
+
+import collections
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lightnets as kl
+from keras_lightnets import tflite as kt
+from keras_lightnets.data import load_digits
+from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(image_size=SIZE, num_classes=5, seed=0)
+
+
+@pytest.fixture(scope="module")
+def model(digits):
+    """MobileNetV3-Small giving logits, its BatchNorm statistics set from real images
+    so activations have a trained network's ranges."""
+    (x, _), _ = digits
+    keras.utils.set_random_seed(0)
+    model = kl.create_model("mobilenet_v3_small", input_shape=(SIZE, SIZE, 3), classes=5, classifier_activation=None)
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.momentum = 0.0
+    model(x[:128].astype("float32"), training=True)
+    return model
+
+
+@pytest.fixture(scope="module")
+def files(model, digits, tmp_path_factory):
+    """TFLite's own int8 file (HARD_SWISH fused) and the same file rewritten."""
+    (x, _), _ = digits
+    path = tmp_path_factory.mktemp("int8") / "stock.tflite"
+    stock = kt.convert(model, path, quantization="int8", representative_data=x[:100], decompose_hard_swish=False)
+    rewritten, count = decompose_int8_hard_swish(path.read_bytes())
+    return {"stock": (stock, path.read_bytes()), "ours": (kt.analyze(rewritten), rewritten), "count": count}
+
+
+def tiny_hard_swish_model():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2)(x)
+    x = keras.layers.Activation("hard_swish")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(5)(x))
+
+
+def delegate_partitions(content):
+    interpreter = kt.load_interpreter(content)
+    return collections.Counter(op["op_name"] for op in interpreter._get_ops_details())["DELEGATE"]
+
+
+def test_every_hard_swish_becomes_xnnpack_ops(files):
+    stock, ours = files["stock"][0], files["ours"][0]
+    count = stock.op_counts["HARD_SWISH"]
+    assert count == files["count"] == 19 and "HARD_SWISH" not in ours.op_counts
+    assert not ours.float_ops and ours.inner_quantize_ops == 0  # still fully integer
+    assert ours.op_counts["ADD"] == stock.op_counts["ADD"] + count
+    assert ours.op_counts["MUL"] == stock.op_counts["MUL"] + 2 * count
+    # XNNPACK runs the whole network as one partition, against one more for each HARD_SWISH it cannot take
+    assert delegate_partitions(files["ours"][1]) == 1
+    assert delegate_partitions(files["stock"][1]) >= count
+
+
+def test_as_close_to_keras_as_the_fused_kernel(files, model, digits):
+    """The two int8 files round differently, so each is held against the float model."""
+    _, (x_test, _) = digits
+    images = x_test[:64].astype("float32")
+    expected = model.predict(images, verbose=0)
+    stock = kt.run(kt.load_interpreter(files["stock"][1]), images)
+    ours = kt.run(kt.load_interpreter(files["ours"][1]), images)
+    stock_error, our_error = np.abs(stock - expected).mean(), np.abs(ours - expected).mean()
+    assert our_error <= 1.15 * stock_error, (our_error, stock_error)
+    assert our_error <= 0.25 * expected.std()
+    top1 = lambda got: np.mean(got.argmax(1) == expected.argmax(1))  # noqa: E731
+    assert top1(ours) >= top1(stock) - 0.05 and top1(ours) >= 0.75
+
+
+def test_convert_rewrites_int8_by_default_and_leaves_float_alone(digits, tmp_path):
+    (x, _), _ = digits
+    model = tiny_hard_swish_model()
+    counts = {}
+    for key, kwargs in (("int8", {}), ("int8_fused", dict(decompose_hard_swish=False))):
+        report = kt.convert(model, tmp_path / f"{key}.tflite", quantization="int8", representative_data=x[:32], **kwargs)
+        counts[key] = report.op_counts
+    assert counts["int8_fused"]["HARD_SWISH"] == 1 and "HARD_SWISH" not in counts["int8"]
+    assert kt.convert(model, tmp_path / "f32.tflite").op_counts["HARD_SWISH"] == 1
+    content = (tmp_path / "f32.tflite").read_bytes()
+    assert decompose_int8_hard_swish(content) == (content, 0)  # float32 HARD_SWISH: XNNPACK runs it
