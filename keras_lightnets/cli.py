@@ -4,6 +4,8 @@
     lightnets info --model=mobilenet_v3_large [--measure]
     lightnets profile --model=mobilenet_v3_large [--input_size=224] [--per_layer]
     lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8]
+    lightnets train --model=mobilenet_v3_small --dataset=digits|TFDS_NAME|FOLDER [--recipe=auto]
+                    [--epochs=8] [--batch_size=32] [--image_size=...] [--output_dir=lightnets_train] [--noema]
     lightnets convert --model=mobilenet_v3_large --quantization=int8 --input_type=uint8 --output=m.tflite
                       [--keras_file=m.keras] [--representative_data=digits|TFDS_NAME|x.npy] [--labels=labels.txt]
     lightnets benchmark --graph=m.tflite [--target=android --benchmark_binary=...] [--json=result.json]
@@ -30,10 +32,14 @@ bench_cli.define_bool_or_path("json", False, "Print machine-readable JSON (`benc
 flags.DEFINE_integer("image_size", 64, "`demo`: training resolution.")
 flags.DEFINE_integer("epochs", 8, "`demo`: training epochs.")
 flags.DEFINE_integer("batch_size", 32, "`demo`: batch size.")
+flags.DEFINE_string("dataset", "digits", "`train`: 'digits' (bundled), a tensorflow-datasets name or a folder of class sub-folders.")
+flags.DEFINE_string("recipe", "auto", "`train`: the paper recipe: 'auto' (the model's) or a name from keras_lightnets.training.list_recipes().")
+flags.DEFINE_string("output_dir", "lightnets_train", "`train`: checkpoints, TensorBoard logs, history.json and model.keras.")
+flags.DEFINE_bool("ema", True, "`train`: keep the recipe's weight averaging (--noema for short runs).")
 bench_cli.define_flags()  # --graph, --target, --benchmark_binary, --num_runs, ...
 convert_cli.define_flags(model_flags=False)  # --keras_file, --output, --quantization, --labels, ...
 
-COMMANDS = ("list", "info", "profile", "demo", "convert", "benchmark")
+COMMANDS = ("list", "info", "profile", "demo", "convert", "benchmark", "train")
 
 
 def _require_model():
@@ -86,13 +92,38 @@ def _benchmark():
     bench_cli.main_errors("lightnets benchmark", bench_cli.benchmark)
 
 
+def _train():
+    from keras_lightnets.training.loop import Interrupted
+    from keras_lightnets.training.loop import train
+
+    try:
+        result = train(
+            model=FLAGS.model or "mobilenet_v3_small",
+            dataset=FLAGS.dataset,
+            epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size,
+            recipe=FLAGS.recipe,
+            output_dir=FLAGS.output_dir,
+            image_size=FLAGS.image_size if FLAGS["image_size"].present else None,
+            ema=FLAGS.ema,
+        )
+    except (Interrupted, KeyboardInterrupt) as error:
+        print(f"lightnets train: interrupted: {error or 'Ctrl-C'}; the finished epochs are in {FLAGS.output_dir}, "
+              "rerun the same command to resume.", file=sys.stderr)
+        sys.exit(3)
+    last = result.history[-1] if result.history else {}
+    print(json.dumps({"model_path": result.model_path, "history_path": result.history_path, "recipe": result.recipe,
+                      "epochs": result.epochs, "resumed_after_epoch": result.initial_epoch,
+                      "seconds": round(result.seconds, 1), "final": last}, indent=2))
+
+
 def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS:
         raise app.UsageError(f"Give a command: lightnets {{{'|'.join(COMMANDS)}}} [--flags]; received {argv[1:]}.")
     if len(argv) > 2:
         raise app.UsageError(f"Unexpected arguments {argv[2:]}; options are --flags.")
     try:
-        {"list": _list, "info": _info, "profile": _profile, "demo": _demo, "convert": _convert, "benchmark": _benchmark}[argv[1]]()
+        {"list": _list, "info": _info, "profile": _profile, "demo": _demo, "convert": _convert, "benchmark": _benchmark, "train": _train}[argv[1]]()
     except ValueError as error:  # our argument errors: one clear line, no traceback
         print(f"lightnets {argv[1]}: error: {error}", file=sys.stderr)
         sys.exit(2)

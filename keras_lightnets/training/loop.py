@@ -50,6 +50,7 @@ class TrainResult:
     history: list  # one dict of metrics per epoch, from epoch 1
     seconds: float
     recipe: str
+    model: Optional[keras.Model] = dataclasses.field(default=None, repr=False)
 
 
 def train(
@@ -135,7 +136,7 @@ def train(
         history = json.load(f)["epochs"]
     os.remove(os.path.join(output_dir, "run.json"))  # finished: the next run in this folder starts afresh
     return TrainResult(model_path=model_path, history_path=history_path, epochs=plan.epochs, initial_epoch=initial_epoch,
-                       history=history, seconds=time.perf_counter() - start, recipe=plan.name)
+                       history=history, seconds=time.perf_counter() - start, recipe=plan.name, model=net)
 
 
 def _validation_data(data, dataset, image_size, batch_size, options):
