@@ -174,3 +174,16 @@ def test_short_runs_warn_about_the_ema_horizon():
         training.recipe("mobilenet_v3", batch_size=32, steps_per_epoch=10, epochs=2)
     recipe = training.recipe("mobilenet_v3", batch_size=32, steps_per_epoch=10, epochs=2, ema_momentum=None)
     assert not recipe.optimizer.use_ema and not recipe.callbacks
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading")  # saved before training: no optimizer state yet
+def test_compiled_model_saves_and_loads_safely(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax", name="fc")], name="tiny")
+    training.recipe("efficientnet", batch_size=256, steps_per_epoch=10, epochs=350).compile(model)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    schedule = loaded.optimizer._learning_rate
+    assert isinstance(schedule, training.LinearWarmup)
+    assert float(keras.ops.convert_to_numpy(schedule(25))) == pytest.approx(0.016 / 2)
+    assert loaded.loss.label_smoothing == 0.1 and loaded.optimizer.use_ema
+    assert loaded.get_layer("fc").kernel_regularizer.l2 == pytest.approx(1e-5 / 2)

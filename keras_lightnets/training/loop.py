@@ -109,7 +109,7 @@ def train(
             plan = make_recipe(model if recipe == "auto" else recipe, batch_size=batch_size,
                                steps_per_epoch=steps_per_epoch, epochs=epochs, **overrides)
         for w in caught:
-            print(f"note: {w.message}")
+            print(f"note: {w.message}" + (" (command line: --noema)" if "EMA" in str(w.message) else ""))
         net = create_model(model, input_shape=(*train_data.image_size, 3), classes=num_classes,
                            **_accepted_kwargs(info.builder, plan.model_kwargs))
         plan.compile(net)
