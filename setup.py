@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "tensorboard>=2.21,<2.22",  # `lightnets train` logs (TensorFlow 2.21 no longer installs it)
     "absl-py>=1.4,<3",
     "ai-edge-litert>=2.3,<3",
+    "flatbuffers>=24.3.25,<26",  # TFLite Support metadata, written directly (keras_lightnets/tflite/metadata.py)
     "numpy>=1.26,<3",
     "h5py>=3.10",
     "pillow>=10",

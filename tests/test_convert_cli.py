@@ -34,7 +34,8 @@ def tiny_keras_file(tmp_path_factory):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.Conv2D(8, 3, strides=2)(x)
+    x = keras.layers.Activation("hard_swish")(x)  # TFLite's HARD_SWISH: no int16x8 kernel
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(x), name="tiny")
     path = tmp_path_factory.mktemp("keras") / "tiny.keras"
@@ -125,3 +126,19 @@ def test_labels_that_do_not_match_the_classes(capsys, tmp_path):
                                     f"--labels={tmp_path / 'labels.txt'}", f"--output={tmp_path / 'm.tflite'}")
     assert (status, errors) == (2, ["lightnets convert: error: The model has 5 classes but 2 labels were given; "
                                     "give one label per class."])
+
+
+def test_int16x8_names_the_op_without_a_kernel_and_the_fix(capsys, tiny_keras_file, tmp_path):
+    out = tmp_path / "m.tflite"
+    status, errors = run_in_process(capsys, f"--keras_file={tiny_keras_file}", "--quantization=int16x8",
+                                    "--num_calibration_samples=8", f"--output={out}")
+    assert status == 2 and len(errors) == 1
+    assert "int16x8" in errors[0] and "'HARD_SWISH'" in errors[0] and "allow_float_fallback" in errors[0]
+    assert not out.exists()
+    with flagsaver.flagsaver():
+        cli.FLAGS.unparse_flags()
+        argv = cli.FLAGS(["lightnets", "convert", f"--keras_file={tiny_keras_file}", "--quantization=int16x8",
+                          "--num_calibration_samples=8", "--allow_float_fallback", f"--output={out}"])
+        cli.main(argv)
+    assert "NOT fully integer: float ops ['HARD_SWISH']" in capsys.readouterr().out
+    assert kt.analyze(out.read_bytes()).op_counts["HARD_SWISH"] == 1

@@ -41,7 +41,7 @@ INPUT_NAME, INPUT_DESCRIPTION = "image", "Input image to be classified."
 OUTPUT_NAME, OUTPUT_DESCRIPTION = "probability", "Probabilities of the labels respectively."
 LABELS_DESCRIPTION = "Labels for categories that the model can recognize."
 
-# Enum values and table sizes of metadata_schema.fbs.
+# Enum values of metadata_schema.fbs.
 _COLOR_SPACE_VALUES = {"UNKNOWN": 0, "RGB": 1, "GRAYSCALE": 2}
 _FEATURE_PROPERTIES, _IMAGE_PROPERTIES = 1, 2
 _NORMALIZATION_OPTIONS = 1
