@@ -32,6 +32,9 @@ EXTRAS = {
         "pytest-xdist>=3.5",
         "scikit-image>=0.24",  # its sample photos are the tests' real images
         "jax[cpu]>=0.10.2,<0.11",  # the Keras-on-JAX test
+        "nbclient>=0.10,<0.11",  # runs notebooks/ in the tests
+        "nbformat>=5.10,<6",
+        "ipykernel>=6.29,<8",
     ],
 }
 

@@ -3,7 +3,7 @@
     lightnets list [--pattern=mobilenet*]
     lightnets info --model=mobilenet_v3_large [--measure]
     lightnets profile --model=mobilenet_v3_large [--input_size=224] [--per_layer]
-    lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8]
+    lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8] [--qat_epochs=1] [--output_dir=demo_output]
     lightnets train --model=mobilenet_v3_small --dataset=digits|TFDS_NAME|FOLDER [--recipe=auto]
                     [--epochs=8] [--batch_size=32] [--image_size=...] [--output_dir=lightnets_train] [--noema]
     lightnets convert --model=mobilenet_v3_large --quantization=int8 --input_type=uint8 --output=m.tflite
@@ -34,7 +34,9 @@ flags.DEFINE_integer("epochs", 8, "`demo`: training epochs.")
 flags.DEFINE_integer("batch_size", 32, "`demo`: batch size.")
 flags.DEFINE_string("dataset", "digits", "`train`: 'digits' (bundled), a tensorflow-datasets name or a folder of class sub-folders.")
 flags.DEFINE_string("recipe", "auto", "`train`: the paper recipe: 'auto' (the model's) or a name from keras_lightnets.training.list_recipes().")
-flags.DEFINE_string("output_dir", "lightnets_train", "`train`: checkpoints, TensorBoard logs, history.json and model.keras.")
+flags.DEFINE_string("output_dir", "lightnets_train", "`train`: checkpoints, TensorBoard logs, history.json and model.keras; "
+                    "`demo`: the .tflite files, results.json and the plot (default there: demo_output).")
+flags.DEFINE_integer("qat_epochs", 1, "`demo`: quantization-aware fine-tuning epochs.")
 flags.DEFINE_bool("ema", True, "`train`: keep the recipe's weight averaging (--noema for short runs).")
 bench_cli.define_flags()  # --graph, --target, --benchmark_binary, --num_runs, ...
 convert_cli.define_flags(model_flags=False)  # --keras_file, --output, --quantization, --labels, ...
@@ -79,7 +81,9 @@ def _demo():
     from keras_lightnets.demo import format_result
     from keras_lightnets.demo import run_demo
 
-    _, result = run_demo(FLAGS.model or "mobilenet_v3_small", image_size=FLAGS.image_size, epochs=FLAGS.epochs, batch_size=FLAGS.batch_size)
+    output_dir = FLAGS.output_dir if FLAGS["output_dir"].present else "demo_output"
+    _, result = run_demo(FLAGS.model or "mobilenet_v3_small", image_size=FLAGS.image_size, epochs=FLAGS.epochs,
+                         batch_size=FLAGS.batch_size, output_dir=output_dir, qat_epochs=FLAGS.qat_epochs)
     print()
     print(format_result(result))
 

@@ -1,0 +1,38 @@
+"""The tutorials in notebooks/ run top to bottom (small settings: KL_NOTEBOOK_SMALL=1),
+on this venv's Python through ipykernel, with the kernel's working directory in
+notebooks/ as a reader's would be. Their files go to a temporary directory."""
+
+import pathlib
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+NAMES = ["01_quick_start", "02_quantization", "03_model_zoo", "04_android_deployment"]
+
+
+def test_every_notebook_is_tested_and_has_a_parameters_cell():
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == NAMES
+    for name in NAMES:
+        cells = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4).cells
+        tagged = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1 and "KL_NOTEBOOK_SMALL" in tagged[0].source, name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("KL_NOTEBOOK_SMALL", "1")
+    monkeypatch.setenv("KL_NOTEBOOK_OUTPUT", str(tmp_path))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    book = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    for cell in book.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    client = nbclient.NotebookClient(book, timeout=900, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()  # raises CellExecutionError, with the cell and its traceback, on failure
+    images = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert images, f"{name} shows no plot"
+    assert list(tmp_path.glob("*.tflite")), f"{name} wrote no .tflite file to KL_NOTEBOOK_OUTPUT"
