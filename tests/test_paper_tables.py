@@ -18,6 +18,13 @@ KNOWN_DISCREPANCIES = {
     ("googlenet", "macs"): 1_582_671_872,  # Table 1 misprints conv1 (34M for 118M)
     ("inception_v3", "macs"): 5_713_216_096,  # the abstract's rounded "5 billion"
     ("vit_ti16", "macs"): 1_253_683_200,  # timm's "1.3 GMACs", rounded to two digits
+    ("efficientnet_b4", "macs"): 4_393_771_024,  # Table 2: 4.2B for the released (1.4, 1.8, 380)
+    ("efficientnet_b5", "macs"): 10_266_384_752,  # Table 2: 9.9B for the released (1.6, 2.2, 456)
+    ("efficientnet_lite0", "macs"): 385_187_552,  # README 407M: more than B0's convolutions (390M)
+    ("efficientnet_lite1", "macs"): 600_185_232,  # README 631M, same convention
+    ("efficientnet_lite2", "macs"): 859_736_272,  # README 899M
+    ("efficientnet_lite3", "macs"): 1_383_321_872,  # README 1.44B
+    ("efficientnet_lite4", "macs"): 2_553_034_336,  # README 2.64B
 }
 
 WITH_FIGURES = [n for n in kl.list_models() if kl.model_info(n).paper_macs_m or kl.model_info(n).paper_params_m]

@@ -1,11 +1,13 @@
 """The inverted residual with linear bottleneck (MobileNetV2, section 3.3), with the
-optional squeeze-and-excitation and swappable non-linearity of MobileNetV3 / MnasNet.
+optional squeeze-and-excitation and swappable non-linearity of MobileNetV3 / MnasNet,
+and the drop-connect (stochastic depth) of EfficientNet.
 
     1x1 expand (skipped when the ratio is 1) -> BN -> act
     k x k depthwise (stride s)               -> BN -> act
     [squeeze-excite]
     1x1 project (linear)                     -> BN
-    + input, when stride 1 and channels unchanged
+    [drop-connect]
+    + input, when stride 1, channels unchanged and the block has a skip
 """
 
 import dataclasses
@@ -36,11 +38,23 @@ class BlockNaming:
 
 @dataclasses.dataclass(frozen=True)
 class SqueezeExciteStyle:
-    """How a family sizes and activates its SE module."""
+    """How a family sizes and activates its SE module.
 
-    divisor: int = 8  # reduced width = make_divisible(expanded width * ratio, divisor)
+    MobileNetV3 squeezes the expanded width and rounds to a multiple of 8; the TPU
+    code of MnasNet and EfficientNet squeezes the block's *input* width and floors
+    (`max(1, int(input width * ratio))`): `from_input=True, divisor=None`.
+    """
+
+    divisor: Optional[int] = 8  # None: floor, at least 1
     inner_act: str = "relu"
     gate_act: str = "hard_sigmoid"
+    from_input: bool = False
+
+    def reduced_filters(self, in_filters, expanded_filters, ratio):
+        base = in_filters if self.from_input else expanded_filters
+        if self.divisor is None:
+            return max(1, int(base * ratio))
+        return make_divisible(base * ratio, self.divisor)
 
 
 def inverted_residual(
@@ -57,7 +71,13 @@ def inverted_residual(
     se_style: SqueezeExciteStyle = SqueezeExciteStyle(),
     bn_epsilon=1e-3,
     bn_momentum=0.999,
+    skip=True,
+    drop_rate=0.0,
 ):
+    """`skip=False` drops the identity shortcut (MnasNet's "noskip" first block);
+    `drop_rate` > 0 drops the residual branch per sample while training (drop-connect,
+    Huang et al.'s stochastic depth as the EfficientNet code does it: a Dropout whose
+    noise is shared over height, width and channels, keras.applications' layer)."""
     in_filters = x.shape[-1]
     shortcut = x
 
@@ -79,12 +99,14 @@ def inverted_residual(
 
     if se_ratio:
         se_names = {role: name(f"se_{role}") for role in ("pool", "reduce", "reduce_act", "expand", "gate", "scale")}
-        reduced = make_divisible(expanded_filters * se_ratio, se_style.divisor)
+        reduced = se_style.reduced_filters(in_filters, expanded_filters, se_ratio)
         x = squeeze_excite(x, reduced, se_style.inner_act, se_style.gate_act, se_names)
 
     x = layers.Conv2D(out_filters, 1, padding="same", use_bias=False, name=name("project"))(x)
     x = batch_norm(x, name("project_bn"), bn_epsilon, bn_momentum)
 
-    if stride == 1 and in_filters == out_filters:
+    if skip and stride == 1 and in_filters == out_filters:
+        if drop_rate > 0:
+            x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=name("drop"))(x)
         x = layers.Add(name=name("add"))([shortcut, x])
     return x

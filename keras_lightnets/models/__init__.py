@@ -60,6 +60,34 @@ __all__ = [
 # Families added by later issues each append their own block below its marker
 # (imports, then `__all__ += [...]`), so their edits never touch each other's lines.
 # --- efficientnet, mnasnet ---
+from keras_lightnets.models.efficientnet import EfficientNet  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetB0  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetB1  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetB2  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetB3  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetB4  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetB5  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetB6  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetB7  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetLite  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetLite0  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetLite1  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetLite2  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetLite3  # noqa: E402
+from keras_lightnets.models.efficientnet import EfficientNetLite4  # noqa: E402
+from keras_lightnets.models.mnasnet import MnasNet  # noqa: E402
+from keras_lightnets.models.mnasnet import MnasNetA1  # noqa: E402
+from keras_lightnets.models.mnasnet import MnasNetB1  # noqa: E402
+from keras_lightnets.models.scaling import ScalableNet  # noqa: E402
+from keras_lightnets.models.scaling import Stage  # noqa: E402
+from keras_lightnets.models.scaling import compound_scale  # noqa: E402
+
+__all__ += [
+    "EfficientNet", "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3",
+    "EfficientNetB4", "EfficientNetB5", "EfficientNetB6", "EfficientNetB7",
+    "EfficientNetLite", "EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2", "EfficientNetLite3",
+    "EfficientNetLite4", "MnasNet", "MnasNetA1", "MnasNetB1", "ScalableNet", "Stage", "compound_scale",
+]
 # --- shufflenet, squeezenet ---
 from keras_lightnets.models.shufflenet import ShuffleNetV1  # noqa: E402
 from keras_lightnets.models.shufflenet import ShuffleNetV2  # noqa: E402

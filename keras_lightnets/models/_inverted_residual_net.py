@@ -1,7 +1,8 @@
 """One builder for the inverted-residual family: it walks a paper's block table.
 
-MobileNetV2, MobileNetV3 (and MnasNet / EfficientNet, which reuse the block) differ
-only in their tables, channel rounding and layer names; everything else is here.
+MobileNetV2, MobileNetV3, MnasNet and EfficientNet (and its Lite variants) differ
+only in their tables, channel rounding, SE style and layer names; everything else is
+here.
 """
 
 import dataclasses
@@ -23,6 +24,7 @@ class Block:
     se_ratio: Optional[float]
     act: str
     stride: int
+    skip: bool = True  # identity shortcut where shapes allow (MnasNet's first block: no)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +38,11 @@ class Family:
     bn_momentum: float = 0.999
 
 
-def walk_blocks(x, blocks: Sequence[Block], alpha, family: Family, taps, stride):
+def walk_blocks(x, blocks: Sequence[Block], alpha, family: Family, taps, stride, drop_connect_rate=0.0):
     """Applies `blocks`; records feature taps before each downsampling.
+
+    `drop_connect_rate`: block i of n drops its residual branch with probability
+    drop_connect_rate * i / n while training (EfficientNet's linear schedule).
 
     Returns (output, output stride).
     """
@@ -58,5 +63,7 @@ def walk_blocks(x, blocks: Sequence[Block], alpha, family: Family, taps, stride)
             se_style=family.se_style,
             bn_epsilon=family.bn_epsilon,
             bn_momentum=family.bn_momentum,
+            skip=block.skip,
+            drop_rate=drop_connect_rate * index / len(blocks),
         )
     return x, stride
