@@ -27,7 +27,8 @@ def image_size_pair(image_size):
 
 
 def to_rgb(image):
-    """Grayscale -> 3 channels, RGBA -> RGB; float32 in [0, 255]."""
+    """Grayscale -> 3 channels, RGBA -> RGB, in the input's dtype (the resize that
+    follows gives float32: casting after the crop keeps big images cheap)."""
     channels = image.shape[-1]
     if channels == 1:
         image = tf.image.grayscale_to_rgb(image)
@@ -35,7 +36,7 @@ def to_rgb(image):
         image = image[..., :3]
     elif channels != 3:
         raise ValueError(f"Images must have 1, 3 or 4 channels; received shape {image.shape}.")
-    return tf.cast(image, tf.float32)
+    return image
 
 
 def random_resized_crop(image, image_size, seed, scale=CROP_SCALE, ratio=CROP_RATIO):
@@ -58,7 +59,7 @@ def random_resized_crop(image, image_size, seed, scale=CROP_SCALE, ratio=CROP_RA
         use_image_if_no_bounding_boxes=True,
     )
     crop = tf.slice(image, begin, crop_size)
-    return tf.image.resize(crop, (height, width), method="bilinear")
+    return tf.cast(tf.image.resize(crop, (height, width), method="bilinear"), tf.float32)
 
 
 def center_crop(image, image_size, crop_fraction=CROP_FRACTION):
@@ -68,7 +69,7 @@ def center_crop(image, image_size, crop_fraction=CROP_FRACTION):
     scale = tf.maximum(height / crop_fraction / shape[0], width / crop_fraction / shape[1])
     new_height = tf.maximum(height, tf.cast(tf.round(shape[0] * scale), tf.int32))
     new_width = tf.maximum(width, tf.cast(tf.round(shape[1] * scale), tf.int32))
-    resized = tf.image.resize(image, tf.stack([new_height, new_width]), method="bilinear")
+    resized = tf.cast(tf.image.resize(image, tf.stack([new_height, new_width]), method="bilinear"), tf.float32)
     top = (new_height - height) // 2
     left = (new_width - width) // 2
     return tf.slice(resized, tf.stack([top, left, 0]), [height, width, 3])
