@@ -210,8 +210,9 @@ def _save(path, record):
     os.replace(path + ".part", path)
 
 
-def _cached_record(task):
-    """The cached record of a job, if every mode was done in an earlier run."""
+def _cached_record(task, partial=False):
+    """The cached record of a job, if every mode was done in an earlier run (or, with
+    partial=True, whatever was done)."""
     job, modes, calibration, workdir = task
     key = f"{job['variant'].replace('.', '_')}__{job['name']}__{job['resolution']}px"
     path = os.path.join(workdir, key + f"__cal{calibration}.json")
@@ -219,7 +220,7 @@ def _cached_record(task):
         return None
     with open(path) as f:
         record = {**json.load(f), **job}
-    return record if record.get("error") or all(_cached(record["files"].get(m)) for m in modes) else None
+    return record if partial or record.get("error") or all(_cached(record["files"].get(m)) for m in modes) else None
 
 
 def _cached(entry):
@@ -244,8 +245,16 @@ def convert_all(jobs, modes, calibration, workdir, processes, max_minutes=None):
     records = []
 
     def skipped(task):
-        return {**task[0], "files": {}, "error": None,
-                "skipped": f"not converted within --max_minutes={max_minutes:g}"}
+        """What the cache has of the job (a mode converted before the budget ran out
+        is kept), else a record that says it was not converted."""
+        reason = f"not converted within --max_minutes={max_minutes:g}"
+        partial = _cached_record(task, partial=True)
+        if partial is None or partial.get("error") or not any(_cached(partial["files"].get(m)) for m in modes):
+            return {**task[0], "files": {}, "error": None, "skipped": reason}
+        for mode in modes:
+            if not _cached(partial["files"].get(mode)):
+                partial["files"][mode] = {"path": None, "skipped": reason}
+        return partial
 
     if processes <= 1:
         for task in tasks:
@@ -379,6 +388,8 @@ def markdown(records, meta, modes):
         lines += ["", "Failures (the run went on):", ""]
         lines += [f"- `{n}` ({v}, {m}): {e}" for n, v, m, e in errors]
     skipped = [f"`{r['name']}`" + ("" if r["variant"] == "ours" else " (keras.applications)") for r in records if r.get("skipped")]
+    skipped += [f"`{r['name']}` ({'' if r['variant'] == 'ours' else 'keras.applications '}{m} only)"
+                for r in records for m, e in r["files"].items() if e.get("skipped")]
     if skipped:
         lines += ["", f"Not converted within the run's time budget ({len(skipped)}; the run goes through the models "
                   f"with a keras.applications twin first, then the rest smallest-first by the papers' multiply-adds): "
