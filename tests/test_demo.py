@@ -16,6 +16,10 @@ from keras_lightnets.tflite import load_interpreter
 from keras_lightnets.tflite import read_metadata
 
 
+# The whole job (training, QAT, three conversions): minutes on two shared cores.
+slow = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     output_dir = str(tmp_path_factory.mktemp("demo_output"))
@@ -24,6 +28,7 @@ def demo(tmp_path_factory):
     return model, result, output_dir
 
 
+@slow
 def test_training_learns_the_digits(demo):
     model, result, _ = demo
     assert result.train_loss[-1] < result.train_loss[0]
@@ -31,6 +36,7 @@ def test_training_learns_the_digits(demo):
     assert result.params == model.count_params()
 
 
+@slow
 def test_three_files_with_the_right_types_metadata_and_sizes(demo):
     _, result, output_dir = demo
     assert [v.name for v in result.variants] == ["float32", "int8_ptq", "int8_qat"]
@@ -45,6 +51,7 @@ def test_three_files_with_the_right_types_metadata_and_sizes(demo):
     assert {v.name: v.size_bytes for v in result.variants} == sizes
 
 
+@slow
 def test_tflite_accuracies_are_measured_and_real(demo):
     _, result, _ = demo
     by_name = {v.name: v for v in result.variants}
@@ -57,6 +64,7 @@ def test_tflite_accuracies_are_measured_and_real(demo):
         assert v.speedup == pytest.approx(by_name["float32"].latency_ms / v.latency_ms)
 
 
+@slow
 def test_table_json_and_plot(demo):
     _, result, output_dir = demo
     text = format_result(result)

@@ -21,6 +21,7 @@ def test_every_notebook_is_tested_and_has_a_parameters_cell():
         assert len(tagged) == 1 and "KL_NOTEBOOK_SMALL" in tagged[0].source, name
 
 
+@pytest.mark.slow  # each starts a kernel and trains or converts: minutes on two shared cores
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     monkeypatch.setenv("KL_NOTEBOOK_SMALL", "1")
