@@ -1,6 +1,9 @@
 # The two commands of the README:
-#   make demo   set up .venv and run the main job (train, profile; no download)
-#   make test   set up .venv and run the test suite
+#   make demo      set up .venv and run the main job (train, convert float32 / int8 / QAT,
+#                  benchmark; no download)
+#   make test      set up .venv and run the test suite (what CI runs; tests marked
+#                  `slow` -- notebooks, the end-to-end main job, full-size reference
+#                  counts -- are left to `make test-all`)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Two pytest workers: the CI machine has two cores.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test install clean
+.PHONY: demo test test-all install clean
 
 install: $(STAMP)
 
@@ -22,6 +25,9 @@ demo: $(STAMP)
 	$(BIN)/lightnets demo
 
 test: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 -m "not slow" tests
+
+test-all: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
 
 clean:
