@@ -37,6 +37,9 @@ def test_float32_agrees_with_keras_to_1e4_on_real_photos(trained, photos, tmp_pa
     path = tmp_path / "m.tflite"
     report = kt.convert(trained, path, verify=True, verify_data=photos(SIZE))
     assert path.is_file() and report.size_bytes == path.stat().st_size
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by others, like any written file
     assert report.input_shape == (1, SIZE, SIZE, 3) and report.input_dtype == "float32"
     assert report.fidelity["max_abs_diff"] <= 1e-4
     assert report.fidelity["top1_agreement"] == 1.0

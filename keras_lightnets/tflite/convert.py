@@ -289,6 +289,9 @@ def _write_atomically(path, content):
     try:
         with os.fdopen(handle, "wb") as f:
             f.write(content)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a model file is for sharing
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
