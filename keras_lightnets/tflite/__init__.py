@@ -3,6 +3,10 @@
     from keras_lightnets import tflite as kt
     report = kt.convert(model, "m.tflite", quantization="int8", representative_data=images,
                         input_type="uint8", verify=True)
+
+    qat = kt.quantize_aware(model, representative_data=images)   # tf_keras + tfmot fake-quant
+    qat.compile(...); qat.fit(images, labels)
+    kt.convert(qat, "qat.tflite", quantization="int8", input_type="uint8")
 """
 
 from keras_lightnets.tflite.analyze import FlatbufferSummary
@@ -15,8 +19,11 @@ from keras_lightnets.tflite.interpreter import run
 from keras_lightnets.tflite.metadata import add_metadata
 from keras_lightnets.tflite.metadata import read_metadata
 from keras_lightnets.tflite.metadata import write_metadata
+from keras_lightnets.tflite.qat import load_quantize_aware
+from keras_lightnets.tflite.qat import quantize_aware
 
 __all__ = [
     "QUANTIZATION_MODES", "ConversionReport", "convert", "FlatbufferSummary", "analyze", "load_interpreter", "run",
     "add_metadata", "read_metadata", "write_metadata",
+    "quantize_aware", "load_quantize_aware",
 ]

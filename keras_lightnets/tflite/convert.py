@@ -22,6 +22,9 @@ from keras_lightnets.tflite.metadata import add_metadata
 from keras_lightnets.tflite.metadata import describe_metadata
 from keras_lightnets.tflite.metadata import read_metadata
 from keras_lightnets.tflite.metadata import resolve_metadata
+from keras_lightnets.tflite.qat import is_quantize_aware
+from keras_lightnets.tflite.qat import is_tf_keras_model
+from keras_lightnets.tflite.qat import save_for_conversion
 
 QUANTIZATION_MODES = (None, "float16", "dynamic", "int8", "int16x8")
 # Input/output tensor types each mode can be given.
@@ -88,7 +91,10 @@ def convert(
     """Converts a Keras model (or a saved .keras file) to a .tflite file.
 
     Args:
-        model: a keras.Model, or the path of a .keras file.
+        model: a keras.Model, or the path of a .keras file; or a tf_keras model,
+            e.g. one from `quantize_aware` (QAT), which converts with
+            quantization="int8" and needs no representative data (its ranges
+            come from training; given, it only serves `verify`).
         output_path: where the .tflite file goes; its directory must exist.
         quantization: None (float32), "float16", "dynamic" (int8 weights, float
             activations), "int8" (full integer) or "int16x8" (int16 activations,
@@ -129,10 +135,15 @@ def convert(
         raise ValueError(f"The output directory {directory!r} does not exist; create it or choose another `output_path`.")
     shape = _static_input_shape(model, input_shape)
     calibration = None
+    qat = is_quantize_aware(model)
+    if qat and quantization != "int8":
+        raise ValueError(f"{model.name!r} is a quantization-aware (QAT) model: convert it with quantization='int8' "
+                         f"(its trained ranges make the int8 file); received quantization={quantization!r}.")
     if quantization in ("int8", "int16x8"):
-        if representative_data is None:
+        if representative_data is None and not qat:
             raise ValueError(f"quantization={quantization!r} needs `representative_data` (a few hundred training images) to calibrate activation ranges.")
-        calibration = representative_images(representative_data, shape, num_calibration_samples)
+        if representative_data is not None:
+            calibration = representative_images(representative_data, shape, num_calibration_samples)
     metadata_fields = resolve_metadata(metadata, model, input_type)  # checked before the slow part
 
     start = time.perf_counter()
@@ -141,6 +152,12 @@ def convert(
         content, _ = decompose_int8_hard_swish(content)
     seconds = time.perf_counter() - start
     summary = analyze(content)
+    if qat and not allow_float_fallback and (summary.float_ops or summary.inner_quantize_ops):
+        raise ValueError(
+            f"The QAT model {model.name!r} did not convert fully integer: float ops {summary.float_ops}, "
+            f"{summary.inner_quantize_ops} QUANTIZE/DEQUANTIZE inside the graph (tensors with no trained range). "
+            "Pass allow_float_fallback=True to keep them in float."
+        )
 
     fidelity = None
     if verify:
@@ -162,7 +179,7 @@ def convert(
 
 
 def _load_model(model):
-    if isinstance(model, keras.Model):
+    if isinstance(model, keras.Model) or is_tf_keras_model(model):
         return model
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
@@ -241,19 +258,27 @@ def _convert(model, shape, quantization, calibration, input_type, output_type, a
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as saved_model_dir:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint(
-            "serve", lambda images: model(images, training=False),
-            input_signature=[keras.InputSpec(shape=(1, *shape), dtype="float32")],
-        )
-        archive.write_out(saved_model_dir, verbose=False)
+        if is_tf_keras_model(model):
+            save_for_conversion(model, shape, saved_model_dir)
+        else:
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            archive.add_endpoint(
+                "serve", lambda images: model(images, training=False),
+                input_signature=[keras.InputSpec(shape=(1, *shape), dtype="float32")],
+            )
+            archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         if quantization is not None:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantization == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        if calibration is not None:
+        if is_quantize_aware(model):
+            # Fake-quant ops carry every range: no calibration, and TFLite's default op set
+            # (an INT8-only set demands a representative dataset); `convert` checks the result.
+            converter.inference_input_type = tf.as_dtype(input_type)
+            converter.inference_output_type = tf.as_dtype(output_type)
+        elif calibration is not None:
             converter.representative_dataset = lambda: ([image[None]] for image in calibration)
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8"

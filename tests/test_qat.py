@@ -1,0 +1,399 @@
+"""Quantization-aware training (kt.quantize_aware): the tf_keras twin computes what
+the Keras 3 model computes, QAT models start where the float model is, train with
+fit and convert to fully-integer .tflite files; for every CNN of the zoo; and what
+cannot be quantized fails with a message that names the layer and the fix.
+
+Every registered CNN is covered through the local patterns that decide how a layer
+is quantized (its role and what consumes it, see `motifs`): `zoo_motif_model`
+holds all of them, built from the zoo's own blocks, and goes the whole way (QAT,
+a fit step, fully-integer int8); each registered CNN must have no pattern outside
+it. (The whole way for each registered CNN is benchmarks/qat_zoo.py, minutes per
+model; its results are committed.)
+"""
+
+import numpy as np
+import pytest
+
+import keras
+from keras import layers
+
+import keras_lightnets as kl
+from keras_lightnets import tflite as kt
+from keras_lightnets.data import load_digits
+from keras_lightnets.tflite.qat import is_quantize_aware
+
+SIZE = 32
+CLASSES = 3
+TRANSFORMERS = ("vit", "swin")  # not CNNs: no QAT path here
+
+
+def cnn_names():
+    return [name for name in kl.list_models() if kl.model_info(name).family not in TRANSFORMERS]
+
+
+def build_smallest(name):
+    """The registered model at the smallest of 32/64/75 px it accepts, 3 classes."""
+    for size in (32, 64, 75):
+        try:
+            return kl.create_model(name, classes=CLASSES, input_shape=(size, size, 3))
+        except ValueError as error:
+            if "at least" not in str(error):
+                raise
+    raise AssertionError(f"{name} builds at none of 32, 64, 75 px")
+
+
+# ------------------------------------------------------------------ patterns
+
+
+def _role(graph, layer_config):
+    from keras_lightnets.tflite import twin
+
+    layer = graph.model.get_layer(layer_config["name"])
+    kind, config = type(layer).__name__, layer.get_config()
+    if kind in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
+        activation = keras.activations.serialize(keras.activations.get(config.get("activation")))
+        grouped = "/grouped" if config.get("groups", 1) > 1 else ""
+        return f"{kind}{grouped}/{activation}"
+    if kind == "BatchNormalization":  # the twin keeps it (folded into the conv) or makes it an affine map
+        return "BatchNormalization/" + ("folded" if twin.follows_linear_op(graph, layer_config) else "affine")
+    if kind == "Activation":
+        return f"Activation/{keras.activations.serialize(keras.activations.get(layer.activation))}"
+    if kind == "ReLU":
+        return "ReLU/6" if config.get("max_value") else "ReLU"
+    if kind == "Dropout" and config.get("noise_shape"):
+        return "Dropout/noise_shape"
+    return kind
+
+
+def _consumer_kind(role):
+    """What of a consumer decides its producer's quantization: fused ReLU, folded
+    BN, a concatenation (shared ranges), or nothing."""
+    if role in ("ReLU", "ReLU/6", "Activation/relu", "Activation/relu6"):
+        return "relu"
+    if role == "BatchNormalization/folded":
+        return "bn"
+    return "concat" if role == "Concatenate" else "other"
+
+
+def motifs(model):
+    """{(role of a layer, kind of its only consumer)}: the local patterns the
+    quantization rules (keras_lightnets.tflite.qat) and twins depend on."""
+    from keras_lightnets.tflite import twin
+
+    graph = twin.Graph.of(model)
+    roles = {c["name"]: _role(graph, c) for c in graph.layers if c["class_name"] != "InputLayer"}
+    found = set()
+    for name, role in roles.items():
+        consumers = graph.consumer_names(name)
+        only = roles.get(consumers[0]) if len(consumers) == 1 else None
+        found.add((role, _consumer_kind(only) if only else "other"))
+    return found
+
+
+def zoo_motif_model(classes=CLASSES):
+    """One small model with every pattern of the zoo's CNNs, made of the zoo's own
+    blocks (ShuffleNet units, fire modules, dense blocks, inverted residuals with
+    SE and stochastic depth, residual blocks, caffe preprocessing, LRN...)."""
+    from keras_lightnets.layers import blocks
+    from keras_lightnets.layers import dense_blocks
+    from keras_lightnets.layers import preprocessing
+    from keras_lightnets.layers.inverted_residual import BlockNaming
+    from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
+    from keras_lightnets.layers.inverted_residual import inverted_residual
+    from keras_lightnets.layers.normalization import LocalResponseNormalization
+    from keras_lightnets.layers.residual import BlockNames
+    from keras_lightnets.layers.residual import residual_block
+    from keras_lightnets.models.shufflenet import shufflenet_v1_unit
+    from keras_lightnets.models.shufflenet import shufflenet_v2_unit
+    from keras_lightnets.models.squeezenet import fire
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = preprocessing.caffe_preprocessing(inputs)  # Permute, Cropping2D -> Concatenate, Normalization
+    x = layers.Rescaling(1 / 64, name="rescale")(x)
+    x = layers.ZeroPadding2D(1, name="stem_pad")(x)
+    x = layers.Conv2D(16, 3, strides=2, name="stem_conv")(x)  # conv -> ReLU
+    x = layers.ReLU(name="stem_relu")(x)
+    x = LocalResponseNormalization(name="lrn")(x)
+    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="relu_conv")(x)
+    x = layers.MaxPooling2D(2, name="pool")(x)  # 8x8
+    x = blocks.conv_bn_act(x, 24, 1, act="relu6", name="expand")  # conv -> folded BN -> ReLU6
+    x = layers.SeparableConv2D(24, 3, padding="same", use_bias=False, name="separable")(x)
+    x = layers.BatchNormalization(name="separable_bn")(x)
+    x = layers.Activation("relu", name="separable_relu")(x)
+    # MobileNetV3 (h-swish, h-sigmoid SE, Multiply, Add) and EfficientNet (swish, sigmoid SE, stochastic depth)
+    naming = BlockNaming(prefix=lambda i: f"ir{i}_")
+    x = inverted_residual(x, expanded_filters=48, out_filters=24, kernel_size=3, stride=1, act="hard_swish",
+                          se_ratio=0.25, index=0, naming=naming)
+    x = inverted_residual(x, expanded_filters=48, out_filters=24, kernel_size=3, stride=1, act="swish",
+                          se_ratio=0.25, index=1, naming=naming, drop_rate=0.2,
+                          se_style=SqueezeExciteStyle(divisor=1, inner_act="swish", gate_act="sigmoid"))
+    # ShuffleNet V1 (grouped convs, shuffle, stride-2 concat with an average pool) and V2 (split)
+    x = shufflenet_v1_unit(x, 48, stride=2, groups=2, first_groups=2, prefix="v1a")  # 4x4
+    x = shufflenet_v1_unit(x, 48, stride=1, groups=2, first_groups=2, prefix="v1b")
+    x = shufflenet_v2_unit(x, 48, stride=1, prefix="v2")
+    # Inception: conv-BN-Activation(relu) branches, a max pool and a nested concatenation into the concatenation
+    branches = []
+    for i in range(2):
+        b = layers.Conv2D(16, 1, use_bias=False, name=f"inc_b{i}_conv")(x)
+        b = layers.BatchNormalization(name=f"inc_b{i}_bn")(b)
+        branches.append(layers.Activation("relu", name=f"inc_b{i}_relu")(b))
+    fork = layers.Concatenate(name="inc_fork")(branches)
+    avg = layers.AveragePooling2D(3, strides=1, padding="same", name="inc_avg")(x)
+    avg = blocks.conv_bn_act(avg, 16, 1, name="inc_avg_proj")
+    pool = layers.MaxPooling2D(3, strides=1, padding="same", name="inc_max")(x)
+    x = layers.Concatenate(name="inc_concat")([fork, avg, pool])
+    # SqueezeNet fire module (ReLU -> Concatenate), then DenseNet (conv -> concat, BN affine after concat)
+    x = fire(x, 16, 32, 32, prefix="fire")
+    x = dense_blocks.dense_block(x, 2, growth_rate=8, bottleneck=True, name="dense")
+    x = dense_blocks.transition(x, 0.5, name="trans")  # 2x2
+    # ResNet: post-activation with grouped conv and SE, pre-activation (BN affine, max-pool shortcut)
+    x = residual_block(x, kind="bottleneck", width=32, out_channels=64, groups=4, se_ratio=4,
+                       names=BlockNames("keras", "res_a", preact=False))
+    x = residual_block(x, kind="preact_bottleneck", width=16, out_channels=64, stride=2,
+                       names=BlockNames("keras", "res_b", preact=True))
+    x = layers.UpSampling2D(2, name="upsample")(x)
+    # MobileNet V1's head (conv classifier, Reshape, softmax Activation) feeding VGG's (Flatten, Dense)
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
+    x = layers.Dropout(0.1, name="head_dropout")(x)
+    x = layers.Conv2D(32, 1, name="head_conv")(x)
+    x = layers.Reshape((32,), name="head_reshape")(x)
+    x = layers.Activation("softmax", name="head_softmax")(x)
+    x = layers.Dense(16, name="fc1")(x)
+    x = layers.ReLU(name="fc1_relu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(16, activation="relu", name="fc2")(x)
+    x = layers.Dense(classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, x, name="zoo_motifs")
+
+
+@pytest.fixture(scope="module")
+def covered():
+    return motifs(zoo_motif_model())
+
+
+@pytest.mark.parametrize("name", cnn_names())
+def test_every_cnn_has_only_patterns_the_qat_tests_cover(name, covered):
+    missing = motifs(build_smallest(name)) - covered
+    assert not missing, (
+        f"{name} has (layer role, consumer) patterns no QAT test converts: {sorted(missing)}. "
+        "Add them to tests/test_qat.py's zoo_motif_model (and a rule or twin if QAT fails on them)."
+    )
+
+
+# ---------------------------------------------------------------- the whole way
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits(image_size=SIZE, num_classes=CLASSES, seed=0)
+
+
+def _with_data_statistics(model, images):
+    """Batch-norm statistics of `images`, as a trained network has them: then training
+    (batch statistics) and calibration (moving statistics) see the same ranges."""
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = 0.0
+    model(images, training=True)
+    return model
+
+
+def _kernels_moved_by_a_fit_step(qat, x, y):
+    import tf_keras
+
+    qat.compile(tf_keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy", run_eagerly=True)
+    kernels = [w for w in qat.trainable_weights if "kernel" in w.name]
+    before = [w.numpy().copy() for w in kernels]
+    history = qat.fit(x, y, batch_size=len(x), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    return [not np.array_equal(b, w.numpy()) for b, w in zip(before, kernels)]
+
+
+def test_every_pattern_of_the_zoo_trains_and_converts_fully_integer(digits, tmp_path):
+    (x, y), (x_test, _) = digits
+    model = _with_data_statistics(zoo_motif_model(), x[:64])
+    qat = kt.quantize_aware(model, representative_data=x[:64])
+    assert is_quantize_aware(qat) and not is_quantize_aware(model)
+    moved = _kernels_moved_by_a_fit_step(qat, x[:16], y[:16])
+    # Gradients pass every fake-quant op (straight-through) down to the first convolution.
+    assert moved[0] and moved[-1] and np.mean(moved) >= 0.9, moved
+    report = kt.convert(qat, tmp_path / "qat.tflite", quantization="int8", input_type="uint8",
+                        verify=True, verify_data=x_test[:16])
+    assert report.fully_integer, report
+    assert report.float_ops == [] and report.inner_quantize_ops == 0
+    assert report.input_dtype == "uint8"
+    assert report.fidelity["max_abs_diff"] <= 0.05, report.fidelity  # the file computes what the QAT model does
+
+
+# -------------------------------------------------------- weights and fidelity
+
+
+def test_tf_keras_twin_computes_what_the_keras_3_model_computes(photos):
+    """Weights copied by name through every kind of twin: stock layers, preprocessing
+    and standalone BN as 1x1 depthwise maps, LRN, h-sigmoid, separable convs."""
+    from keras_lightnets.tflite.twin import to_tf_keras
+
+    images = photos(SIZE).astype("float32")
+    model = _with_data_statistics(zoo_motif_model(), images)
+    logits = keras.Model(model.inputs, model.get_layer("fc2").output)  # before the softmax
+    expected = logits.predict(images, verbose=0)
+    for quantizable in (False, True):
+        twin = to_tf_keras(logits, quantizable=quantizable)
+        got = twin.predict(images, verbose=0)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+    assert type(twin.get_layer("lrn")).__name__ == "LRNScale"
+    assert type(twin.get_layer("dense_block1_0_bn")).__name__ == "DepthwiseConv2D"  # BN after a concat
+    assert type(twin.get_layer("expand_bn")).__name__ == "BatchNormalization"  # BN after its conv: folded by TFLite
+
+
+@pytest.fixture(scope="module")
+def trained(digits):
+    """MobileNetV2-0.35 trained on the digits in float, as QAT expects to start."""
+    (x, y), _ = digits
+    keras.utils.set_random_seed(0)
+    model = kl.create_model("mobilenet_v2_035", classes=CLASSES, input_shape=(SIZE, SIZE, 3))
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=4, verbose=0)
+    # 56 steps are too few for moving statistics with momentum 0.999 to forget their
+    # initial values: re-estimate them from the training images for the final weights.
+    return _with_data_statistics(model, x[:256])
+
+
+def _accuracy(predictions, labels):
+    return float(np.mean(np.asarray(predictions).argmax(1) == labels))
+
+
+def test_qat_starts_at_the_float_model_fine_tunes_with_fit_and_keeps_its_accuracy_in_int8(trained, digits, tmp_path):
+    """Calibrated on representative images, the QAT model starts at the float model
+    (its weights are the Keras model's), up to int8 rounding; it trains with a
+    compiled fit; its int8 file keeps the float accuracy."""
+    import tf_keras
+
+    (x, y), (x_test, y_test) = digits
+    expected = trained.predict(x_test, verbose=0)
+    float_accuracy = _accuracy(expected, y_test)
+    assert float_accuracy >= 0.8  # trained: outputs with real margins
+    qat = kt.quantize_aware(trained, representative_data=x[:200])
+    got = qat(x_test, training=False).numpy()  # eager: no tracing
+    assert _accuracy(got, expected.argmax(1)) >= 0.97
+    assert np.abs(got - expected).mean() <= 0.02
+
+    qat.compile(tf_keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = qat.fit(x[:256], y[:256], batch_size=32, epochs=1, verbose=0)  # compiled (graph) training
+    assert history.history["accuracy"][0] >= 0.8
+    path = tmp_path / "qat.tflite"
+    report = kt.convert(qat, path, quantization="int8", input_type="uint8")
+    assert report.fully_integer and report.input_dtype == "uint8"
+    int8_accuracy = _accuracy(kt.run(kt.load_interpreter(path), x_test), y_test)
+    assert int8_accuracy >= float_accuracy - 0.03, (int8_accuracy, float_accuracy)
+
+
+def test_without_representative_data_only_the_weights_get_ranges():
+    model = _small(lambda x: layers.ReLU(name="relu")(x))
+    images = np.random.RandomState(0).uniform(0, 255, (16, 8, 8, 3)).astype("float32")
+    expected = model.predict(images, verbose=0)
+    calibrated = kt.quantize_aware(model, representative_data=images)(images, training=False).numpy()
+    qat = kt.quantize_aware(model)
+    uncalibrated = qat(images, training=False).numpy()
+
+    def variables(layer):
+        return {w.name.split("/")[-1].split(":")[0]: w.numpy() for w in qat.get_layer(layer).weights}
+
+    kernel = model.get_layer("conv").get_weights()[0]
+    np.testing.assert_allclose(variables("quant_conv")["kernel_max"], np.abs(kernel).max(axis=(0, 1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(variables("quant_relu")["output_max"], 6.0)  # tfmot's initial range
+    assert np.abs(uncalibrated - expected).max() > np.abs(calibrated - expected).max()
+
+
+# ----------------------------------------------------------------------- errors
+
+
+@keras.saving.register_keras_serializable(package="test_qat")
+class Doubling(keras.layers.Layer):
+    """A weightless custom layer written with keras.ops: QAT wraps it generically."""
+
+    def call(self, inputs):
+        return keras.ops.multiply(inputs, 2.0)
+
+
+class Unregistered(keras.layers.Layer):
+    def build(self, input_shape):
+        self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+
+def _small(middle):
+    inputs = keras.Input((8, 8, 3))
+    x = layers.Conv2D(4, 3, padding="same", name="conv")(inputs)
+    x = middle(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, layers.Dense(2, activation="softmax", name="fc")(x))
+
+
+def test_a_weightless_registered_custom_layer_is_wrapped_and_converts(tmp_path):
+    model = _small(lambda x: Doubling(name="double")(layers.ReLU(name="relu")(x)))
+    images = np.random.RandomState(0).uniform(0, 255, (16, 8, 8, 3)).astype("float32")
+    qat = kt.quantize_aware(model, representative_data=images)
+    np.testing.assert_allclose(qat.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.05)
+    assert kt.convert(qat, tmp_path / "d.tflite", quantization="int8").fully_integer
+
+
+def test_a_lambda_layer_is_named_with_the_fix():
+    model = _small(lambda x: layers.Lambda(lambda t: t * 2, name="times_two")(x))
+    with pytest.raises(ValueError, match=r"'times_two'.*Lambda.*register_twin"):
+        kt.quantize_aware(model)
+
+
+def test_a_custom_layer_with_weights_is_named_with_the_fix():
+    model = _small(lambda x: Unregistered(name="scaler")(x))
+    with pytest.raises(ValueError, match=r"'scaler'.*Unregistered.*no tf_keras twin.*register_twin"):
+        kt.quantize_aware(model)
+
+
+def test_a_layer_with_no_rule_is_named_and_an_override_fixes_it(tmp_path):
+    from keras_lightnets.tflite.quantize_configs import LayerQuantizeConfig
+
+    model = _small(lambda x: layers.LayerNormalization(name="norm")(x))
+    with pytest.raises(ValueError, match=r"'norm'.*LayerNormalization.*no quantization rule.*quantize_configs=\{'norm'"):
+        kt.quantize_aware(model)
+    qat = kt.quantize_aware(model, quantize_configs={"norm": LayerQuantizeConfig(quantize_output=True)})
+    assert "quant_norm" in [layer.name for layer in qat.layers]
+    with pytest.raises(ValueError, match=r"names layers the model does not have: \['nope'\]"):
+        kt.quantize_aware(model, quantize_configs={"nope": LayerQuantizeConfig()})
+
+
+def test_a_qat_file_that_is_not_fully_integer_fails_unless_float_fallback_is_allowed(tmp_path):
+    """A range taken away (the Add's output): TFLite keeps the op in float; `convert` says so."""
+    from keras_lightnets.tflite.quantize_configs import LayerQuantizeConfig
+
+    def residual(x):
+        y = layers.Conv2D(4, 1, name="branch")(x)
+        return layers.Add(name="add")([x, y])
+
+    model = _small(residual)
+    images = np.random.RandomState(0).uniform(0, 255, (16, 8, 8, 3)).astype("float32")
+    qat = kt.quantize_aware(model, representative_data=images, quantize_configs={"add": LayerQuantizeConfig()})
+    path = tmp_path / "f.tflite"
+    with pytest.raises(ValueError, match=r"did not convert fully integer: float ops \[.*'ADD'.*allow_float_fallback=True"):
+        kt.convert(qat, path, quantization="int8")
+    assert not path.exists()
+    report = kt.convert(qat, path, quantization="int8", allow_float_fallback=True)
+    assert "ADD" in report.float_ops and not report.fully_integer
+
+
+def test_a_qat_model_converts_in_int8_only(tmp_path):
+    model = _small(lambda x: layers.ReLU(name="relu")(x))
+    qat = kt.quantize_aware(model)
+    with pytest.raises(ValueError, match=r"quantization-aware \(QAT\) model: convert it with quantization='int8'"):
+        kt.convert(qat, tmp_path / "x.tflite", quantization="float16")
+
+
+def test_a_saved_qat_model_loads_back(tmp_path):
+    model = _small(lambda x: Doubling(name="double")(layers.Activation("hard_sigmoid", name="gate")(x)))
+    images = np.random.RandomState(0).uniform(0, 255, (8, 8, 8, 3)).astype("float32")
+    qat = kt.quantize_aware(model, representative_data=images)
+    qat.save(tmp_path / "qat.h5")  # tfmot's documented format for QAT models
+    loaded = kt.load_quantize_aware(tmp_path / "qat.h5")
+    np.testing.assert_array_equal(loaded.predict(images, verbose=0), qat.predict(images, verbose=0))
