@@ -151,9 +151,9 @@ def fine_tune_qat(model, x_train, y_train, epochs=1, batch_size=32, learning_rat
     training images), fine-tuned for `epochs`."""
     import tf_keras
 
-    from keras_lightnets.tflite.qat import quantize_aware
+    from keras_lightnets import tflite as kt
 
-    qat = quantize_aware(model, representative_data=x_train)
+    qat = kt.quantize_aware(model, representative_data=x_train)
     qat.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"])
     qat.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
@@ -165,30 +165,7 @@ def convert_qat(qat, path, metadata):
     from training, so no calibration data."""
     from keras_lightnets import tflite as kt
 
-    try:
-        return kt.convert(qat, path, quantization="int8", input_type="uint8", metadata=metadata)
-    except ValueError as error:  # a converter that takes Keras 3 models only
-        if "must be a keras.Model" not in str(error):
-            raise
-    return _convert_tf_keras_int8(qat, path, metadata)
-
-
-def _convert_tf_keras_int8(qat, path, metadata):
-    # Fallback for converters without tf_keras support: TFLite's own Keras 2 path,
-    # then the same hard-swish rewrite and metadata as kt.convert.
-    import tensorflow as tf
-
-    from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
-    from keras_lightnets.tflite.metadata import add_metadata
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(qat)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.inference_input_type = tf.uint8
-    content, _ = decompose_int8_hard_swish(converter.convert())
-    content = add_metadata(content, mean=[0.0], std=[1.0], **metadata)  # the model takes [0, 255] pixels
-    with open(path, "wb") as f:
-        f.write(content)
-    return path
+    return kt.convert(qat, path, quantization="int8", input_type="uint8", metadata=metadata)
 
 
 def _measure_all(paths, x_test, y_test, runs, min_secs, verbose):
