@@ -2,13 +2,14 @@
 #   make demo      set up .venv and run the main job (train, convert float32 / int8 / QAT,
 #                  benchmark; no download)
 #   make test      set up .venv and run the test suite (what CI runs; tests marked
-#                  `slow` -- notebooks, the end-to-end main job, full-size reference
-#                  counts -- are left to `make test-all`)
+#                  `slow` -- the end-to-end main job, full-size reference counts, the
+#                  zoo benchmark smoke run -- are left to `make test-all`)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Two pytest workers: the CI machine has two cores.
+# Two pytest workers: the CI machine has two cores. --dist loadgroup keeps tests marked
+# xdist_group (those sharing an expensive module fixture) on one worker.
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-all install clean
@@ -25,10 +26,10 @@ demo: $(STAMP)
 	$(BIN)/lightnets demo
 
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 -m "not slow" tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 -m "not slow" tests
 
 test-all: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 tests
 
 clean:
 	rm -rf $(VENV) demo_output

@@ -45,10 +45,12 @@ def test_keras_file_round_trip_in_safe_mode(name, photos, tmp_path):
     assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2_035", "mobilenet_v3_small"])
+# MobileNetV2 trains in tests/test_qat.py's `trained` fixture (accuracy asserted there).
+@pytest.mark.parametrize("name", ["mobilenet_v3_small"])
 def test_fit_reduces_loss_on_real_digits(name):
     keras.utils.set_random_seed(1)
     (x, y), _ = load_digits(image_size=32, num_classes=5)
+    x, y = x[:704], y[:704]  # whole batches of 32: a last, smaller batch would trace the step again
     model = kl.create_model(name, input_shape=(32, 32, 3), classes=5)
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, batch_size=32, epochs=4, verbose=0)

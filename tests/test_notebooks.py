@@ -11,6 +11,8 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = ["01_quick_start", "02_quantization", "03_model_zoo", "04_android_deployment"]
+# 03 converts models only when the committed zoo benchmark results are missing.
+WRITE_FILES = {"01_quick_start", "02_quantization", "04_android_deployment"}
 
 
 def test_every_notebook_is_tested_and_has_a_parameters_cell():
@@ -21,7 +23,7 @@ def test_every_notebook_is_tested_and_has_a_parameters_cell():
         assert len(tagged) == 1 and "KL_NOTEBOOK_SMALL" in tagged[0].source, name
 
 
-@pytest.mark.slow  # each starts a kernel and trains or converts: minutes on two shared cores
+# Small settings (KL_NOTEBOOK_SMALL=1): each notebook is about a minute, so CI runs them all.
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     monkeypatch.setenv("KL_NOTEBOOK_SMALL", "1")
@@ -36,4 +38,5 @@ def test_notebook_runs_top_to_bottom(name, tmp_path, monkeypatch):
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on failure
     images = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert images, f"{name} shows no plot"
-    assert list(tmp_path.glob("*.tflite")), f"{name} wrote no .tflite file to KL_NOTEBOOK_OUTPUT"
+    if name in WRITE_FILES:
+        assert list(tmp_path.glob("*.tflite")), f"{name} wrote no .tflite file to KL_NOTEBOOK_OUTPUT"

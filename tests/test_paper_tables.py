@@ -28,6 +28,8 @@ KNOWN_DISCREPANCIES = {
 }
 
 WITH_FIGURES = [n for n in kl.list_models() if kl.model_info(n).paper_macs_m or kl.model_info(n).paper_params_m]
+# A model's two tests share one worker (pytest -n with --dist loadgroup): built and measured once.
+WITH_FIGURES_GROUPED = [pytest.param(n, marks=pytest.mark.xdist_group(f"paper_tables_{n}")) for n in WITH_FIGURES]
 
 
 def printed_precision(value):
@@ -50,7 +52,7 @@ def measured():
     return get
 
 
-@pytest.mark.parametrize("name", WITH_FIGURES)
+@pytest.mark.parametrize("name", WITH_FIGURES_GROUPED)
 def test_multiply_adds_match_the_paper(name, measured):
     info = measured(name)
     if info.paper_macs_m is None:
@@ -63,7 +65,7 @@ def test_multiply_adds_match_the_paper(name, measured):
     assert ours / 1e6 == pytest.approx(info.paper_macs_m, rel=MACS_TOLERANCE), (ours, info.paper_macs_m)
 
 
-@pytest.mark.parametrize("name", WITH_FIGURES)
+@pytest.mark.parametrize("name", WITH_FIGURES_GROUPED)
 def test_parameters_match_the_paper(name, measured):
     """Papers (and torchvision) count learned weights, not batch-norm moving statistics."""
     info = measured(name)

@@ -175,6 +175,7 @@ def test_backbone_default_strides_and_open_input():
 def test_fit_reduces_loss_on_real_digits():
     keras.utils.set_random_seed(1)
     (x, y), _ = load_digits(image_size=32, num_classes=5)
+    x, y = x[:704], y[:704]  # whole batches of 32: a last, smaller batch would trace the step again
     model = create_model("resnet18", input_shape=(32, 32, 3), classes=5)
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
     history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)

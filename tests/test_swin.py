@@ -294,6 +294,7 @@ def test_keras_file_round_trip_in_safe_mode(photos, tmp_path):
 def test_fit_reduces_loss_on_real_digits():
     keras.utils.set_random_seed(3)
     (x, y), _ = load_digits(image_size=32, num_classes=5)
+    x, y = x[:704], y[:704]  # whole batches of 32: a last, smaller batch would trace the step again
     model = kl.SwinTransformer(embed_dim=24, depths=(2, 1), num_heads=(2, 4), window_size=4, input_shape=(32, 32, 3),
                                classes=5, include_preprocessing=True)
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)

@@ -12,6 +12,8 @@ from keras_lightnets import tflite as kt
 from keras_lightnets.data import load_digits
 
 SIZE = 32
+# One worker runs this module: `trained` (a real training run) is then made once.
+pytestmark = pytest.mark.xdist_group("tflite_convert")
 
 
 @pytest.fixture(scope="module")

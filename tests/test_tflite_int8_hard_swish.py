@@ -13,6 +13,7 @@ from keras_lightnets.data import load_digits
 from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
 
 SIZE = 32
+pytestmark = pytest.mark.xdist_group("int8_hard_swish")  # one worker makes the module fixtures once
 
 
 @pytest.fixture(scope="module")

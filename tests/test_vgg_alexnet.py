@@ -263,6 +263,7 @@ def test_fit_reduces_loss_on_real_digits():
     the cheapest member to train (vgg11_bn at 32x32 takes 3x as long)."""
     keras.utils.set_random_seed(1)
     (x, y), _ = load_digits(image_size=64, num_classes=5)
+    x, y = x[:704], y[:704]  # whole batches of 32: a last, smaller batch would trace the step again
     backbone = create_model("alexnet", lrn=True, input_shape=(64, 64, 3), include_top=False, pooling="avg")
     model = keras.Sequential([backbone, keras.layers.Dense(5, activation="softmax")])
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
