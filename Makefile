@@ -8,8 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Two pytest workers: the CI machine has two cores. --dist loadgroup keeps tests marked
-# xdist_group (those sharing an expensive module fixture) on one worker.
+# Two pytest workers: the CI machine has two cores.
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-all install clean
@@ -26,10 +25,10 @@ demo: $(STAMP)
 	$(BIN)/lightnets demo
 
 test: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 -m "not slow" tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 -m "not slow" tests
 
 test-all: $(STAMP)
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=15 tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
 
 clean:
 	rm -rf $(VENV) demo_output

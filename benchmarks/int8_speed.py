@@ -80,19 +80,6 @@ def photos(size=SIZE):
     return np.concatenate([images, images[:, :, ::-1], images[:, ::-1], images[:, ::-1, ::-1]])
 
 
-def estimate_batchnorm_statistics(model, images):
-    """Sets every BatchNormalization's moving statistics to those of `images`."""
-    import keras
-
-    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in layers]
-    for layer in layers:
-        layer.momentum = 0.0  # moving statistics := this batch's
-    model(images, training=True)
-    for layer, momentum in zip(layers, momenta):
-        layer.momentum = momentum
-
-
 # --- timing -----------------------------------------------------------------
 
 
@@ -208,6 +195,7 @@ def convert_variants(label, ours_name, apps_class, apps_units, images, workdir, 
     import keras_lightnets as kl
     from keras_lightnets import tflite as kt
     from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
+    from keras_lightnets.training import recalibrate_batch_norm
 
     files, info = {}, {}
 
@@ -222,7 +210,7 @@ def convert_variants(label, ours_name, apps_class, apps_units, images, workdir, 
 
     progress.set_postfix_str(f"{label}: ours")
     ours = kl.create_model(ours_name, input_shape=(SIZE, SIZE, 3))
-    estimate_batchnorm_statistics(ours, images)
+    recalibrate_batch_norm(ours, images)
     convert("ours_float32", ours, images)
     convert("ours_int8", ours, images, quantization="int8")
     if apps_class is None:
@@ -231,7 +219,7 @@ def convert_variants(label, ours_name, apps_class, apps_units, images, workdir, 
     progress.set_postfix_str(f"{label}: keras.applications")
     apps = getattr(keras.applications, apps_class)(weights=None, input_shape=(SIZE, SIZE, 3))
     apps_images = images / 127.5 - 1.0 if apps_units == "[-1, 1]" else images
-    estimate_batchnorm_statistics(apps, apps_images)
+    recalibrate_batch_norm(apps, apps_images)
     convert("apps_float32", apps, apps_images)
     convert("apps_int8", apps, apps_images, quantization="int8", decompose_hard_swish=False)  # = tf.lite.TFLiteConverter's
     rewritten, count = decompose_int8_hard_swish(files["apps_int8"])

@@ -63,17 +63,6 @@ def build_smallest(name):
     raise ValueError(f"{name} builds at none of 32, 64, 75 px")
 
 
-def with_data_statistics(model, images):
-    """BatchNormalization statistics of `images` (momentum 0, one training-mode pass)."""
-    import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = 0.0
-    model(images, training=True)
-    return model
-
-
 def measure(name):
     """One model the whole way; a dict of what happened (status "ok" or the failing stage and error)."""
     import numpy as np
@@ -82,6 +71,7 @@ def measure(name):
     from keras_lightnets import tflite as kt
     from keras_lightnets.data import load_digits
     from keras_lightnets.profile import profile
+    from keras_lightnets.training import recalibrate_batch_norm
 
     row = {"model": name, "status": "ok"}
     stage = "build"
@@ -90,7 +80,7 @@ def measure(name):
         row.update(size=size, params=profile(model).params)
         (x, y), (x_test, _) = load_digits(image_size=size, seed=0)
         x, x_test = x.astype("float32"), x_test.astype("float32")
-        with_data_statistics(model, x[:64])
+        recalibrate_batch_norm(model, x[:64])
 
         stage = "quantize_aware"
         start = time.perf_counter()

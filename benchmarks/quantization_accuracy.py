@@ -59,6 +59,7 @@ def train_float(name, data, size, epochs, seed):
 
     from keras_lightnets.demo import short_schedule_batch_norm
     from keras_lightnets.registry import create_model
+    from keras_lightnets.training import recalibrate_batch_norm
 
     (x_train, y_train), _ = data
     keras.utils.set_random_seed(seed)
@@ -68,12 +69,8 @@ def train_float(name, data, size, epochs, seed):
     start = time.perf_counter()
     model.fit(x_train, y_train, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
     seconds = time.perf_counter() - start
-    # A few hundred steps leave the moving statistics behind the final weights: re-estimate
-    # them on training images (one pass, momentum 0), as BN recalibration does.
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = 0.0
-    model(x_train[:512], training=True)
+    # A few hundred steps leave the moving statistics behind the final weights.
+    recalibrate_batch_norm(model, x_train[:512])
     return model, seconds
 
 

@@ -4,11 +4,11 @@ fit and convert to fully-integer .tflite files; for every CNN of the zoo; and wh
 cannot be quantized fails with a message that names the layer and the fix.
 
 Every registered CNN is covered through the local patterns that decide how a layer
-is quantized (its role and what consumes it, see `motifs`): `zoo_motif_model`
-holds all of them, built from the zoo's own blocks, and goes the whole way (QAT,
-a fit step, fully-integer int8); each registered CNN must have no pattern outside
-it. (The whole way for each registered CNN is benchmarks/qat_zoo.py, minutes per
-model; its results are committed.)
+is quantized (its role and what consumes it, see tests/qat_motifs.py):
+`zoo_motif_model` holds all of them, built from the zoo's own blocks, and goes the
+whole way here (QAT, a fit step, fully-integer int8); tests/test_graph_rules.py
+checks that each registered CNN has no pattern outside it. (The whole way for each
+registered CNN is benchmarks/qat_zoo.py; its results are committed.)
 """
 
 import numpy as np
@@ -21,163 +21,9 @@ import keras_lightnets as kl
 from keras_lightnets import tflite as kt
 from keras_lightnets.data import load_digits
 from keras_lightnets.tflite.qat import is_quantize_aware
+from keras_lightnets.training import recalibrate_batch_norm
 
-SIZE = 32
-CLASSES = 3
-TRANSFORMERS = ("vit", "swin")  # not CNNs: no QAT path here
-
-
-def cnn_names():
-    return [name for name in kl.list_models() if kl.model_info(name).family not in TRANSFORMERS]
-
-
-def build_smallest(name):
-    """The registered model at the smallest of 32/64/75 px it accepts, 3 classes."""
-    for size in (32, 64, 75):
-        try:
-            return kl.create_model(name, classes=CLASSES, input_shape=(size, size, 3))
-        except ValueError as error:
-            if "at least" not in str(error):
-                raise
-    raise AssertionError(f"{name} builds at none of 32, 64, 75 px")
-
-
-# ------------------------------------------------------------------ patterns
-
-
-def _role(graph, layer_config):
-    from keras_lightnets.tflite import twin
-
-    layer = graph.model.get_layer(layer_config["name"])
-    kind, config = type(layer).__name__, layer.get_config()
-    if kind in ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense"):
-        activation = keras.activations.serialize(keras.activations.get(config.get("activation")))
-        grouped = "/grouped" if config.get("groups", 1) > 1 else ""
-        return f"{kind}{grouped}/{activation}"
-    if kind == "BatchNormalization":  # the twin keeps it (folded into the conv) or makes it an affine map
-        return "BatchNormalization/" + ("folded" if twin.follows_linear_op(graph, layer_config) else "affine")
-    if kind == "Activation":
-        return f"Activation/{keras.activations.serialize(keras.activations.get(layer.activation))}"
-    if kind == "ReLU":
-        return "ReLU/6" if config.get("max_value") else "ReLU"
-    if kind == "Dropout" and config.get("noise_shape"):
-        return "Dropout/noise_shape"
-    return kind
-
-
-def _consumer_kind(role):
-    """What of a consumer decides its producer's quantization: fused ReLU, folded
-    BN, a concatenation (shared ranges), or nothing."""
-    if role in ("ReLU", "ReLU/6", "Activation/relu", "Activation/relu6"):
-        return "relu"
-    if role == "BatchNormalization/folded":
-        return "bn"
-    return "concat" if role == "Concatenate" else "other"
-
-
-def motifs(model):
-    """{(role of a layer, kind of its only consumer)}: the local patterns the
-    quantization rules (keras_lightnets.tflite.qat) and twins depend on."""
-    from keras_lightnets.tflite import twin
-
-    graph = twin.Graph.of(model)
-    roles = {c["name"]: _role(graph, c) for c in graph.layers if c["class_name"] != "InputLayer"}
-    found = set()
-    for name, role in roles.items():
-        consumers = graph.consumer_names(name)
-        only = roles.get(consumers[0]) if len(consumers) == 1 else None
-        found.add((role, _consumer_kind(only) if only else "other"))
-    return found
-
-
-def zoo_motif_model(classes=CLASSES):
-    """One small model with every pattern of the zoo's CNNs, made of the zoo's own
-    blocks (ShuffleNet units, fire modules, dense blocks, inverted residuals with
-    SE and stochastic depth, residual blocks, caffe preprocessing, LRN...)."""
-    from keras_lightnets.layers import blocks
-    from keras_lightnets.layers import dense_blocks
-    from keras_lightnets.layers import preprocessing
-    from keras_lightnets.layers.inverted_residual import BlockNaming
-    from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
-    from keras_lightnets.layers.inverted_residual import inverted_residual
-    from keras_lightnets.layers.normalization import LocalResponseNormalization
-    from keras_lightnets.layers.residual import BlockNames
-    from keras_lightnets.layers.residual import residual_block
-    from keras_lightnets.models.shufflenet import shufflenet_v1_unit
-    from keras_lightnets.models.shufflenet import shufflenet_v2_unit
-    from keras_lightnets.models.squeezenet import fire
-
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = preprocessing.caffe_preprocessing(inputs)  # Permute, Cropping2D -> Concatenate, Normalization
-    x = layers.Rescaling(1 / 64, name="rescale")(x)
-    x = layers.ZeroPadding2D(1, name="stem_pad")(x)
-    x = layers.Conv2D(16, 3, strides=2, name="stem_conv")(x)  # conv -> ReLU
-    x = layers.ReLU(name="stem_relu")(x)
-    x = LocalResponseNormalization(name="lrn")(x)
-    x = layers.Conv2D(16, 3, padding="same", activation="relu", name="relu_conv")(x)
-    x = layers.MaxPooling2D(2, name="pool")(x)  # 8x8
-    x = blocks.conv_bn_act(x, 24, 1, act="relu6", name="expand")  # conv -> folded BN -> ReLU6
-    x = layers.SeparableConv2D(24, 3, padding="same", use_bias=False, name="separable")(x)
-    x = layers.BatchNormalization(name="separable_bn")(x)
-    x = layers.Activation("relu", name="separable_relu")(x)
-    # MobileNetV3 (h-swish, h-sigmoid SE, Multiply, Add) and EfficientNet (swish, sigmoid SE, stochastic depth)
-    naming = BlockNaming(prefix=lambda i: f"ir{i}_")
-    x = inverted_residual(x, expanded_filters=48, out_filters=24, kernel_size=3, stride=1, act="hard_swish",
-                          se_ratio=0.25, index=0, naming=naming)
-    x = inverted_residual(x, expanded_filters=48, out_filters=24, kernel_size=3, stride=1, act="swish",
-                          se_ratio=0.25, index=1, naming=naming, drop_rate=0.2,
-                          se_style=SqueezeExciteStyle(divisor=1, inner_act="swish", gate_act="sigmoid"))
-    # ShuffleNet V1 (grouped convs, shuffle, stride-2 concat with an average pool) and V2 (split)
-    x = shufflenet_v1_unit(x, 48, stride=2, groups=2, first_groups=2, prefix="v1a")  # 4x4
-    x = shufflenet_v1_unit(x, 48, stride=1, groups=2, first_groups=2, prefix="v1b")
-    x = shufflenet_v2_unit(x, 48, stride=1, prefix="v2")
-    # Inception: conv-BN-Activation(relu) branches, a max pool and a nested concatenation into the concatenation
-    branches = []
-    for i in range(2):
-        b = layers.Conv2D(16, 1, use_bias=False, name=f"inc_b{i}_conv")(x)
-        b = layers.BatchNormalization(name=f"inc_b{i}_bn")(b)
-        branches.append(layers.Activation("relu", name=f"inc_b{i}_relu")(b))
-    fork = layers.Concatenate(name="inc_fork")(branches)
-    avg = layers.AveragePooling2D(3, strides=1, padding="same", name="inc_avg")(x)
-    avg = blocks.conv_bn_act(avg, 16, 1, name="inc_avg_proj")
-    pool = layers.MaxPooling2D(3, strides=1, padding="same", name="inc_max")(x)
-    x = layers.Concatenate(name="inc_concat")([fork, avg, pool])
-    # SqueezeNet fire module (ReLU -> Concatenate), then DenseNet (conv -> concat, BN affine after concat)
-    x = fire(x, 16, 32, 32, prefix="fire")
-    x = dense_blocks.dense_block(x, 2, growth_rate=8, bottleneck=True, name="dense")
-    x = dense_blocks.transition(x, 0.5, name="trans")  # 2x2
-    # ResNet: post-activation with grouped conv and SE, pre-activation (BN affine, max-pool shortcut)
-    x = residual_block(x, kind="bottleneck", width=32, out_channels=64, groups=4, se_ratio=4,
-                       names=BlockNames("keras", "res_a", preact=False))
-    x = residual_block(x, kind="preact_bottleneck", width=16, out_channels=64, stride=2,
-                       names=BlockNames("keras", "res_b", preact=True))
-    x = layers.UpSampling2D(2, name="upsample")(x)
-    # MobileNet V1's head (conv classifier, Reshape, softmax Activation) feeding VGG's (Flatten, Dense)
-    x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
-    x = layers.Dropout(0.1, name="head_dropout")(x)
-    x = layers.Conv2D(32, 1, name="head_conv")(x)
-    x = layers.Reshape((32,), name="head_reshape")(x)
-    x = layers.Activation("softmax", name="head_softmax")(x)
-    x = layers.Dense(16, name="fc1")(x)
-    x = layers.ReLU(name="fc1_relu")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(16, activation="relu", name="fc2")(x)
-    x = layers.Dense(classes, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, x, name="zoo_motifs")
-
-
-@pytest.fixture(scope="module")
-def covered():
-    return motifs(zoo_motif_model())
-
-
-@pytest.mark.parametrize("name", cnn_names())
-def test_every_cnn_has_only_patterns_the_qat_tests_cover(name, covered):
-    missing = motifs(build_smallest(name)) - covered
-    assert not missing, (
-        f"{name} has (layer role, consumer) patterns no QAT test converts: {sorted(missing)}. "
-        "Add them to tests/test_qat.py's zoo_motif_model (and a rule or twin if QAT fails on them)."
-    )
+from qat_motifs import CLASSES, SIZE, zoo_motif_model  # tests/qat_motifs.py
 
 
 # ---------------------------------------------------------------- the whole way
@@ -186,16 +32,6 @@ def test_every_cnn_has_only_patterns_the_qat_tests_cover(name, covered):
 @pytest.fixture(scope="module")
 def digits():
     return load_digits(image_size=SIZE, num_classes=CLASSES, seed=0)
-
-
-def _with_data_statistics(model, images):
-    """Batch-norm statistics of `images`, as a trained network has them: then training
-    (batch statistics) and calibration (moving statistics) see the same ranges."""
-    for layer in model.layers:
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = 0.0
-    model(images, training=True)
-    return model
 
 
 def _kernels_moved_by_a_fit_step(qat, x, y):
@@ -211,7 +47,7 @@ def _kernels_moved_by_a_fit_step(qat, x, y):
 
 def test_every_pattern_of_the_zoo_trains_and_converts_fully_integer(digits, tmp_path):
     (x, y), (x_test, _) = digits
-    model = _with_data_statistics(zoo_motif_model(), x[:64])
+    model = recalibrate_batch_norm(zoo_motif_model(), x[:64])
     qat = kt.quantize_aware(model, representative_data=x[:64])
     assert is_quantize_aware(qat) and not is_quantize_aware(model)
     moved = _kernels_moved_by_a_fit_step(qat, x[:16], y[:16])
@@ -234,7 +70,7 @@ def test_tf_keras_twin_computes_what_the_keras_3_model_computes(photos):
     from keras_lightnets.tflite.twin import to_tf_keras
 
     images = photos(SIZE).astype("float32")
-    model = _with_data_statistics(zoo_motif_model(), images)
+    model = recalibrate_batch_norm(zoo_motif_model(), images)
     logits = keras.Model(model.inputs, model.get_layer("fc2").output)  # before the softmax
     expected = logits.predict(images, verbose=0)
     for quantizable in (False, True):
@@ -256,7 +92,7 @@ def trained(digits):
     model.fit(x, y, batch_size=32, epochs=4, verbose=0)
     # 56 steps are too few for moving statistics with momentum 0.999 to forget their
     # initial values: re-estimate them from the training images for the final weights.
-    return _with_data_statistics(model, x[:256])
+    return recalibrate_batch_norm(model, x[:256])
 
 
 def _accuracy(predictions, labels):

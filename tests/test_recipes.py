@@ -187,3 +187,16 @@ def test_compiled_model_saves_and_loads_safely(tmp_path):
     assert float(keras.ops.convert_to_numpy(schedule(25))) == pytest.approx(0.016 / 2)
     assert loaded.loss.label_smoothing == 0.1 and loaded.optimizer.use_ema
     assert loaded.get_layer("fc").kernel_regularizer.l2 == pytest.approx(1e-5 / 2)
+
+
+def test_recalibrate_batch_norm_sets_the_images_statistics_and_keeps_momentum():
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(2, 1, use_bias=False, kernel_initializer="ones", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.99, name="bn")(x))
+    images = np.random.RandomState(0).uniform(0, 255, (16, 4, 4, 3)).astype("float32")
+    assert training.recalibrate_batch_norm(model, images) is model
+    bn = model.get_layer("bn")
+    channel_sums = images.sum(-1)  # the 1x1 all-ones conv: each output channel is the sum of the input's
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), [channel_sums.mean()] * 2, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_variance), [channel_sums.var()] * 2, rtol=1e-4)
+    assert bn.momentum == 0.99

@@ -11,9 +11,9 @@ import keras_lightnets as kl
 from keras_lightnets import tflite as kt
 from keras_lightnets.data import load_digits
 from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
+from keras_lightnets.training import recalibrate_batch_norm
 
 SIZE = 32
-pytestmark = pytest.mark.xdist_group("int8_hard_swish")  # one worker makes the module fixtures once
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,7 @@ def model(digits):
     (x, _), _ = digits
     keras.utils.set_random_seed(0)
     model = kl.create_model("mobilenet_v3_small", input_shape=(SIZE, SIZE, 3), classes=5, classifier_activation=None)
-    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    for layer in norms:
-        layer.momentum = 0.0
-    model(x[:128].astype("float32"), training=True)
-    return model
+    return recalibrate_batch_norm(model, x[:128])
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ TensorFlow's tf.data and is imported on first use.
 
 import importlib
 
+from keras_lightnets.training.batch_norm import recalibrate_batch_norm
 from keras_lightnets.training.losses import SparseCategoricalCrossentropy
 from keras_lightnets.training.recipes import MODEL_RECIPES
 from keras_lightnets.training.recipes import Recipe
@@ -25,7 +26,7 @@ _LAZY = {"train": "loop", "TrainResult": "loop"}
 
 __all__ = [
     "recipe", "Recipe", "RecipeSpec", "list_recipes", "describe", "MODEL_RECIPES",
-    "SparseCategoricalCrossentropy", "LinearWarmup", "apply_l2_weight_decay", *_LAZY,
+    "SparseCategoricalCrossentropy", "LinearWarmup", "apply_l2_weight_decay", "recalibrate_batch_norm", *_LAZY,
 ]
 
 
