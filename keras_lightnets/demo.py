@@ -142,7 +142,8 @@ def _convert_all(model, x_train, y_train, output_dir, result, batch_size, qat_le
     _stage(verbose, f"[3/5] quantization-aware training: {result.qat_epochs} epoch(s) from the float weights")
     qat = fine_tune_qat(model, x_train, y_train, epochs=result.qat_epochs, batch_size=batch_size,
                         learning_rate=qat_learning_rate, verbose=verbose)
-    convert_qat(qat, paths["int8_qat"], metadata=metadata)
+    # Its ranges come from training: no calibration data.
+    kt.convert(qat, paths["int8_qat"], quantization="int8", input_type="uint8", metadata=metadata)
     return paths
 
 
@@ -158,14 +159,6 @@ def fine_tune_qat(model, x_train, y_train, epochs=1, batch_size=32, learning_rat
                 metrics=["accuracy"])
     qat.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
     return qat
-
-
-def convert_qat(qat, path, metadata):
-    """The trained QAT model as a full-integer .tflite (uint8 input); its ranges come
-    from training, so no calibration data."""
-    from keras_lightnets import tflite as kt
-
-    return kt.convert(qat, path, quantization="int8", input_type="uint8", metadata=metadata)
 
 
 def _measure_all(paths, x_test, y_test, runs, min_secs, verbose):
