@@ -409,16 +409,37 @@ def explanation(results):
         "XNNPACK takes (keras_lightnets/tflite/hard_swish.py), so the network stays in XNNPACK up to the final SOFTMAX "
         "and h-swish costs what the SE blocks' elementwise ops cost (the ADD and MUL rows). Applied to keras.applications' own int8 file it gives the same speed "
         "(last column): the difference is the converter, not the architecture.",
-        "3. Left: int8 convolutions are only modestly faster than float32 on this CPU. It has AVX2 and FMA but no "
-        "AVX512-VNNI/AVX-VNNI dot-product instructions, so XNNPACK's int8 kernels widen to 16-bit multiply-adds and "
-        "gain little over its float32 FMA kernels: the ratio in the convolution rows above, which bounds what the "
-        "whole model can gain. The papers' target is an ARM big core, where int8 dot-product instructions (SDOT) "
-        "give XNNPACK 2-3x over float32; the >= 1.8x target is a phone figure (`lightnets benchmark --target=android` "
-        "measures it there), and no graph change can reach it with this host's instructions.",
+        _what_is_left(results),
         "4. The SOFTMAX at the end has no int8 XNNPACK kernel either (1000 values, ~0.01 ms).",
         "",
     ]
     return lines
+
+
+def _what_is_left(results):
+    """Point 3 of the findings: which op types gain from int8 on this CPU, from the profiles."""
+    def ratios(op):
+        out = []
+        for e in results["models"].values():
+            f, q = _profile(e, "ours_float32", op)[1], _profile(e, "ours_int8", op)[1]
+            if f and q:
+                out.append(f / q)
+        return f"{min(out):.2f}-{max(out):.2f}x" if out else "n/a"
+
+    cpu = results["settings"].get("cpu") or "this CPU"
+    met = [label for label, e in results["models"].items() if e["ours_speedup"] >= TARGET]
+    return (
+        f"3. Left: which op types int8 speeds up on this CPU ({cpu}), from the one-operator profiles of our files "
+        f"(float32 time / int8 time): CONV_2D {ratios('CONV_2D')}, DEPTHWISE_CONV_2D {ratios('DEPTHWISE_CONV_2D')}, "
+        f"MUL {ratios('MUL')}, ADD {ratios('ADD')} (below 1x: slower in int8). The dense convolutions gain, and the "
+        "more so with int8 dot-product instructions (VNNI; on the AMD EPYC without them, int8_speed_amd_epyc.md, "
+        "they gained about 1.5x); XNNPACK's int8 depthwise and elementwise kernels on x86 do not beat its float32 "
+        "ones. So a network whose time is in 1x1 convolutions reaches the target here "
+        f"({', '.join(met) if met else 'none this run'}), and one with much of its int8 time in depthwise convolutions, "
+        "h-swish and SE elementwise ops (MobileNet V2/V3, EfficientNet) does not. The papers' target "
+        "is an ARM big core, with other kernels; the >= 1.8x target is a phone figure "
+        "(`lightnets benchmark --target=android` measures it there)."
+    )
 
 
 def main():

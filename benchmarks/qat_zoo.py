@@ -13,9 +13,10 @@ the smallest of 32 / 64 / 75 px it builds at, with 10 classes:
 5. the file against the QAT model on held-out digits: top-1 agreement and mean
    absolute difference of the probabilities.
 
-Each model runs in its own Python process (memory; a model that fails, or whose
-process dies, e.g. killed for memory, is recorded, not fatal). Results go to benchmarks/results/qat_zoo.{json,md} after every model, so
-an interrupted run resumes where it stopped.
+Each model runs in its own Python process (benchmarks/per_model.py: a model that
+fails, or whose process dies, e.g. killed for memory, is recorded, not fatal).
+Results go to benchmarks/results/qat_zoo.{json,md} after every model, so an
+interrupted run resumes where it stopped.
 
     python benchmarks/qat_zoo.py                     # every CNN not yet in the results
     python benchmarks/qat_zoo.py --models 'mobilenet*' --redo
@@ -23,20 +24,17 @@ an interrupted run resumes where it stopped.
 """
 
 import argparse
-import concurrent.futures
-import fnmatch
 import json
 import os
 import pathlib
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tqdm import tqdm  # noqa: E402
+from per_model import load_json, run_all, select, stage, write_atomically  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -51,16 +49,17 @@ def cnn_names():
     return [name for name in kl.list_models() if kl.model_info(name).family not in TRANSFORMERS]
 
 
-def build_smallest(name):
+def build_smallest(name, sizes=(32, 64, 75)):
+    """The model at the smallest of `sizes` it builds at (10 classes), and that size."""
     import keras_lightnets as kl
 
-    for size in (32, 64, 75):
+    for size in sizes:
         try:
             return kl.create_model(name, classes=CLASSES, input_shape=(size, size, 3)), size
         except ValueError as error:
             if "at least" not in str(error):
                 raise
-    raise ValueError(f"{name} builds at none of 32, 64, 75 px")
+    raise ValueError(f"{name} builds at none of {', '.join(map(str, sizes))} px")
 
 
 def measure(name):
@@ -74,7 +73,7 @@ def measure(name):
     from keras_lightnets.training import recalibrate_batch_norm
 
     row = {"model": name, "status": "ok"}
-    stage = "build"
+    current = "build"
     try:
         model, size = build_smallest(name)
         row.update(size=size, params=profile(model).params)
@@ -82,15 +81,13 @@ def measure(name):
         x, x_test = x.astype("float32"), x_test.astype("float32")
         recalibrate_batch_norm(model, x[:64])
 
-        stage = "quantize_aware"
-        print(f"stage {stage}", file=sys.stderr, flush=True)  # a killed process still says where
+        stage(current := "quantize_aware")
         start = time.perf_counter()
         qat = kt.quantize_aware(model, representative_data=x[:64])
         row["quantize_aware_seconds"] = round(time.perf_counter() - start, 1)
         row["fake_quant_layers"] = sum(type(layer).__name__.startswith("Quantize") for layer in qat.layers)
 
-        stage = "fit"
-        print(f"stage {stage}", file=sys.stderr, flush=True)  # a killed process still says where
+        stage(current := "fit")
         start = time.perf_counter()
         qat.compile(tf_keras.optimizers.SGD(1e-3), "sparse_categorical_crossentropy", run_eagerly=True)
         # 8 images: a DenseNet-BC-190's training step keeps every concatenation alive (GBs at batch 32)
@@ -99,37 +96,24 @@ def measure(name):
             raise ValueError(f"fit step gave loss {loss}")
         row["fit_step_seconds"] = round(time.perf_counter() - start, 1)
 
-        stage = "convert"
-        print(f"stage {stage}", file=sys.stderr, flush=True)  # a killed process still says where
+        stage(current := "convert")
         with tempfile.TemporaryDirectory() as workdir:
             report = kt.convert(qat, os.path.join(workdir, "qat.tflite"), quantization="int8", input_type="uint8")
             row.update(conversion_seconds=round(report.conversion_seconds, 1), size_mb=round(report.size_bytes / 1e6, 3),
                        fully_integer=report.fully_integer, ops=sum(report.op_counts.values()))
 
-            stage = "compare"
-            print(f"stage {stage}", file=sys.stderr, flush=True)
+            stage(current := "compare")
             expected = qat(x_test[:64], training=False).numpy()
             got = kt.run(kt.load_interpreter(report.path), x_test[:64])
         row["top1_agreement"] = round(float(np.mean(expected.argmax(1) == got.argmax(1))), 4)
         row["mean_abs_diff"] = float(np.abs(expected - got).mean())
     except Exception as error:  # noqa: BLE001 -- a failure is a result to record
-        row.update(status=f"failed at {stage}", error=f"{type(error).__name__}: {str(error)[:400]}")
+        row.update(status=f"failed at {current}", error=f"{type(error).__name__}: {str(error)[:400]}")
     return row
 
 
-def measure_in_subprocess(name):
-    """`measure(name)` in a fresh interpreter; its row, or why the process gave none."""
-    done = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode == 0 and lines:
-        return json.loads(lines[-1])
-    cause = "killed (out of memory?)" if done.returncode in (-9, 137) else f"exit status {done.returncode}"
-    stages = [line.split(" ", 1)[1] for line in done.stderr.splitlines() if line.startswith("stage ")]
-    return {"model": name, "status": f"process died at {stages[-1] if stages else 'build'}", "error": cause}
-
-
 def load_results():
-    return json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {"models": {}}
+    return load_json(JSON_PATH, {"models": {}})
 
 
 def render(results):
@@ -171,11 +155,8 @@ def save(results):
 
     results["environment"] = {"tensorflow": tf.__version__, "tfmot": tfmot.__version__,
                               "cpu": platform.processor() or platform.machine()}
-    RESULTS.mkdir(exist_ok=True)
-    for path, text in ((JSON_PATH, json.dumps(results, indent=1, sort_keys=True)), (MD_PATH, render(results))):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    write_atomically(JSON_PATH, json.dumps(results, indent=1, sort_keys=True))
+    write_atomically(MD_PATH, render(results))
 
 
 def main(argv=None):
@@ -193,16 +174,13 @@ def main(argv=None):
     if args.render:
         save(results)
         return 0
-    patterns = args.models.split(",")
-    names = [n for n in cnn_names() if any(fnmatch.fnmatch(n, p) for p in patterns)]
-    todo = [n for n in names if args.redo or n not in results["models"]]
-    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(measure_in_subprocess, name) for name in todo]
-        for future in tqdm(concurrent.futures.as_completed(futures), total=len(todo), desc="QAT", unit="model"):
-            row = future.result()
-            results["models"][row["model"]] = row
-            save(results)
-            tqdm.write(f"{row['model']}: {row['status']}" + (f" ({row.get('error')})" if row["status"] != "ok" else ""))
+    todo = select(cnn_names(), args.models, results["models"], args.redo)
+
+    def record(row):
+        results["models"][row["model"]] = row
+        save(results)
+
+    run_all(__file__, todo, record, jobs=args.jobs, desc="QAT")
     print(render(results))
     failed = [r["model"] for r in results["models"].values() if r["status"] != "ok" or not r.get("fully_integer")]
     return 1 if failed else 0

@@ -10,6 +10,7 @@ import pytest
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
 from keras_lightnets.data import load_digits
+from keras_lightnets.training import recalibrate_batch_norm
 
 SIZE = 32
 
@@ -94,6 +95,9 @@ def test_int16x8_names_the_op_it_cannot_express_then_falls_back_on_request(train
 def test_int16x8_of_a_relu6_network_is_fully_integer(digits, tmp_path):
     (x_train, _), _ = digits
     model = kl.create_model("mobilenet_v2_035", input_shape=(SIZE, SIZE, 3), classes=5)
+    # With BatchNorm's initial statistics the activations shrink layer by layer, and an
+    # int16 depthwise conv's requantization overflows (the file would not load).
+    recalibrate_batch_norm(model, x_train[:64])
     report = kt.convert(model, tmp_path / "v2.tflite", quantization="int16x8", representative_data=x_train[:50],
                         input_type="int16", output_type="int16")
     assert report.fully_integer and report.input_dtype == "int16"
@@ -163,3 +167,20 @@ class TestBadInput:
     def test_model_argument(self, tmp_path):
         with pytest.raises(ValueError, match="existing .keras file"):
             kt.convert("nowhere.keras", tmp_path / "x.tflite")
+
+
+def test_a_file_the_interpreter_cannot_run_is_an_error_not_a_file(tmp_path):
+    """The converter emits int16x8 LayerNormalization as an int16 SQUARED_DIFFERENCE,
+    which no LiteRT kernel takes: found at conversion, not on the user's phone."""
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.LayerNormalization()(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs, name="layer_norm_net")
+    images = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 3)).astype("float32")
+    path = tmp_path / "ln.tflite"
+    with pytest.raises(ValueError, match=r"int16x8 file of 'layer_norm_net' converts but the LiteRT interpreter cannot "
+                                         r"run it: .*SQUARED_DIFFERENCE.*Choose another quantization mode"):
+        kt.convert(model, path, quantization="int16x8", representative_data=images, allow_float_fallback=True)
+    assert os.listdir(tmp_path) == []  # nothing half-written
+    assert kt.convert(model, path, quantization="int8", representative_data=images, allow_float_fallback=True).size_bytes > 0

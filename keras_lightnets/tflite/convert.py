@@ -151,6 +151,7 @@ def convert(
     if quantization == "int8" and decompose_hard_swish:
         content, _ = decompose_int8_hard_swish(content)
     seconds = time.perf_counter() - start
+    _check_it_runs(content, model.name, quantization)
     summary = analyze(content)
     if qat and not allow_float_fallback and (summary.float_ops or summary.inner_quantize_ops):
         raise ValueError(
@@ -295,6 +296,24 @@ def _convert(model, shape, quantization, calibration, input_type, output_type, a
                 f"TFLite cannot express {model.name!r} with quantization={quantization!r}: {first_line}. "
                 f"Try {remedy}quantization='dynamic' or 'float16', or replace the unsupported layer."
             ) from None
+
+
+def _check_it_runs(content, name, quantization):
+    """One invoke on zeros: the converter can emit an op in a type the interpreter's
+    kernels do not take (int16x8 LayerNormalization's SQUARED_DIFFERENCE), which would
+    otherwise be found only when a user runs the file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        interpreter = Interpreter(model_content=content, num_threads=1)
+        interpreter.allocate_tensors()
+        interpreter.invoke()  # the input tensors start zeroed
+    except (RuntimeError, ValueError) as error:
+        detail = " ".join(str(error).split())[:300].rstrip(".")
+        raise ValueError(
+            f"The {quantization or 'float32'} file of {name!r} converts but the LiteRT interpreter cannot run it: "
+            f"{detail}. Choose another quantization mode (int8 with allow_float_fallback=True, 'dynamic' or 'float16')."
+        ) from None
 
 
 def measure_fidelity(model, content, images, quantization):
