@@ -116,7 +116,7 @@ def convert_mode(model, mode, path, calibration, held_out, expected):
                  ops=sum(report.op_counts.values()), **compare(expected, kt.run(kt.load_interpreter(path), held_out)))
     if mode in ("int8", "int16x8"):
         entry.update(fully_integer=report.fully_integer, float_ops=report.float_ops,
-                     inner_quantize_ops=report.inner_quantize_ops)
+                     inner_quantize_ops=report.inner_quantize_ops, requantize_ops=report.requantize_ops)
     return entry
 
 

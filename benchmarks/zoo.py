@@ -60,6 +60,11 @@ ANCHORS = {
     "efficientnet_b0": ("EfficientNetB0", {}, None),
 }
 MODES = ("float32", "int8")
+# Random weights: BatchNorm statistics are re-estimated on this many real photo crops
+# first, as a trained network has them. With the initial statistics activations shrink
+# through the network, and int8 files get degenerate ranges (MobileNetV3's h-swish,
+# spanning less than +-0.01, cannot then be rewritten for XNNPACK and stays slow).
+BATCH_NORM_IMAGES = 32
 TRANSFORMER_FAMILIES = ("vit", "swin")  # not CNNs: left out unless --transformers
 
 
@@ -163,8 +168,9 @@ def convert_job(job, modes, calibration, workdir):
 
     import keras_lightnets as kl
     from keras_lightnets import tflite as kt
+    from keras_lightnets.training import recalibrate_batch_norm
 
-    key = f"{job['variant'].replace('.', '_')}__{job['name']}__{job['resolution']}px"
+    key = _key(job)
     meta_path = os.path.join(workdir, key + f"__cal{calibration}.json")
     record = {**job, "files": {}, "error": None}
     if os.path.exists(meta_path):
@@ -178,21 +184,20 @@ def convert_job(job, modes, calibration, workdir):
         model, preprocess = _build(job)
         stats = kl.profile(model)
         record.update(params=stats.params, macs=stats.macs)
+        images = photos(job["resolution"], max(calibration, BATCH_NORM_IMAGES))
+        images = preprocess(images.copy()) if preprocess else images
+        recalibrate_batch_norm(model, images)
     except Exception as error:  # a model that cannot be built at this size: say so, go on
         record["error"] = _first_line(error)
         _save(meta_path, record)
         return record
-    images = None
     for mode in todo:
         path = os.path.join(workdir, f"{key}__{mode}.tflite")
         entry = {"path": path}
         try:
-            if mode == "int8" and images is None:
-                images = photos(job["resolution"], calibration)
-                images = preprocess(images.copy()) if preprocess else images
             start = time.perf_counter()
             report = kt.convert(model, path, quantization=None if mode == "float32" else "int8",
-                                representative_data=images if mode == "int8" else None,
+                                representative_data=images[:calibration] if mode == "int8" else None,
                                 num_calibration_samples=calibration, input_type="float32" if mode == "float32" else "uint8")
             entry.update(size_bytes=report.size_bytes, conversion_s=round(time.perf_counter() - start, 1),
                          fully_integer=report.fully_integer if mode == "int8" else None)
@@ -202,6 +207,11 @@ def convert_job(job, modes, calibration, workdir):
         _save(meta_path, record)
     keras.backend.clear_session()
     return record
+
+
+def _key(job):
+    # "bn": BatchNorm statistics re-estimated before converting (files made without it are not reused)
+    return f"{job['variant'].replace('.', '_')}__{job['name']}__{job['resolution']}px__bn"
 
 
 def _save(path, record):
@@ -214,8 +224,7 @@ def _cached_record(task, partial=False):
     """The cached record of a job, if every mode was done in an earlier run (or, with
     partial=True, whatever was done)."""
     job, modes, calibration, workdir = task
-    key = f"{job['variant'].replace('.', '_')}__{job['name']}__{job['resolution']}px"
-    path = os.path.join(workdir, key + f"__cal{calibration}.json")
+    path = os.path.join(workdir, _key(job) + f"__cal{calibration}.json")
     if not os.path.exists(path):
         return None
     with open(path) as f:
@@ -347,7 +356,9 @@ def markdown(records, meta, modes):
         + (f"**All models at {meta['resolution']}x{meta['resolution']}** (reduced from the papers' sizes to keep the run "
            "short on a shared 2-core host); MACs are at that size. " if meta["resolution"] else
            "Each model at its paper's resolution. ")
-        + f"int8: full-integer post-training quantization calibrated on {meta['calibration']} real photos, uint8 input. "
+        + f"Random weights, BatchNorm statistics re-estimated on {BATCH_NORM_IMAGES} real photo crops (as a trained "
+        f"network has them). int8: full-integer post-training quantization calibrated on {meta['calibration']} real "
+        "photos, uint8 input. "
         "Params and MACs: `kl.profile`, 1000 classes. `ratio` = ours / keras.applications latency "
         "(the same architecture converted the same way; ours includes its input-rescaling layer, keras.applications' "
         "ResNet/DenseNet/VGG/Xception/Inception/MobileNet V1-V2 take pre-scaled input). "

@@ -184,3 +184,18 @@ def test_a_file_the_interpreter_cannot_run_is_an_error_not_a_file(tmp_path):
         kt.convert(model, path, quantization="int16x8", representative_data=images, allow_float_fallback=True)
     assert os.listdir(tmp_path) == []  # nothing half-written
     assert kt.convert(model, path, quantization="int8", representative_data=images, allow_float_fallback=True).size_bytes > 0
+
+
+def test_an_integer_rescale_before_a_concatenation_is_not_a_float_boundary(tmp_path):
+    """int16x8 gives each input of a concatenation the output's scale with an int16 ->
+    int16 QUANTIZE: integer arithmetic, counted apart from float round trips."""
+    inputs = keras.Input((8, 8, 3))
+    quiet = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    loud = keras.layers.Conv2D(4, 3, padding="same", activation="relu",
+                               kernel_initializer=keras.initializers.RandomNormal(stddev=5.0))(inputs)
+    x = keras.layers.Concatenate()([quiet, loud])
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    images = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 3)).astype("float32")
+    report = kt.convert(model, tmp_path / "c.tflite", quantization="int16x8", representative_data=images)
+    assert report.op_counts["QUANTIZE"] == 2  # the input's, and one rescale
+    assert report.requantize_ops == 1 and report.inner_quantize_ops == 0 and report.fully_integer

@@ -12,9 +12,10 @@ _QUANTIZE_OPS = {"QUANTIZE", "DEQUANTIZE"}
 class FlatbufferSummary:
     op_counts: Dict[str, int]
     float_ops: List[str]  # ops computing in floating point (inputs or outputs float)
-    inner_quantize_ops: int  # QUANTIZE/DEQUANTIZE ops not at the model's edges
+    inner_quantize_ops: int  # QUANTIZE/DEQUANTIZE between float and integer, not at the model's edges
     input_dtype: str
     output_dtype: str
+    requantize_ops: int = 0  # QUANTIZE from one integer scale to another (integer arithmetic, e.g. before a concatenation)
 
 
 def analyze(content: bytes) -> FlatbufferSummary:
@@ -35,7 +36,7 @@ def analyze(content: bytes) -> FlatbufferSummary:
     graph_inputs = {graph.Inputs(i) for i in range(graph.InputsLength())}
     graph_outputs = {graph.Outputs(i) for i in range(graph.OutputsLength())}
     counts = collections.Counter()
-    float_ops, inner_quantize = [], 0
+    float_ops, inner_quantize, requantize = [], 0, 0
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         name = code_name(op.OpcodeIndex())
@@ -44,7 +45,10 @@ def analyze(content: bytes) -> FlatbufferSummary:
         outputs = [op.Outputs(j) for j in range(op.OutputsLength())]
         if name in _QUANTIZE_OPS:
             if not (set(inputs) & graph_inputs or set(outputs) & graph_outputs):
-                inner_quantize += 1
+                if any(tensor_type(t) in ("FLOAT32", "FLOAT16") for t in inputs[:1] + outputs):
+                    inner_quantize += 1
+                else:
+                    requantize += 1
             continue
         if any(tensor_type(t) in ("FLOAT32", "FLOAT16") for t in inputs[:1] + outputs):
             float_ops.append(name)
@@ -54,4 +58,5 @@ def analyze(content: bytes) -> FlatbufferSummary:
         inner_quantize_ops=inner_quantize,
         input_dtype=tensor_type(graph.Inputs(0)).lower(),
         output_dtype=tensor_type(graph.Outputs(0)).lower(),
+        requantize_ops=requantize,
     )

@@ -45,9 +45,10 @@ class ConversionReport:
     conversion_seconds: float
     op_counts: Dict[str, int]
     float_ops: List[str]  # ops left in floating point
-    inner_quantize_ops: int  # QUANTIZE/DEQUANTIZE inside the graph
+    inner_quantize_ops: int  # QUANTIZE/DEQUANTIZE between float and integer inside the graph
     fidelity: Optional[Dict[str, float]] = None  # against the Keras model, with verify=True
     metadata: Optional[dict] = None  # the TFLite Support metadata written, as read back
+    requantize_ops: int = 0  # integer-to-integer QUANTIZE (a rescale, not a float boundary)
 
     @property
     def fully_integer(self):
@@ -176,6 +177,7 @@ def convert(
         conversion_seconds=seconds, op_counts=summary.op_counts, float_ops=summary.float_ops,
         inner_quantize_ops=summary.inner_quantize_ops, fidelity=fidelity,
         metadata=None if metadata_fields is None else read_metadata(content),
+        requantize_ops=summary.requantize_ops,
     )
 
 
