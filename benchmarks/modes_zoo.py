@@ -50,15 +50,9 @@ FLOAT32_BAR = 1e-4
 
 def build_smallest(name):
     """The model at the smallest of SIZES it builds at, logits out, and that size."""
-    import keras_lightnets as kl
+    from qat_zoo import build_smallest as smallest  # the one size search of the zoo-wide benchmarks
 
-    for size in SIZES:
-        try:
-            return kl.create_model(name, classes=CLASSES, input_shape=(size, size, 3), classifier_activation=None), size
-        except ValueError as error:
-            if "at least" not in str(error):
-                raise
-    raise ValueError(f"{name} builds at none of {', '.join(map(str, SIZES))} px")
+    return smallest(name, SIZES, classifier_activation=None)
 
 
 def _softmax(logits):

@@ -49,13 +49,13 @@ def cnn_names():
     return [name for name in kl.list_models() if kl.model_info(name).family not in TRANSFORMERS]
 
 
-def build_smallest(name, sizes=(32, 64, 75)):
+def build_smallest(name, sizes=(32, 64, 75), **kwargs):
     """The model at the smallest of `sizes` it builds at (10 classes), and that size."""
     import keras_lightnets as kl
 
     for size in sizes:
         try:
-            return kl.create_model(name, classes=CLASSES, input_shape=(size, size, 3)), size
+            return kl.create_model(name, classes=CLASSES, input_shape=(size, size, 3), **kwargs), size
         except ValueError as error:
             if "at least" not in str(error):
                 raise
