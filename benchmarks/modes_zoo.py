@@ -128,7 +128,7 @@ def measure(name):
         row.update(size=size, params=int(model.count_params()))
         current = "the Keras reference"
         calibration, held_out = photos(size, 64, seed=0), photos(size, SAMPLES, seed=1)
-        recalibrate_batch_norm(model, calibration)
+        recalibrate_batch_norm(model, calibration, batch_size=16)
         expected = model.predict(held_out, verbose=0)
         row["logit_mean_abs"] = float(np.abs(expected).mean())
         row["keras_int8_kernels"] = int8_kernel_control(model, held_out, expected)

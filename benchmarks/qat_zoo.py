@@ -79,7 +79,7 @@ def measure(name):
         row.update(size=size, params=profile(model).params)
         (x, y), (x_test, _) = load_digits(image_size=size, seed=0)
         x, x_test = x.astype("float32"), x_test.astype("float32")
-        recalibrate_batch_norm(model, x[:64])
+        recalibrate_batch_norm(model, x[:64], batch_size=16)  # bounded memory (DenseNet-BC-190/250)
 
         stage(current := "quantize_aware")
         start = time.perf_counter()

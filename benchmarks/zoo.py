@@ -65,6 +65,9 @@ MODES = ("float32", "int8")
 # through the network, and int8 files get degenerate ranges (MobileNetV3's h-swish,
 # spanning less than +-0.01, cannot then be rewritten for XNNPACK and stays slow).
 BATCH_NORM_IMAGES = 32
+# ... 8 at a time: one batch of 32 at 128 px needs 12-24 GB for the CIFAR DenseNet-BCs,
+# which keep full resolution through their first block
+BATCH_NORM_CHUNK = 8
 TRANSFORMER_FAMILIES = ("vit", "swin")  # not CNNs: left out unless --transformers
 
 
@@ -186,7 +189,7 @@ def convert_job(job, modes, calibration, workdir):
         record.update(params=stats.params, macs=stats.macs)
         images = photos(job["resolution"], max(calibration, BATCH_NORM_IMAGES))
         images = preprocess(images.copy()) if preprocess else images
-        recalibrate_batch_norm(model, images)
+        recalibrate_batch_norm(model, images, batch_size=BATCH_NORM_CHUNK)
     except Exception as error:  # a model that cannot be built at this size: say so, go on
         record["error"] = _first_line(error)
         _save(meta_path, record)
@@ -357,7 +360,7 @@ def markdown(records, meta, modes):
            "short on a shared 2-core host); MACs are at that size. " if meta["resolution"] else
            "Each model at its paper's resolution. ")
         + f"Random weights, BatchNorm statistics re-estimated on {BATCH_NORM_IMAGES} real photo crops (as a trained "
-        f"network has them). int8: full-integer post-training quantization calibrated on {meta['calibration']} real "
+        f"network has them; pooled over chunks of {BATCH_NORM_CHUNK}). int8: full-integer post-training quantization calibrated on {meta['calibration']} real "
         "photos, uint8 input. "
         "Params and MACs: `kl.profile`, 1000 classes. `ratio` = ours / keras.applications latency "
         "(the same architecture converted the same way; ours includes its input-rescaling layer, keras.applications' "

@@ -200,3 +200,21 @@ def test_recalibrate_batch_norm_sets_the_images_statistics_and_keeps_momentum():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), [channel_sums.mean()] * 2, rtol=1e-5)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_variance), [channel_sums.var()] * 2, rtol=1e-4)
     assert bn.momentum == 0.99
+
+
+def test_recalibrate_batch_norm_in_chunks_pools_the_whole_sets_statistics():
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Conv2D(2, 1, use_bias=False, kernel_initializer="ones", name="conv")(inputs)
+    model = keras.Model(inputs, keras.layers.BatchNormalization(momentum=0.9, name="bn")(x))
+    # 21 images in chunks of 8, 8, 5, whose means differ: the pooled variance must
+    # include the spread between chunks, not only the average spread within them
+    images = np.random.RandomState(1).uniform(0, 1, (21, 4, 4, 3)).astype("float32")
+    images *= np.linspace(1, 50, 21, dtype="float32")[:, None, None, None]
+    training.recalibrate_batch_norm(model, images, batch_size=8)
+    bn = model.get_layer("bn")
+    channel_sums = images.sum(-1)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_mean), [channel_sums.mean()] * 2, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(bn.moving_variance), [channel_sums.var()] * 2, rtol=1e-4)
+    assert bn.momentum == 0.9
+    with pytest.raises(ValueError, match="batch_size must be a positive number of images"):
+        training.recalibrate_batch_norm(model, images, batch_size=0)
