@@ -28,7 +28,6 @@ resumes where it stopped.
     python benchmarks/modes_zoo.py --render             # the Markdown again, from the JSON
 """
 
-import argparse
 import json
 import os
 import pathlib
@@ -38,7 +37,8 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from per_model import load_json, run_all, select, stage, write_atomically  # noqa: E402
+import per_model  # noqa: E402
+from per_model import stage, write_atomically  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -224,28 +224,9 @@ def save(results):
 def main(argv=None):
     import keras_lightnets as kl
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="*", help="shell pattern(s), comma-separated")
-    parser.add_argument("--redo", action="store_true", help="measure models already in the results again")
-    parser.add_argument("--jobs", type=int, default=1, help="models measured in parallel (one process each)")
-    parser.add_argument("--render", action="store_true")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its row as JSON
-    args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(measure(args.one)))
-        return 0
-    results = load_json(JSON_PATH, {"models": {}})
-    if args.render:
-        save(results)
-        return 0
-
-    def record(row):
-        results["models"][row["model"]] = row
-        save(results)
-
-    run_all(__file__, select(kl.list_models(), args.models, results["models"], args.redo), record, jobs=args.jobs, desc="modes")
-    print(render(results))
-    return 0 if all(r["status"] == "ok" for r in results["models"].values()) else 1
+    return per_model.main(__file__, doc=__doc__, names=kl.list_models, measure=measure, results_path=JSON_PATH,
+                          save=save, render=render, desc="modes", argv=argv,
+                          succeeded=lambda row: row["status"] == "ok")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ whose process dies (killed for memory, a crash in a converter) must become a row
 the results, not the end of the run. Results are saved after every model, so an
 interrupted run resumes where it stopped.
 
-A script using this module handles `--one NAME` by printing its row as JSON on the
-last line of stdout, and calls `stage(...)` as it goes, so a killed process still
-says where it died.
+A script hands its measurement to `main(...)`, which gives it the common command
+line (--models, --redo, --jobs, --render, and the internal `--one NAME` that prints
+one row as JSON on the last line of stdout); the measurement calls `stage(...)` as it
+goes, so a killed process still says where it died.
 """
 
+import argparse
 import concurrent.futures
 import fnmatch
 import json
@@ -67,3 +69,33 @@ def write_atomically(path, text):
 
 def load_json(path, default):
     return json.loads(path.read_text()) if path.exists() else default
+
+
+def main(script, *, doc, names, measure, results_path, save, render, succeeded, desc, argv=None):
+    """The command line of a zoo-wide benchmark script.
+
+    names(): every model it covers; measure(name): one model's row; save(results):
+    write the JSON and Markdown; render(results): the Markdown; succeeded(row): whether
+    a row meets the script's bar (the exit status is 1 unless every row does)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--models", default="*", help="shell pattern(s), comma-separated")
+    parser.add_argument("--redo", action="store_true", help="measure models already in the results again")
+    parser.add_argument("--jobs", type=int, default=1, help="models measured in parallel (one process each)")
+    parser.add_argument("--render", action="store_true", help="the Markdown again, from the JSON")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its row as JSON
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one)))
+        return 0
+    results = load_json(results_path, {"models": {}})
+    if args.render:
+        save(results)
+        return 0
+
+    def record(row):
+        results["models"][row["model"]] = row
+        save(results)
+
+    run_all(script, select(names(), args.models, results["models"], args.redo), record, jobs=args.jobs, desc=desc)
+    print(render(results))
+    return 0 if all(succeeded(row) for row in results["models"].values()) else 1

@@ -23,7 +23,6 @@ interrupted run resumes where it stopped.
     python benchmarks/qat_zoo.py --render            # the Markdown again, from the JSON
 """
 
-import argparse
 import json
 import os
 import pathlib
@@ -34,7 +33,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from per_model import load_json, run_all, select, stage, write_atomically  # noqa: E402
+import per_model  # noqa: E402
+from per_model import stage, write_atomically  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -112,10 +112,6 @@ def measure(name):
     return row
 
 
-def load_results():
-    return load_json(JSON_PATH, {"models": {}})
-
-
 def render(results):
     rows = [results["models"][n] for n in sorted(results["models"])]
     ok = [r for r in rows if r["status"] == "ok" and r.get("fully_integer")]
@@ -160,30 +156,9 @@ def save(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="*", help="shell pattern(s), comma-separated")
-    parser.add_argument("--redo", action="store_true", help="measure models already in the results again")
-    parser.add_argument("--jobs", type=int, default=1, help="models measured in parallel (one process each)")
-    parser.add_argument("--render", action="store_true")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its row as JSON
-    args = parser.parse_args(argv)
-    if args.one:
-        print(json.dumps(measure(args.one)))
-        return 0
-    results = load_results()
-    if args.render:
-        save(results)
-        return 0
-    todo = select(cnn_names(), args.models, results["models"], args.redo)
-
-    def record(row):
-        results["models"][row["model"]] = row
-        save(results)
-
-    run_all(__file__, todo, record, jobs=args.jobs, desc="QAT")
-    print(render(results))
-    failed = [r["model"] for r in results["models"].values() if r["status"] != "ok" or not r.get("fully_integer")]
-    return 1 if failed else 0
+    return per_model.main(__file__, doc=__doc__, names=cnn_names, measure=measure, results_path=JSON_PATH,
+                          save=save, render=render, desc="QAT", argv=argv,
+                          succeeded=lambda row: row["status"] == "ok" and bool(row.get("fully_integer")))
 
 
 if __name__ == "__main__":

@@ -76,3 +76,58 @@ def test_the_zoo_benchmarks_run_each_model_through_the_runner():
     for script in ("qat_zoo.py", "modes_zoo.py"):
         text = open(os.path.join(ROOT, "benchmarks", script)).read()
         assert "from per_model import" in text and "subprocess" not in text, script
+
+
+# A whole benchmark script on per_model.main: the command line, the resumable
+# results, the exit status from the script's own bar.
+MAIN_SCRIPT = textwrap.dedent(
+    '''
+    """A toy zoo benchmark."""
+    import json, pathlib, sys
+    sys.path.insert(0, {benchmarks!r})
+    import per_model
+
+    RESULTS = pathlib.Path({results!r})
+
+    def save(results):
+        per_model.write_atomically(RESULTS, json.dumps(results))
+
+    def render(results):
+        return "rows: " + ",".join(sorted(results["models"]))
+
+    def measure(name):
+        return {{"model": name, "status": "ok" if name != "bad" else "failed"}}
+
+    if __name__ == "__main__":
+        sys.exit(per_model.main(__file__, doc=__doc__, names=lambda: ["a1", "a2", "bad"], measure=measure,
+                                results_path=RESULTS, save=save, render=render, desc="toy",
+                                succeeded=lambda row: row["status"] == "ok"))
+    '''
+)
+
+
+def test_main_measures_resumes_and_fails_on_a_row_below_the_bar(tmp_path):
+    import subprocess
+    import sys
+
+    results = tmp_path / "results.json"
+    script = tmp_path / "toy_zoo.py"
+    script.write_text(MAIN_SCRIPT.format(benchmarks=os.path.join(ROOT, "benchmarks"), results=str(results)))
+
+    def run(*args):
+        return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+
+    one = run("--one", "a1")
+    assert one.returncode == 0 and json.loads(one.stdout.splitlines()[-1]) == {"model": "a1", "status": "ok"}
+    assert not results.exists()  # --one measures, it does not record
+
+    first = run("--models", "a*")
+    assert first.returncode == 0, first.stderr
+    assert sorted(json.loads(results.read_text())["models"]) == ["a1", "a2"]
+    assert "rows: a1,a2" in first.stdout
+
+    results.write_text(json.dumps({"models": {"a1": {"model": "a1", "status": "ok", "kept": True}}}))
+    second = run()  # resumes: a1 is not measured again, a2 and bad are
+    assert second.returncode == 1  # "bad" is below the bar
+    rows = json.loads(results.read_text())["models"]
+    assert rows["a1"]["kept"] and rows["bad"]["status"] == "failed" and sorted(rows) == ["a1", "a2", "bad"]
