@@ -74,7 +74,7 @@ TRANSFORMER_FAMILIES = ("vit", "swin")  # not CNNs: left out unless --transforme
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="*", help="shell pattern(s), comma-separated (default: every registered model)")
-    parser.add_argument("--resolution", type=int, default=None, help="input size for all models (default: each paper's)")
+    parser.add_argument("--resolution", type=int, default=None, help="input size for all models, never above a paper's (default: each paper's)")
     parser.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="also full-integer int8")
     parser.add_argument("--anchors", action=argparse.BooleanOptionalAction, default=True,
                         help="also keras.applications' same architectures")
@@ -120,7 +120,9 @@ def plan(args):
     jobs = []
     for name in select_models(args.models, args.transformers):
         info = kl.model_info(name)
-        resolution = args.resolution or info.default_size
+        # --resolution reduces: a CIFAR network (32 px in its paper) is not blown up to
+        # ImageNet sizes, where DenseNet-BC-190's full-resolution blocks need > 23 GB
+        resolution = min(args.resolution, info.default_size) if args.resolution else info.default_size
         jobs.append({"variant": "ours", "name": name, "family": info.family, "resolution": resolution,
                      "paper_params_m": info.paper_params_m, "paper_macs_m": info.paper_macs_m})
         if args.anchors and name in ANCHORS:
@@ -357,7 +359,7 @@ def markdown(records, meta, modes):
         f"{meta['warmup_runs']} warm-up runs, then the median of {meta['num_runs']} timed runs"
         f" (pairs: median over {meta['rounds']} alternating rounds). "
         + (f"**All models at {meta['resolution']}x{meta['resolution']}** (reduced from the papers' sizes to keep the run "
-           "short on a shared 2-core host); MACs are at that size. " if meta["resolution"] else
+           "short on a shared 2-core host; the CIFAR networks at their papers' 32x32); MACs are at that size. " if meta["resolution"] else
            "Each model at its paper's resolution. ")
         + f"Random weights, BatchNorm statistics re-estimated on {BATCH_NORM_IMAGES} real photo crops (as a trained "
         f"network has them; pooled over chunks of {BATCH_NORM_CHUNK}). int8: full-integer post-training quantization calibrated on {meta['calibration']} real "

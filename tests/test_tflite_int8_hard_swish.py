@@ -62,7 +62,8 @@ def test_every_hard_swish_becomes_xnnpack_ops(files):
     assert count == files["count"] == 19 and "HARD_SWISH" not in ours.op_counts
     assert not ours.float_ops and ours.inner_quantize_ops == 0  # still fully integer
     assert ours.op_counts["ADD"] == stock.op_counts["ADD"] + count
-    assert ours.op_counts["MUL"] == stock.op_counts["MUL"] + 2 * count
+    # ADD(x, 3) and MUL(x, t) each; every final MUL(u, 1/6) folded into the weights downstream
+    assert ours.op_counts["MUL"] == stock.op_counts["MUL"] + count
     # XNNPACK runs the whole network as one partition, against one more for each HARD_SWISH it cannot take
     assert delegate_partitions(files["ours"][1]) == 1
     assert delegate_partitions(files["stock"][1]) >= count
@@ -93,3 +94,30 @@ def test_convert_rewrites_int8_by_default_and_leaves_float_alone(digits, tmp_pat
     assert kt.convert(model, tmp_path / "f32.tflite").op_counts["HARD_SWISH"] == 1
     content = (tmp_path / "f32.tflite").read_bytes()
     assert decompose_int8_hard_swish(content) == (content, 0)  # float32 HARD_SWISH: XNNPACK runs it
+
+
+def test_folding_the_sixth_into_the_weights_changes_no_integer(files, digits):
+    """Dropping MUL(u, 1/6) and dividing the downstream weight scales by 6 gives the
+    same file's answers bit for bit, squeeze-excite paths (MEAN, MUL) included."""
+    _, (x_test, _) = digits
+    stock = files["stock"][1]
+    unfolded, count = decompose_int8_hard_swish(stock, fold_sixth=False)
+    assert kt.analyze(unfolded).op_counts["MUL"] == kt.analyze(files["ours"][1]).op_counts["MUL"] + count
+    images = x_test[:16].astype("float32")
+    np.testing.assert_array_equal(kt.run(kt.load_interpreter(files["ours"][1]), images),
+                                  kt.run(kt.load_interpreter(unfolded), images))
+
+
+def test_the_sixth_stays_where_no_weights_can_absorb_it(digits, tmp_path):
+    """A RESHAPE needs its input's scale unchanged: h-swish -> Flatten keeps its MUL(u, 1/6)."""
+    (x, _), (x_test, _) = digits
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    h = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)
+    h = keras.layers.Activation("hard_swish")(keras.layers.Conv2D(4, 3, strides=4)(h))
+    model = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.Flatten()(h)))
+    path = tmp_path / "flatten.tflite"
+    kt.convert(model, path, quantization="int8", representative_data=x[:32], decompose_hard_swish=False)
+    folded, count = decompose_int8_hard_swish(path.read_bytes())
+    assert count == 1 and folded == decompose_int8_hard_swish(path.read_bytes(), fold_sixth=False)[0]
+    assert kt.analyze(folded).op_counts["MUL"] == 2

@@ -21,6 +21,12 @@ spans more than +-384 (x's own step is then coarser than t's anyway), and an op 
 x spans less than about +-0.01 (untrained networks) is left fused, as t could not
 hold [0, 6] at a scale XNNPACK accepts. The arithmetic is the fused kernel's up to
 the rounding of t to 1/255 of its range.
+
+The last MUL leaves u's integers as they are (u's scale is y's times 6, its zero
+point y's), so it is dropped where the consumers can read u, whose value is 6y: where
+every path from y reaches convolution or fully connected weights, which absorb the 6
+in their scales, through ops linear in y (MEAN, and the squeeze-excite MUL, whose
+outputs then carry the 6 too). That saves one elementwise pass per h-swish.
 """
 
 import numpy as np
@@ -30,8 +36,9 @@ _T_SCALE, _T_ZERO_POINT = 6.0 / 255.0, -128  # [0, 6] over the full int8 range
 _MIN_ADD_SCALE_RATIO, _MAX_ADD_SCALE_RATIO = 2.0 ** -9, 2.0 ** 7
 
 
-def decompose_int8_hard_swish(content):
-    """Returns (content with every int8 HARD_SWISH decomposed, how many there were)."""
+def decompose_int8_hard_swish(content, fold_sixth=True):
+    """Returns (content with every int8 HARD_SWISH decomposed, how many there were).
+    fold_sixth=False keeps every final MUL(u, 1/6) (see the module's docstring)."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
@@ -39,15 +46,18 @@ def decompose_int8_hard_swish(content):
     hard_swish = _opcode_indices(model, schema.BuiltinOperator.HARD_SWISH)
     count = 0
     for graph in model.subgraphs or []:
-        operators = []
+        operators, final_scales = [], []
         for op in graph.operators or []:
             x, y = (graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]) if op.opcodeIndex in hard_swish else (None, None)
             if x is None or x.type != schema.TensorType.INT8 or y.type != schema.TensorType.INT8 or not _delegable(x):
                 operators.append(op)
                 continue
             operators.extend(_decomposed(model, graph, op, schema))
+            final_scales.append(operators[-1])
             count += 1
         graph.operators = operators
+        for scale_op in final_scales if fold_sixth else ():
+            _fold_into_consumers(model, graph, scale_op, schema)
     if not count:
         return bytes(content), 0
     builder = flatbuffers.Builder(1024)
@@ -77,6 +87,70 @@ def _decomposed(model, graph, op, schema):
     multiply = _operator(model, schema, "MUL", [x_index, t], [u], schema.ActivationFunctionType.NONE)
     scale = _operator(model, schema, "MUL", [u, sixth], [y_index], schema.ActivationFunctionType.NONE)
     return [add, multiply, scale]
+
+
+def _fold_into_consumers(model, graph, scale_op, schema):
+    """Drops y = MUL(u, 1/6) when every path from y reaches weights that can absorb the 6."""
+    u_index, y_index = scale_op.inputs[0], scale_op.outputs[0]
+    plan = _absorb_factor(model, graph, y_index, schema)
+    if plan is None:
+        return
+    weights, scaled, multiplied_by = plan
+    if len(set(weights)) < len(weights) or set(multiplied_by) & (set(scaled) | {y_index}):
+        return  # a weight reached twice, or a product of two scaled tensors (36x): leave it
+    for op in graph.operators:
+        if y_index in op.inputs:
+            op.inputs = [u_index if i == y_index else i for i in op.inputs]
+    for index in weights:
+        quantization = graph.tensors[index].quantization
+        quantization.scale = [float(s) / 6.0 for s in quantization.scale]
+    for index in scaled:
+        quantization = graph.tensors[index].quantization
+        quantization.scale = [float(s) * 6.0 for s in quantization.scale]
+    graph.operators = [op for op in graph.operators if op is not scale_op]
+
+
+# Reading u (6x y's real value, y's integers) in place of y:
+#  - a convolution or fully connected layer absorbs the 6 into its weight scales (input
+#    scale x weight scale, hence the int32 bias and every integer, unchanged);
+#  - MEAN and a MUL by another tensor are linear in y: their output carries the 6 too
+#    (its scale x 6, integers unchanged), and its own consumers must absorb it in turn.
+_WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+_LINEAR = ("MEAN", "MUL")
+
+
+def _absorb_factor(model, graph, index, schema):
+    """(weight tensors to divide by 6, tensors to scale by 6, the other operands of the
+    MULs passed through) so that tensor `index` may hold 6x its value; None if it cannot."""
+    consumers = [op for op in graph.operators if index in op.inputs]
+    if not consumers or index in list(graph.outputs):
+        return None
+    weights, scaled, multiplied_by = [], [], []
+    for op in consumers:
+        name, inputs = _op_name(model, op, schema), list(op.inputs)
+        if name in _WEIGHTED and inputs.index(index) == 0 and index not in inputs[1:]:
+            kernel = graph.tensors[inputs[1]]
+            if sum(inputs[1] in other.inputs for other in graph.operators) != 1 or kernel.quantization is None \
+                    or kernel.quantization.scale is None:
+                return None
+            weights.append(inputs[1])
+        elif name in _LINEAR and (inputs[0] == index if name == "MEAN" else inputs[:2].count(index) == 1):
+            output = op.outputs[0]
+            further = _absorb_factor(model, graph, output, schema)
+            if further is None or graph.tensors[output].quantization is None:
+                return None
+            weights += further[0]
+            scaled += [output, *further[1]]
+            multiplied_by += further[2] + ([i for i in inputs[:2] if i != index] if name == "MUL" else [])
+        else:
+            return None
+    return weights, scaled, multiplied_by
+
+
+def _op_name(model, op, schema):
+    code = model.operatorCodes[op.opcodeIndex]
+    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+    return next((name for name in _WEIGHTED + _LINEAR if getattr(schema.BuiltinOperator, name) == builtin), None)
 
 
 def _opcode_indices(model, builtin):
