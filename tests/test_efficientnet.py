@@ -350,3 +350,16 @@ def test_imagenet_file_names_follow_keras_applications():
         assert efficientnet.imagenet_weights(variant, True).filename == f"efficientnet{variant}.h5"
         assert efficientnet.imagenet_weights(variant, False).url.endswith(f"/efficientnet{variant}_notop.h5")
     assert dataclasses.asdict(efficientnet.imagenet_weights("b3", False))["file_hash"] == "af6d107764bb5b1abb91932881670226"
+
+
+def test_loaded_normalization_statistics_take_effect(tmp_path):
+    """Normalization caches its statistics: a weight file's mean and variance must
+    reach the forward pass, not only the variables."""
+    source = kl.EfficientNetB0(input_shape=(32, 32, 3), include_top=False)
+    mean, variance = np.array([0.1, 0.2, 0.3], "float32"), np.array([4.0, 4.0, 4.0], "float32")
+    efficientnet._set_normalization(source.get_layer("normalization"), mean, variance)
+    source.save_weights(tmp_path / "stats.weights.h5")
+    loaded = kl.EfficientNetB0(input_shape=(32, 32, 3), include_top=False, weights=str(tmp_path / "stats.weights.h5"))
+    normalized = keras.Model(loaded.inputs, loaded.get_layer("normalization").output)
+    x = np.random.RandomState(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(run(normalized, x), (x / 255.0 - mean) / 2.0, atol=1e-5)
