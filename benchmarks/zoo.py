@@ -6,7 +6,8 @@ with 1000 classes), .tflite size and host latency (keras_lightnets.bench: LiteRT
 XNNPACK, 1 thread, batch 1, warm-up, median of the timed runs) for float32 and
 full-integer int8 (keras_lightnets.tflite.convert, calibrated on real photos shipped
 with scikit-image, uint8 input), and top-1 where a trained figure exists (none for
-ImageNet here: the column says n/a unless --accuracy gives a JSON {name: top1}).
+ImageNet here: the column says n/a unless --accuracy gives a JSON file of figures,
+e.g. benchmarks/paper_top1.json, the papers' published top-1 for the mobile models).
 Written to benchmarks/results/zoo.{json,md,png}; the plot is latency against
 multiply-adds (the papers' Figure 1 style), ours against keras.applications, and
 latency against accuracy where accuracy exists.
@@ -88,7 +89,9 @@ def parse_args(argv=None):
     parser.add_argument("--max_minutes", type=float, default=None,
                         help="stop starting conversions after this long; models not converted by then are listed as skipped "
                              "(the cache keeps what was done: a later run resumes)")
-    parser.add_argument("--accuracy", default=None, help="JSON file {model name: top-1 (0..1)} of trained figures")
+    parser.add_argument("--accuracy", default=None,
+                        help="JSON file of trained top-1 figures: {model name: top-1 (0..1)}, or "
+                             "{\"source\": what they are, \"top1\": {model name: top-1}} (benchmarks/paper_top1.json)")
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "keras_lightnets_zoo"),
                         help="cache of converted files")
     parser.add_argument("--out", default=str(RESULTS), help="where zoo.json, zoo.md and zoo.png go")
@@ -367,7 +370,10 @@ def markdown(records, meta, modes):
         "Params and MACs: `kl.profile`, 1000 classes. `ratio` = ours / keras.applications latency "
         "(the same architecture converted the same way; ours includes its input-rescaling layer, keras.applications' "
         "ResNet/DenseNet/VGG/Xception/Inception/MobileNet V1-V2 take pre-scaled input). "
-        "top-1: n/a, no trained ImageNet weights on this offline machine. Absolute milliseconds on a shared host are "
+        + (f"top-1: {meta['accuracy_source']} (the float model's figure at its paper's resolution, not measured here"
+           + (", nor at this run's size" if meta["resolution"] else "") + "). " if meta.get("accuracy_source")
+           else "top-1: n/a, no trained ImageNet weights on this offline machine. ")
+        + "Absolute milliseconds on a shared host are "
         f"noisy; the ratios are the figure to read. The run took {meta['wall_seconds'] / 60:.0f} min "
         f"(`python benchmarks/zoo.py {meta.get('command', '')}`).",
         "",
@@ -485,7 +491,8 @@ def plot(records, path, modes, title):
                 ax.plot([p[1] for p in front], [-p[0] for p in front], "-", color=styles[("ours", mode)]["color"], alpha=0.4)
                 for xi, yi, name in points:
                     ax.annotate(name, (xi, yi), fontsize=7, xytext=(3, 2), textcoords="offset points")
-        ax.set(xscale="log", xlabel="latency (ms)", ylabel="top-1 (%)", title="accuracy vs latency")
+        ax.set(xscale="log", xlabel="latency (ms, median, 1 thread)", ylabel="ImageNet top-1 (%, float model)",
+               title="top-1 vs latency (line: Pareto front)")
         ax.grid(True, which="both", alpha=0.3)
         _legend(ax)
     fig.suptitle(title, fontsize=10)
@@ -518,6 +525,24 @@ def render(out, records, meta):
          f"({meta['host']}, {meta['generated']})")
 
 
+def load_accuracy(path):
+    """({model name: top-1 as a fraction}, what the figures are) from an --accuracy file;
+    a clear error for a name the zoo lacks or a figure given in percent."""
+    import keras_lightnets as kl
+
+    with open(path) as f:
+        data = json.load(f)
+    top1, source = (data["top1"], data.get("source")) if isinstance(data.get("top1"), dict) else (data, None)
+    unknown = sorted(set(top1) - set(kl.list_models()))
+    if unknown:
+        raise SystemExit(f"--accuracy {path}: no registered model is named {', '.join(unknown)} (see kl.list_models()).")
+    percent = sorted(n for n, v in top1.items() if not isinstance(v, (int, float)) or not 0 < v <= 1)
+    if percent:
+        raise SystemExit(f"--accuracy {path}: top-1 must be a fraction in (0, 1], got {top1[percent[0]]} for "
+                         f"{percent[0]}; write {top1[percent[0]] / 100:g} for {top1[percent[0]]}%.")
+    return top1, source or f"trained figures from {os.path.basename(path)}"
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.render_only:
@@ -527,10 +552,7 @@ def main(argv=None):
         print(f"wrote {out / 'zoo.md'}, {out / 'zoo.png'} from {out / 'zoo.json'}")
         return data["models"]
     modes = MODES if args.int8 else ("float32",)
-    accuracy = {}
-    if args.accuracy:
-        with open(args.accuracy) as f:
-            accuracy = json.load(f)
+    accuracy, accuracy_source = load_accuracy(args.accuracy) if args.accuracy else ({}, None)
     jobs = plan(args)
     started = time.time()
     records = convert_all(jobs, modes, args.calibration, args.workdir, args.jobs, args.max_minutes)
@@ -546,7 +568,7 @@ def main(argv=None):
     meta = {"generated": datetime.date.today().isoformat(), "host": host["model"], "platform": host["platform"],
             "logical_cpus": host["logical_cpus"], "litert": litert_version, "resolution": args.resolution,
             "calibration": args.calibration, "warmup_runs": args.warmup_runs, "num_runs": args.num_runs,
-            "rounds": args.rounds, "modes": list(modes), "models": args.models, "wall_seconds": round(time.time() - started),
+            "rounds": args.rounds, "modes": list(modes), "models": args.models, "accuracy_source": accuracy_source, "wall_seconds": round(time.time() - started),
             "command": " ".join(sys.argv[1:] if argv is None else argv)}
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAPER_TOP1 = os.path.join(ROOT, "benchmarks", "paper_top1.json")
 
 
 def _zoo():
@@ -55,13 +56,16 @@ def test_zoo_two_models_side_by_side_with_keras_applications(tmp_path):
     # a second run reuses every converted file, and a zero time budget skips what is not cached
     before = {p.name: p.stat().st_mtime_ns for p in work.glob("*.tflite")}
     assert len(before) == 3
-    zoo.main(argv + ["--models=mobilenet_v1*", "--no-anchors", "--max_minutes=0"])
+    zoo.main(argv + ["--models=mobilenet_v1*", "--no-anchors", "--max_minutes=0", f"--accuracy={PAPER_TOP1}"])
     assert {p.name: p.stat().st_mtime_ns for p in work.glob("*.tflite")} == before
     records = json.loads((out / "zoo.json").read_text())["models"]
     assert [r["name"] for r in records if not r.get("skipped")] == ["mobilenet_v1", "mobilenet_v1_025"]
     assert {r["name"] for r in records if r.get("skipped")} == {"mobilenet_v1_050", "mobilenet_v1_075"}
     table = (out / "zoo.md").read_text()
     assert "Not converted within the run's time budget (2" in table
+    # the papers' top-1 beside the measured latency, saying what it is
+    assert "top-1: ImageNet top-1 as published" in table and "nor at this run's size" in table
+    assert next(line for line in table.splitlines() if line.startswith("| `mobilenet_v1_025` ")).endswith("| 50.6% |")
     (out / "zoo.md").unlink()
     zoo.main([f"--out={out}", "--render_only"])  # the table and plot again, from zoo.json alone
     assert (out / "zoo.md").read_text() == table
@@ -72,3 +76,24 @@ def test_calibration_photos_are_real_varied_images():
     assert images.shape == (8, 24, 24, 3) and images.dtype == "float32"
     assert 0 <= images.min() and images.max() <= 255 and images.std() > 30
     assert len({image.tobytes() for image in images}) == 8
+
+
+def test_accuracy_files_name_registered_models_and_give_fractions(tmp_path):
+    zoo = _zoo()
+    top1, source = zoo.load_accuracy(PAPER_TOP1)
+    assert top1["mobilenet_v3_large"] == 0.752 and source.startswith("ImageNet top-1 as published")
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps({"mobilenet_v2": 0.72}))
+    assert zoo.load_accuracy(plain) == ({"mobilenet_v2": 0.72}, "trained figures from plain.json")
+    for content, message in (({"mobilenet_v5": 0.8}, "no registered model is named mobilenet_v5"),
+                             ({"mobilenet_v2": 72.0}, "write 0.72 for 72.0%")):
+        plain.write_text(json.dumps(content))
+        with pytest.raises(SystemExit, match=message):
+            zoo.load_accuracy(plain)
+
+
+def test_a_cifar_network_is_never_run_above_its_papers_size():
+    zoo = _zoo()
+    jobs = zoo.plan(zoo.parse_args(["--models=wrn_28_10,mobilenet_v1", "--resolution=128"]))
+    assert {(j["name"], j["variant"]): j["resolution"] for j in jobs} == {
+        ("wrn_28_10", "ours"): 32, ("mobilenet_v1", "ours"): 128, ("mobilenet_v1", "keras.applications"): 128}
