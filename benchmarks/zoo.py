@@ -487,10 +487,11 @@ def plot(records, path, modes, title):
             if points:
                 x, y, names = zip(*points)
                 ax.scatter(x, y, label=mode, **styles[("ours", mode)])
-                front = pareto_front([(-a, l, n) for l, a, n in points])  # fastest for its accuracy
-                ax.plot([p[1] for p in front], [-p[0] for p in front], "-", color=styles[("ours", mode)]["color"], alpha=0.4)
-                for xi, yi, name in points:
-                    ax.annotate(name, (xi, yi), fontsize=7, xytext=(3, 2), textcoords="offset points")
+                front = accuracy_front(points)
+                ax.plot([p[0] for p in front], [p[1] for p in front], "-", color=styles[("ours", mode)]["color"], alpha=0.5)
+                for xi, yi, name in front:  # names on the front only: the cloud below it is unreadable
+                    ax.annotate(name, (xi, yi), fontsize=7, xytext=(3, -8 if mode == "int8" else 3), textcoords="offset points",
+                                color=styles[("ours", mode)]["color"])
         ax.set(xscale="log", xlabel="latency (ms, median, 1 thread)", ylabel="ImageNet top-1 (%, float model)",
                title="top-1 vs latency (line: Pareto front)")
         ax.grid(True, which="both", alpha=0.3)
@@ -515,6 +516,12 @@ def pareto_front(points):
             front.append((x, y, name))
             best = x
     return sorted(front)
+
+
+def accuracy_front(points):
+    """Points (latency, accuracy, name) that no other point beats with more accuracy at
+    no more latency, by latency: the models a user would pick."""
+    return [(latency, accuracy, name) for accuracy, latency, name in pareto_front([(a, l, n) for l, a, n in points])]
 
 
 def render(out, records, meta):

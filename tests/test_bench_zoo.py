@@ -97,3 +97,9 @@ def test_a_cifar_network_is_never_run_above_its_papers_size():
     jobs = zoo.plan(zoo.parse_args(["--models=wrn_28_10,mobilenet_v1", "--resolution=128"]))
     assert {(j["name"], j["variant"]): j["resolution"] for j in jobs} == {
         ("wrn_28_10", "ours"): 32, ("mobilenet_v1", "ours"): 128, ("mobilenet_v1", "keras.applications"): 128}
+
+
+def test_the_accuracy_front_keeps_the_most_accurate_model_for_its_latency():
+    points = [(1.0, 50.0, "tiny"), (2.0, 60.0, "small"), (3.0, 55.0, "slow and worse"), (4.0, 70.0, "big"),
+              (4.0, 65.0, "as slow, worse")]
+    assert _zoo().accuracy_front(points) == [(1.0, 50.0, "tiny"), (2.0, 60.0, "small"), (4.0, 70.0, "big")]
