@@ -103,3 +103,16 @@ def test_the_accuracy_front_keeps_the_most_accurate_model_for_its_latency():
     points = [(1.0, 50.0, "tiny"), (2.0, 60.0, "small"), (3.0, 55.0, "slow and worse"), (4.0, 70.0, "big"),
               (4.0, 65.0, "as slow, worse")]
     assert _zoo().accuracy_front(points) == [(1.0, 50.0, "tiny"), (2.0, 60.0, "small"), (4.0, 70.0, "big")]
+
+
+def test_an_int8_file_with_float_fallback_is_marked_in_the_table():
+    zoo = _zoo()
+    meta = {"generated": "2026-11-30", "host": "cpu", "logical_cpus": 2, "litert": "2", "warmup_runs": 1, "num_runs": 3,
+            "rounds": 2, "resolution": 128, "calibration": 8, "wall_seconds": 60, "command": "", "accuracy_source": None}
+    record = {"variant": "ours", "name": "vit_ti16", "resolution": 128, "params": 5.7e6, "macs": 3e8, "accuracy": None,
+              "files": {"float32": {"latency_ms": 4.0, "size_bytes": 23e6},
+                        "int8": {"latency_ms": 3.0, "size_bytes": 6e6, "fully_integer": False}}}
+    table = zoo.markdown([record], meta, ("float32", "int8"))
+    row = next(line for line in table.splitlines() if line.startswith("| `vit_ti16` "))
+    assert "| 3.00† |" in row and "| 1.33x |" in row
+    assert "†: int8 with float fallback" in table
