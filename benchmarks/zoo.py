@@ -185,6 +185,10 @@ def convert_job(job, modes, calibration, workdir):
         with open(meta_path) as f:
             record = {**json.load(f), **job}
     todo = [m for m in modes if not _cached(record["files"].get(m))]
+    for entry in record["files"].values():  # files cached before float_ops was recorded
+        if entry.get("fully_integer") is False and entry.get("float_ops") is None and _cached(entry):
+            with open(entry["path"], "rb") as f:
+                entry["float_ops"] = kt.analyze(f.read()).float_ops
     if record.get("error") or not todo:
         return record
     try:
@@ -210,7 +214,8 @@ def convert_job(job, modes, calibration, workdir):
                                 # LayerNorm / GELU / softmax: TFLite's integer set cannot express them all
                                 allow_float_fallback=mode == "int8" and job["family"] in TRANSFORMER_FAMILIES)
             entry.update(size_bytes=report.size_bytes, conversion_s=round(time.perf_counter() - start, 1),
-                         fully_integer=report.fully_integer if mode == "int8" else None)
+                         fully_integer=report.fully_integer if mode == "int8" else None,
+                         float_ops=report.float_ops if mode == "int8" else None)
         except Exception as error:
             entry = {"path": None, "error": _first_line(error)}
         record["files"][mode] = entry
@@ -407,9 +412,11 @@ def markdown(records, meta, modes):
             cells.append(f"{speedup:.2f}x" if speedup else "—")
         cells.append(_fmt(ours.get("accuracy"), ".1%", "n/a"))
         lines.append("| " + " | ".join(cells) + " |")
-    if any(e.get("fully_integer") is False for r in records for e in r["files"].values()):
-        lines += ["", "†: int8 with float fallback: ops TFLite's integer set cannot express (the transformers' "
-                  "LayerNorm, GELU, softmax) stay float, with QUANTIZE/DEQUANTIZE around them."]
+    mixed = sorted({op for r in records for e in r["files"].values() if e.get("fully_integer") is False
+                    for op in e.get("float_ops") or ["?"]})
+    if mixed:
+        lines += ["", f"†: int8 with float fallback: op types TFLite's int8 kernels lack ({', '.join(mixed)}) "
+                  "stay float, between QUANTIZE and DEQUANTIZE."]
     errors = [(r["name"], r["variant"], m, e["error"]) for r in records for m, e in r["files"].items() if e.get("error")]
     errors += [(r["name"], r["variant"], "build", r["error"]) for r in records if r.get("error")]
     if errors:

@@ -111,8 +111,8 @@ def test_an_int8_file_with_float_fallback_is_marked_in_the_table():
             "rounds": 2, "resolution": 128, "calibration": 8, "wall_seconds": 60, "command": "", "accuracy_source": None}
     record = {"variant": "ours", "name": "vit_ti16", "resolution": 128, "params": 5.7e6, "macs": 3e8, "accuracy": None,
               "files": {"float32": {"latency_ms": 4.0, "size_bytes": 23e6},
-                        "int8": {"latency_ms": 3.0, "size_bytes": 6e6, "fully_integer": False}}}
+                        "int8": {"latency_ms": 3.0, "size_bytes": 6e6, "fully_integer": False, "float_ops": ["NEG"]}}}
     table = zoo.markdown([record], meta, ("float32", "int8"))
     row = next(line for line in table.splitlines() if line.startswith("| `vit_ti16` "))
     assert "| 3.00† |" in row and "| 1.33x |" in row
-    assert "†: int8 with float fallback" in table
+    assert "†: int8 with float fallback: op types TFLite's int8 kernels lack (NEG)" in table
