@@ -211,7 +211,7 @@ def convert_job(job, modes, calibration, workdir):
             report = kt.convert(model, path, quantization=None if mode == "float32" else "int8",
                                 representative_data=images[:calibration] if mode == "int8" else None,
                                 num_calibration_samples=calibration, input_type="float32" if mode == "float32" else "uint8",
-                                # LayerNorm / GELU / softmax: TFLite's integer set cannot express them all
+                                # ViT's and Swin's GELU leave a NEG, which TFLite's int8 kernels lack
                                 allow_float_fallback=mode == "int8" and job["family"] in TRANSFORMER_FAMILIES)
             entry.update(size_bytes=report.size_bytes, conversion_s=round(time.perf_counter() - start, 1),
                          fully_integer=report.fully_integer if mode == "int8" else None,
@@ -412,10 +412,10 @@ def markdown(records, meta, modes):
             cells.append(f"{speedup:.2f}x" if speedup else "—")
         cells.append(_fmt(ours.get("accuracy"), ".1%", "n/a"))
         lines.append("| " + " | ".join(cells) + " |")
-    mixed = sorted({op for r in records for e in r["files"].values() if e.get("fully_integer") is False
-                    for op in e.get("float_ops") or ["?"]})
-    if mixed:
-        lines += ["", f"†: int8 with float fallback: op types TFLite's int8 kernels lack ({', '.join(mixed)}) "
+    fallback_ops = sorted({op for r in records for e in r["files"].values() if e.get("fully_integer") is False
+                           for op in e.get("float_ops") or ["?"]})
+    if fallback_ops:
+        lines += ["", f"†: int8 with float fallback: op types TFLite's int8 kernels lack ({', '.join(fallback_ops)}) "
                   "stay float, between QUANTIZE and DEQUANTIZE."]
     errors = [(r["name"], r["variant"], m, e["error"]) for r in records for m, e in r["files"].items() if e.get("error")]
     errors += [(r["name"], r["variant"], "build", r["error"]) for r in records if r.get("error")]
