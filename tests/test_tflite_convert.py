@@ -199,3 +199,22 @@ def test_an_integer_rescale_before_a_concatenation_is_not_a_float_boundary(tmp_p
     report = kt.convert(model, tmp_path / "c.tflite", quantization="int16x8", representative_data=images)
     assert report.op_counts["QUANTIZE"] == 2  # the input's, and one rescale
     assert report.requantize_ops == 1 and report.inner_quantize_ops == 0 and report.fully_integer
+
+
+def test_an_op_with_no_integer_kernel_is_an_error_unless_fallback_is_allowed(tmp_path):
+    """The converter keeps Local Response Normalization's POW in float even when asked for
+    int8 only; kt.convert says so instead of writing a file that is not what was asked."""
+    from keras_lightnets.layers.normalization import LocalResponseNormalization
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(inputs))
+    x = LocalResponseNormalization(size=5, alpha=1e-4, beta=0.75, k=2.0)(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)), name="lrn_net")
+    images = np.random.RandomState(0).uniform(0, 255, (16, 16, 16, 3)).astype("float32")
+    path = tmp_path / "lrn.tflite"
+    with pytest.raises(ValueError, match=r"int8 file of 'lrn_net' is not fully integer: .*POW.*allow_float_fallback=True"):
+        kt.convert(model, path, quantization="int8", representative_data=images)
+    assert not path.exists()
+    report = kt.convert(model, path, quantization="int8", representative_data=images, allow_float_fallback=True)
+    assert "POW" in report.float_ops and not report.fully_integer and path.exists()

@@ -160,6 +160,14 @@ def convert(
             f"{summary.inner_quantize_ops} QUANTIZE/DEQUANTIZE inside the graph (tensors with no trained range). "
             "Pass allow_float_fallback=True to keep them in float."
         )
+    if not qat and quantization in ("int8", "int16x8") and not allow_float_fallback and summary.float_ops:
+        # the converter leaves an op with no integer kernel in float without a word
+        raise ValueError(
+            f"The {quantization} file of {model.name!r} is not fully integer: {', '.join(summary.float_ops)} "
+            f"ha{'s' if len(summary.float_ops) == 1 else 've'} no {quantization} kernel in TFLite and would run in float "
+            f"between {summary.inner_quantize_ops} QUANTIZE/DEQUANTIZE ops. Pass allow_float_fallback=True to accept "
+            "that, or replace the layer that makes them."
+        )
 
     fidelity = None
     if verify:
