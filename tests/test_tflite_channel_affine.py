@@ -1,0 +1,138 @@
+"""Per-channel elementwise chains (input normalization) fused into one 1x1 depthwise
+convolution: same answers as the chain, in float32 and int8 (speed:
+benchmarks/int8_speed.py)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_lightnets as kl
+from keras_lightnets import tflite as kt
+from keras_lightnets.data import load_digits
+from keras_lightnets.tflite.channel_affine import fuse_channel_affine_chains
+
+SIZE = 32
+MEAN, VARIANCE = [0.485, 0.456, 0.406], [0.229**2, 0.224**2, 0.225**2]
+
+
+@pytest.fixture(scope="module")
+def images():
+    (x, _), _ = load_digits(image_size=SIZE, num_classes=5, seed=0)
+    return x[:64] * np.array([1.0, 0.8, 0.6], "float32")  # channels that differ, [0, 255]
+
+
+def normalized_model():
+    """keras.applications' EfficientNet preprocessing, then a small classifier."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Normalization(mean=MEAN, variance=VARIANCE)(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
+    return keras.Model(inputs, keras.layers.Dense(5)(x))
+
+
+def test_float32_normalization_becomes_one_depthwise_op(images, tmp_path):
+    model = normalized_model()
+    fused = kt.convert(model, tmp_path / "fused.tflite")
+    chain = kt.convert(model, tmp_path / "chain.tflite", fuse_channel_affine=False)
+    assert chain.op_counts["SUB"] == 1 and chain.op_counts["MUL"] == 2
+    assert "SUB" not in fused.op_counts and "MUL" not in fused.op_counts
+    assert fused.op_counts["DEPTHWISE_CONV_2D"] == 1
+    expected = model.predict(images, verbose=0)
+    got = kt.run(kt.load_interpreter(str(tmp_path / "fused.tflite")), images)
+    np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_int8_fused_file_matches_the_chain(images, tmp_path):
+    model = normalized_model()
+    kwargs = dict(quantization="int8", representative_data=images)
+    fused = kt.convert(model, tmp_path / "fused.tflite", **kwargs)
+    kt.convert(model, tmp_path / "chain.tflite", fuse_channel_affine=False, **kwargs)
+    assert fused.fully_integer and "SUB" not in fused.op_counts and fused.op_counts["DEPTHWISE_CONV_2D"] == 1
+    got = kt.run(kt.load_interpreter(str(tmp_path / "fused.tflite")), images)
+    chain = kt.run(kt.load_interpreter(str(tmp_path / "chain.tflite")), images)
+    expected = model.predict(images, verbose=0)
+    spread = np.abs(expected).max()
+    # one rounding instead of three: no farther from the Keras model than the chain is
+    assert np.abs(got - expected).mean() <= np.abs(chain - expected).mean() * 1.25 + 1e-3 * spread
+    assert np.mean(got.argmax(1) == chain.argmax(1)) >= 0.95
+    # weights at +-127 exactly, one scale per channel
+    interpreter = kt.load_interpreter(str(tmp_path / "fused.tflite"))
+    weights = next(t for t in interpreter.get_tensor_details() if t["name"].endswith("/channel_affine_weights"))
+    assert set(np.abs(interpreter.get_tensor(weights["index"])).ravel()) == {127}
+    assert len(weights["quantization_parameters"]["scales"]) == 3
+
+
+def test_int8_normalization_within_one_step_of_the_chain(images, tmp_path):
+    # the normalization alone as the model: its int8 output, fused and as a chain
+    inputs = keras.Input((SIZE, SIZE, 3))
+    normalized = keras.layers.Normalization(mean=MEAN, variance=VARIANCE)(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, normalized)
+    kwargs = dict(quantization="int8", representative_data=images)
+    kt.convert(model, tmp_path / "fused.tflite", **kwargs)
+    kt.convert(model, tmp_path / "chain.tflite", fuse_channel_affine=False, **kwargs)
+    fused, chain = (kt.load_interpreter(str(tmp_path / f"{k}.tflite")) for k in ("fused", "chain"))
+    assert "SUB" not in {op["op_name"] for op in fused._get_ops_details()}
+    got, reference = kt.run(fused, images), kt.run(chain, images)
+    dequantize = next(op for op in fused._get_ops_details() if op["op_name"] == "DEQUANTIZE")
+    step = fused._get_tensor_details(dequantize["inputs"][0], 0)["quantization"][0]  # the int8 output's scale
+    exact = model.predict(images, verbose=0)
+    assert np.abs(got - reference).max() <= 1.01 * step
+    assert np.abs(got - exact).mean() <= np.abs(reference - exact).mean() + 1e-6
+
+
+def test_constant_first_sub_and_div(images, tmp_path):
+    # 2 - x * w and x / k: the chain's sign flip and division are folded correctly
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling([0.01, 0.02, 0.03])(inputs)
+    x = keras.layers.Lambda(lambda t: 2.0 - t)(x)
+    x = keras.layers.Lambda(lambda t: t / keras.ops.convert_to_tensor([[[[2.0, 4.0, 8.0]]]]))(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x))
+    model = keras.Model(inputs, x)
+    report = kt.convert(model, tmp_path / "m.tflite")
+    assert report.op_counts["DEPTHWISE_CONV_2D"] == 1, report.op_counts
+    assert not {"SUB", "MUL", "DIV", "ADD"} & set(report.op_counts), report.op_counts
+    expected = model.predict(images, verbose=0)
+    np.testing.assert_allclose(kt.run(kt.load_interpreter(str(tmp_path / "m.tflite")), images), expected,
+                               atol=1e-5 * np.abs(expected).max())
+
+
+def test_a_shared_intermediate_tensor_stays(images, tmp_path):
+    # the Rescaling's output also feeds a sigmoid: its MUL stays, SUB -> MUL fuse
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    rescaled = keras.layers.Rescaling(1 / 255)(inputs)
+    normalized = keras.layers.Normalization(mean=MEAN, variance=VARIANCE)(rescaled)
+    x = keras.layers.Add()([keras.layers.Conv2D(4, 3)(normalized), keras.layers.Conv2D(4, 3)(keras.layers.Activation("sigmoid")(rescaled))])
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    report = kt.convert(model, tmp_path / "m.tflite")
+    assert report.op_counts["MUL"] == 1 and report.op_counts["DEPTHWISE_CONV_2D"] == 1, report.op_counts
+    expected = model.predict(images, verbose=0)
+    np.testing.assert_allclose(kt.run(kt.load_interpreter(str(tmp_path / "m.tflite")), images), expected,
+                               atol=1e-5 * np.abs(expected).max())
+
+
+def test_scalar_only_and_spatial_constants_are_left_alone(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(inputs)  # scalars: XNNPACK's fast path already
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(x)))
+    content = kt.convert(model, tmp_path / "scalar.tflite").path
+    _, count = fuse_channel_affine_chains(open(content, "rb").read())
+    assert count == 0
+
+    ramp = np.linspace(0, 1, SIZE, dtype="float32").reshape(1, SIZE, 1, 1)  # varies along the rows
+    spatial = keras.layers.Lambda(lambda t: (t + ramp) * keras.ops.convert_to_tensor([[[[1.0, 2.0, 3.0]]]]))(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(spatial)))
+    report = kt.convert(model, tmp_path / "spatial.tflite")
+    assert "DEPTHWISE_CONV_2D" not in report.op_counts, report.op_counts
+
+
+def test_efficientnet_input_normalization_is_fused(images, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = kl.create_model("efficientnet_b0", input_shape=(SIZE, SIZE, 3), classes=5)
+    report = kt.convert(model, tmp_path / "b0.tflite", verify=True, verify_data=images[:8])
+    assert "SUB" not in report.op_counts and report.op_counts["DEPTHWISE_CONV_2D"] == 16 + 1
+    assert report.fidelity["max_abs_diff"] <= 1e-4
