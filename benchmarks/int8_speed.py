@@ -401,7 +401,8 @@ def _profile(e, key, op):
 def explanation(results):
     """The findings, with this run's numbers."""
     lines = ["## Why keras.applications' MobileNetV3 is slower in int8 than in float32, and ours is not", ""]
-    v3 = [(label, e) for label, e in results["models"].items() if "apps_int8_rewritten" in e["files"]]
+    v3 = [(label, e) for label, e in results["models"].items()
+          if "apps_int8_rewritten" in e["files"] and e["files"]["apps_int8_rewritten"].get("hard_swish_rewritten", 1)]
     for label, e in v3:
         count, hard_swish = _profile(e, "apps_int8", "HARD_SWISH")
         _, float_hard_swish = _profile(e, "apps_float32", "HARD_SWISH")
@@ -432,11 +433,35 @@ def explanation(results):
         "XNNPACK takes (keras_lightnets/tflite/hard_swish.py), so the network stays in XNNPACK up to the final SOFTMAX "
         "and h-swish costs what the SE blocks' elementwise ops cost (the ADD and MUL rows). Applied to keras.applications' own int8 file it gives the same speed "
         "(last column): the difference is the converter, not the architecture.",
+        *_input_normalization(results),
         _what_is_left(results),
         "4. The SOFTMAX at the end has no int8 XNNPACK kernel either (1000 values, ~0.01 ms).",
         "",
     ]
     return lines
+
+
+def _input_normalization(results):
+    """Point 2b: EfficientNet's per-channel input normalization, three ops or one."""
+    lines = []
+    for label, e in results["models"].items():
+        f = e["files"]
+        if not f.get("apps_int8_rewritten", {}).get("channel_affine_fused"):
+            continue
+        chain = sum(_profile(e, "apps_int8", op)[1] for op in ("SUB",)) + _profile(e, "apps_int8", "MUL")[1] \
+            - _profile(e, "apps_int8_rewritten", "MUL")[1]
+        fused = _profile(e, "apps_int8_rewritten", "DEPTHWISE_CONV_2D")[1] - _profile(e, "apps_int8", "DEPTHWISE_CONV_2D")[1]
+        lines.append(
+            f"   - {label}: Rescaling(1/255) + Normalization(ImageNet mean, variance) converts into MUL -> SUB -> MUL on "
+            f"the full-size image; the SUB and the per-channel MUL take {chain:.2f} ms in int8 (one-operator profiles), "
+            f"the depthwise op that replaces the three {fused:.2f} ms. Whole file: keras.applications int8 "
+            f"{f['apps_int8']['cpu_ms']:.2f} ms, the same file rewritten {f['apps_int8_rewritten']['cpu_ms']:.2f} ms, "
+            f"ours {f['ours_int8']['cpu_ms']:.2f} ms.")
+    if not lines:
+        return []
+    return ["2b. `kt.convert` also turns a chain of elementwise ops by per-channel constants into one 1x1 "
+            "DEPTHWISE_CONV_2D (keras_lightnets/tflite/channel_affine.py), in float32 and int8: XNNPACK broadcasts a "
+            "3-value constant over an image slowly.", *lines]
 
 
 def _what_is_left(results):
@@ -451,6 +476,7 @@ def _what_is_left(results):
 
     cpu = results["settings"].get("cpu") or "this CPU"
     met = [label for label, e in results["models"].items() if e["ours_speedup"] >= TARGET]
+    missed = [f"{label} {e['ours_speedup']:.2f}x" for label, e in results["models"].items() if e["ours_speedup"] < TARGET]
     return (
         f"3. Left: which op types int8 speeds up on this CPU ({cpu}), from the one-operator profiles of our files "
         f"(float32 time / int8 time): CONV_2D {ratios('CONV_2D')}, DEPTHWISE_CONV_2D {ratios('DEPTHWISE_CONV_2D')}, "
@@ -459,7 +485,7 @@ def _what_is_left(results):
         "they gained about 1.5x); XNNPACK's int8 depthwise and elementwise kernels on x86 do not beat its float32 "
         "ones. So a network whose time is in 1x1 convolutions reaches the target here "
         f"({', '.join(met) if met else 'none this run'}), and one with much of its int8 time in depthwise convolutions, "
-        "h-swish and SE elementwise ops (MobileNet V2/V3, EfficientNet) does not. The papers' target "
+        f"h-swish and SE elementwise ops ({', '.join(missed) if missed else 'none this run'}) does not. The papers' target "
         "is an ARM big core, with other kernels; the >= 1.8x target is a phone figure "
         "(`lightnets benchmark --target=android` measures it there)."
     )

@@ -82,6 +82,41 @@ def test_int8_normalization_within_one_step_of_the_chain(images, tmp_path):
     assert np.abs(got - exact).mean() <= np.abs(reference - exact).mean() + 1e-6
 
 
+def dense_block_model():
+    """DenseNet's BN -> ReLU after a concatenation: no convolution to fold the BN into."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same")(keras.layers.Rescaling(1 / 255)(inputs))
+    x = keras.layers.Concatenate()([x, keras.layers.Conv2D(4, 3, padding="same")(x)])
+    bn = keras.layers.BatchNormalization()
+    x = keras.layers.ReLU()(bn(x))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 1)(x))
+    model = keras.Model(inputs, keras.layers.Dense(5)(x))
+    rng = np.random.default_rng(0)  # a trained BN's statistics: channel scales spanning 100x
+    bn.set_weights([rng.uniform(0.5, 2, 12), rng.normal(0, 0.5, 12), rng.normal(0, 1, 12), rng.uniform(0.01, 1, 12) ** 2])
+    return model
+
+
+def test_batch_norm_after_concatenation_with_its_relu(images, tmp_path):
+    model = dense_block_model()
+    chain = kt.convert(model, tmp_path / "chain.tflite", fuse_channel_affine=False)
+    fused = kt.convert(model, tmp_path / "fused.tflite")
+    assert chain.op_counts["MUL"] == 1 and chain.op_counts["ADD"] == 1, chain.op_counts
+    assert "MUL" not in fused.op_counts and "ADD" not in fused.op_counts and fused.op_counts["DEPTHWISE_CONV_2D"] == 1
+    expected = model.predict(images, verbose=0)
+    np.testing.assert_allclose(kt.run(kt.load_interpreter(str(tmp_path / "fused.tflite")), images), expected,
+                               atol=1e-5 * np.abs(expected).max())
+
+    kwargs = dict(quantization="int8", representative_data=images)
+    kt.convert(model, tmp_path / "chain8.tflite", fuse_channel_affine=False, **kwargs)
+    assert kt.convert(model, tmp_path / "fused8.tflite", **kwargs).fully_integer
+    errors = {key: np.abs(kt.run(kt.load_interpreter(str(tmp_path / f"{key}.tflite")), images) - expected).mean()
+              for key in ("chain8", "fused8")}
+    # one op instead of two: the same int8 output grid, one rounding less on the way
+    assert errors["fused8"] <= 1.2 * errors["chain8"], errors
+    assert errors["fused8"] <= 0.02 * np.abs(expected).mean(), errors
+
+
 def test_constant_first_sub_and_div(images, tmp_path):
     # 2 - x * w and x / k: the chain's sign flip and division are folded correctly
     keras.utils.set_random_seed(0)

@@ -9,10 +9,16 @@ float32 and 1.1 ms in int8 (one-operator profiles, x86), a tenth of EfficientNet
 int8 time, while a 1x1 depthwise convolution computing the same a * x + b per channel
 takes a third of that.
 
+The same ops come from a BatchNormalization the converter cannot fold into a
+convolution (DenseNet's and pre-activation ResNet's BN -> ReLU after a concatenation
+or an addition): MUL(x, gamma / std) -> ADD(., beta - mean * gamma / std) with the ReLU
+fused into the ADD. As one depthwise op, DenseNet-121 at 224 px runs 1.17x faster in
+int8 and 1.05x in float32, ResNet-50 v2 1.06x / 1.00x (measured side by side, 1 thread).
+
 So every chain of two or more MUL / ADD / SUB / DIV ops whose other operand is a
 constant holding one value or one per channel, with at least one per-channel
-constant, becomes one DEPTHWISE_CONV_2D (1x1, stride 1, multiplier 1) with weights a
-and bias b:
+constant, the last op's fused activation (if any) one a convolution takes, becomes
+one DEPTHWISE_CONV_2D (1x1, stride 1, multiplier 1) with weights a and bias b:
 
 - float32: a and b in float32; the result differs from the chain by float rounding.
 - int8: weights quantized per channel at +-127 exactly (scale |a| / 127), the bias in
@@ -59,7 +65,7 @@ def _chains(model, graph, schema):
         if id(op) in taken or _step(model, graph, schema, op) is None:
             continue
         chain = [op]
-        while True:
+        while _activation(chain[-1]) == schema.ActivationFunctionType.NONE:  # an activation ends a chain
             out = chain[-1].outputs[0]
             following = consumers.get(out, [])
             if out in outputs or len(following) != 1 or _step(model, graph, schema, following[0]) is None \
@@ -84,7 +90,7 @@ def _step(model, graph, schema, op):
     """(variable input, constant values, op name, constant first?) if op is a chain step."""
     name = _op_name(model, op, schema)
     if name not in _CHAIN_OPS or len(op.inputs) != 2 or op.builtinOptions is None \
-            or getattr(op.builtinOptions, "fusedActivationFunction", 0) != schema.ActivationFunctionType.NONE:
+            or _activation(op) not in _depthwise_activations(schema):
         return None
     values = [_constant_values(model, graph.tensors[i]) for i in op.inputs]
     values = [v if v is None or _per_channel_shape(graph.tensors[i]) else False for v, i in zip(values, op.inputs)]
@@ -104,6 +110,15 @@ def _step(model, graph, schema, op):
 def _per_channel_shape(tensor):
     shape = [] if tensor.shape is None else list(tensor.shape)
     return all(d == 1 for d in shape[:-1])
+
+
+def _activation(op):
+    return getattr(op.builtinOptions, "fusedActivationFunction", 0)
+
+
+def _depthwise_activations(schema):  # the fused activations a depthwise convolution takes too
+    kinds = schema.ActivationFunctionType
+    return (kinds.NONE, kinds.RELU, kinds.RELU_N1_TO_1, kinds.RELU6)
 
 
 def _constant_values(model, tensor):
@@ -181,7 +196,7 @@ def _replace(model, graph, schema, chain, a, b):
     options = schema.DepthwiseConv2DOptionsT()
     options.padding, options.strideW, options.strideH = schema.Padding.VALID, 1, 1
     options.depthMultiplier, options.dilationWFactor, options.dilationHFactor = 1, 1, 1
-    options.fusedActivationFunction = schema.ActivationFunctionType.NONE
+    options.fusedActivationFunction = _activation(last)  # BatchNorm + ReLU: the ReLU fused into the last op
     op.builtinOptions = options
     # the fused op takes the last op's place: x exists before it, y's readers come after
     ops = graph.operators
