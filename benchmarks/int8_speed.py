@@ -198,6 +198,7 @@ def convert_variants(label, ours_name, apps_class, apps_units, images, workdir, 
 
     import keras_lightnets as kl
     from keras_lightnets import tflite as kt
+    from keras_lightnets.models.efficientnet import set_imagenet_normalization
     from keras_lightnets.tflite.channel_affine import fuse_channel_affine_chains
     from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
     from keras_lightnets.training import recalibrate_batch_norm
@@ -223,7 +224,7 @@ def convert_variants(label, ours_name, apps_class, apps_units, images, workdir, 
         return files, info
     progress.set_postfix_str(f"{label}: keras.applications")
     apps = getattr(keras.applications, apps_class)(weights=None, input_shape=(SIZE, SIZE, 3))
-    imagenet_input_normalization(apps)
+    set_imagenet_normalization(apps)  # EfficientNet: the statistics its published weights load
     apps_images = images / 127.5 - 1.0 if apps_units == "[-1, 1]" else images
     recalibrate_batch_norm(apps, apps_images)
     stock = dict(decompose_hard_swish=False, fuse_channel_affine=False)  # = tf.lite.TFLiteConverter's
@@ -236,20 +237,6 @@ def convert_variants(label, ours_name, apps_class, apps_units, images, workdir, 
         info["apps_int8_rewritten"] = {"size_mb": round(len(rewritten) / 1e6, 3), "hard_swish_rewritten": hard_swish,
                                        "channel_affine_fused": affine}
     return files, info
-
-
-def imagenet_input_normalization(apps):
-    """Sets keras.applications' input Normalization layer (EfficientNet) to ImageNet's
-    mean and variance, as its published weights do; weights=None leaves an identity."""
-    import keras
-
-    from keras_lightnets.models.efficientnet import IMAGENET_MEAN, IMAGENET_STDDEV
-
-    for layer in apps.layers:
-        if isinstance(layer, keras.layers.Normalization) and layer.get_weights()[0].shape[-1:] == (3,):
-            mean, variance, count = layer.get_weights()
-            layer.set_weights([IMAGENET_MEAN.reshape(mean.shape), (IMAGENET_STDDEV**2).reshape(variance.shape), count])
-            layer.finalize_state()  # Normalization reads its statistics from a cache
 
 
 def measure(args):

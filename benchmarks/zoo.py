@@ -163,11 +163,11 @@ def _build(job):
     shape = (job["resolution"], job["resolution"], 3)
     if job["variant"] == "ours":
         return kl.create_model(job["name"], input_shape=shape), None
-    from int8_speed import imagenet_input_normalization  # EfficientNet: the statistics its weights load
+    from keras_lightnets.models.efficientnet import set_imagenet_normalization
 
     builder = getattr(keras.applications, job["keras_builder"])
     model = builder(weights=None, input_shape=shape, **job["keras_kwargs"])
-    imagenet_input_normalization(model)
+    set_imagenet_normalization(model)  # EfficientNet: the statistics its published weights load
     module = ANCHORS[job["name"]][2]
     preprocess = getattr(keras.applications, module).preprocess_input if module else None
     return model, preprocess

@@ -243,6 +243,10 @@ def test_default_input_normalization(reference, photos):
     x = photos(SIZE).astype("float32")
     _, _, normalized = reference
     np.testing.assert_allclose(normalized, (x / 255.0 - efficientnet.IMAGENET_MEAN) / efficientnet.IMAGENET_STDDEV, atol=1e-5)
+    # keras.applications' twin given the same statistics (what the benchmarks time it with)
+    twin = efficientnet.set_imagenet_normalization(ka.EfficientNetB0(weights=None, input_shape=(SIZE, SIZE, 3)))
+    norm = next(layer for layer in twin.layers if isinstance(layer, keras.layers.Normalization))
+    np.testing.assert_allclose(run(keras.Model(twin.inputs, norm.output), x), normalized, atol=1e-6)
     model = kl.EfficientNetLite0(input_shape=(SIZE, SIZE, 3), include_top=False)
     rescale = keras.Model(model.inputs, model.get_layer("rescaling").output)
     np.testing.assert_allclose(run(rescale, x), (x - 127.0) / 128.0, atol=1e-6)

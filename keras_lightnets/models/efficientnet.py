@@ -169,6 +169,17 @@ def _normalize_imagenet(x):
     return x
 
 
+def set_imagenet_normalization(model):
+    """Sets an EfficientNet's input Normalization layer (ours, or keras.applications'
+    built with weights=None, which leaves it an identity) to ImageNet's mean and
+    variance, as the published weights do. Returns the model."""
+    for layer in model.layers:
+        if isinstance(layer, layers.Normalization) and layer.get_weights()[0].shape[-1:] == (3,):
+            mean, variance, _ = layer.get_weights()
+            _set_normalization(layer, IMAGENET_MEAN.reshape(mean.shape), (IMAGENET_STDDEV**2).reshape(variance.shape))
+    return model
+
+
 def _set_normalization(norm, mean, variance):
     norm.set_weights([mean, variance, norm.get_weights()[2]])
     norm.finalize_state()  # Normalization reads its statistics from a cache
