@@ -32,6 +32,9 @@ are left alone; so are other tensor types (float16 and int16x8 files).
 
 import numpy as np
 
+from keras_lightnets.tflite.graph_edit import op_name
+from keras_lightnets.tflite.graph_edit import opcode
+
 _CHAIN_OPS = ("MUL", "ADD", "SUB", "DIV")
 _INT32_MAX = 2**31 - 1
 
@@ -88,7 +91,7 @@ def _chains(model, graph, schema):
 
 def _step(model, graph, schema, op):
     """(variable input, constant values, op name, constant first?) if op is a chain step."""
-    name = _op_name(model, op, schema)
+    name = op_name(model, op, schema)
     if name not in _CHAIN_OPS or len(op.inputs) != 2 or op.builtinOptions is None \
             or _activation(op) not in _depthwise_activations(schema):
         return None
@@ -190,7 +193,8 @@ def _replace(model, graph, schema, chain, a, b):
         bias = _constant(model, graph, schema, name + "_bias", quantized_bias.astype(np.int32), schema.TensorType.INT32,
                          scale=x_scale * weight_scale, zero_point=np.zeros(channels, np.int64), axis=0)
     op = schema.OperatorT()
-    op.opcodeIndex = _depthwise_opcode(model, schema, quantized=x.type != schema.TensorType.FLOAT32)
+    # version 3: int8 with per-channel weights
+    op.opcodeIndex = opcode(model, schema, "DEPTHWISE_CONV_2D", 1 if x.type == schema.TensorType.FLOAT32 else 3)
     op.inputs, op.outputs = [x_index, weights, bias], [last.outputs[0]]
     op.builtinOptionsType = schema.BuiltinOptions.DepthwiseConv2DOptions
     options = schema.DepthwiseConv2DOptionsT()
@@ -223,22 +227,3 @@ def _constant(model, graph, schema, name, values, tensor_type, scale=None, zero_
         tensor.quantization.quantizedDimension = axis
     graph.tensors.append(tensor)
     return len(graph.tensors) - 1
-
-
-def _depthwise_opcode(model, schema, quantized):
-    builtin = schema.BuiltinOperator.DEPTHWISE_CONV_2D
-    version = 3 if quantized else 1  # 3: int8 with per-channel weights
-    for index, code in enumerate(model.operatorCodes or []):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin:
-            code.version = max(code.version, version)
-            return index
-    code = schema.OperatorCodeT()
-    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, builtin, version
-    model.operatorCodes.append(code)
-    return len(model.operatorCodes) - 1
-
-
-def _op_name(model, op, schema):
-    code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    return next((name for name in _CHAIN_OPS if getattr(schema.BuiltinOperator, name) == builtin), None)

@@ -33,6 +33,9 @@ same integers throughout.
 
 import numpy as np
 
+from keras_lightnets.tflite.graph_edit import op_name
+from keras_lightnets.tflite.graph_edit import opcode
+
 _T_SCALE, _T_ZERO_POINT = 6.0 / 255.0, -128  # [0, 6] over the full int8 range
 # XNNPACK's int8 ADD needs input/output scale in [2**-10, 2**8); keep a factor 2 margin.
 _MIN_ADD_SCALE_RATIO, _MAX_ADD_SCALE_RATIO = 2.0 ** -9, 2.0 ** 7
@@ -45,12 +48,12 @@ def decompose_int8_hard_swish(content, fold_sixth=True):
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
-    hard_swish = _opcode_indices(model, schema.BuiltinOperator.HARD_SWISH)
     count = 0
     for graph in model.subgraphs or []:
         operators, final_scales = [], []
         for op in graph.operators or []:
-            x, y = (graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]) if op.opcodeIndex in hard_swish else (None, None)
+            x, y = (graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]) if op_name(model, op, schema) == "HARD_SWISH" \
+                else (None, None)
             if x is None or x.type != schema.TensorType.INT8 or y.type != schema.TensorType.INT8 or not _delegable(x):
                 operators.append(op)
                 continue
@@ -129,7 +132,7 @@ def _absorb_factor(model, graph, index, schema):
         return None
     weights, scaled, multiplied_by = [], [], []
     for op in consumers:
-        name, inputs = _op_name(model, op, schema), list(op.inputs)
+        name, inputs = op_name(model, op, schema), list(op.inputs)
         if name in _WEIGHTED and inputs.index(index) == 0 and index not in inputs[1:]:
             kernel = graph.tensors[inputs[1]]
             if sum(inputs[1] in other.inputs for other in graph.operators) != 1 or kernel.quantization is None \
@@ -149,35 +152,11 @@ def _absorb_factor(model, graph, index, schema):
     return weights, scaled, multiplied_by
 
 
-def _op_name(model, op, schema):
-    code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    return next((name for name in _WEIGHTED + _LINEAR if getattr(schema.BuiltinOperator, name) == builtin), None)
-
-
-def _opcode_indices(model, builtin):
-    return {i for i, code in enumerate(model.operatorCodes or [])
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == builtin}
-
-
-def _opcode(model, schema, op_name):
-    builtin = getattr(schema.BuiltinOperator, op_name)
-    existing = sorted(_opcode_indices(model, builtin))
-    if existing:
-        index = existing[0]
-        model.operatorCodes[index].version = max(model.operatorCodes[index].version, 2)  # 2: int8 kernels
-        return index
-    code = schema.OperatorCodeT()
-    code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), 2
-    model.operatorCodes.append(code)
-    return len(model.operatorCodes) - 1
-
-
-def _operator(model, schema, op_name, inputs, outputs, activation):
+def _operator(model, schema, name, inputs, outputs, activation):
     op = schema.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = _opcode(model, schema, op_name), list(inputs), list(outputs)
-    options_class = schema.AddOptionsT if op_name == "ADD" else schema.MulOptionsT
-    op.builtinOptionsType = getattr(schema.BuiltinOptions, f"{op_name.title()}Options")
+    op.opcodeIndex, op.inputs, op.outputs = opcode(model, schema, name, 2), list(inputs), list(outputs)  # 2: int8 kernels
+    options_class = schema.AddOptionsT if name == "ADD" else schema.MulOptionsT
+    op.builtinOptionsType = getattr(schema.BuiltinOptions, f"{name.title()}Options")
     op.builtinOptions = options_class()
     op.builtinOptions.fusedActivationFunction = activation
     return op
