@@ -47,8 +47,8 @@ def fuse_channel_affine_chains(content):
     model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
     count = 0
     for graph in model.subgraphs or []:
-        for chain, (a, b) in _chains(model, graph, schema):
-            count += _replace(model, graph, schema, chain, a, b)
+        for chain, x_index, (a, b) in _chains(model, graph, schema):
+            count += _replace(model, graph, schema, chain, x_index, a, b)
     if not count:
         return bytes(content), 0
     builder = flatbuffers.Builder(1024)
@@ -63,19 +63,20 @@ def _chains(model, graph, schema):
         for i in op.inputs:
             consumers.setdefault(i, []).append(op)
     outputs = set(graph.outputs)
+    step_of = {id(op): _step(model, graph, schema, op) for op in graph.operators or []}  # decoded once
     taken, found = set(), []
     for op in graph.operators or []:
-        if id(op) in taken or _step(model, graph, schema, op) is None:
+        if id(op) in taken or step_of[id(op)] is None:
             continue
         chain = [op]
         while _activation(chain[-1]) == schema.ActivationFunctionType.NONE:  # an activation ends a chain
             out = chain[-1].outputs[0]
             following = consumers.get(out, [])
-            if out in outputs or len(following) != 1 or _step(model, graph, schema, following[0]) is None \
-                    or _step(model, graph, schema, following[0])[0] != out:
+            if out in outputs or len(following) != 1 or step_of[id(following[0])] is None \
+                    or step_of[id(following[0])][0] != out:
                 break
             chain.append(following[0])
-        steps = [_step(model, graph, schema, o) for o in chain]
+        steps = [step_of[id(o)] for o in chain]
         if len(chain) < 2 or all(np.size(constant) == 1 for _, constant, _, _ in steps):
             continue
         channels = int(graph.tensors[steps[0][0]].shape[-1])
@@ -85,7 +86,7 @@ def _chains(model, graph, schema):
         if affine is None or not _same_kind(graph, schema, chain, steps):
             continue
         taken.update(id(o) for o in chain)
-        found.append((chain, affine))
+        found.append((chain, steps[0][0], affine))
     return found
 
 
@@ -171,9 +172,8 @@ def _affine(steps, channels):
     return a, b
 
 
-def _replace(model, graph, schema, chain, a, b):
-    first, last = chain[0], chain[-1]
-    x_index = _step_input(model, graph, schema, first)
+def _replace(model, graph, schema, chain, x_index, a, b):
+    last = chain[-1]
     x, y = graph.tensors[x_index], graph.tensors[last.outputs[0]]
     name = (y.name.decode() if isinstance(y.name, bytes) else y.name) + "/channel_affine"
     channels = len(a)
@@ -207,10 +207,6 @@ def _replace(model, graph, schema, chain, a, b):
     ops[ops.index(last)] = op
     graph.operators = [o for o in ops if not any(o is c for c in chain[:-1])]
     return True
-
-
-def _step_input(model, graph, schema, op):
-    return _step(model, graph, schema, op)[0]
 
 
 def _constant(model, graph, schema, name, values, tensor_type, scale=None, zero_point=None, axis=0):
