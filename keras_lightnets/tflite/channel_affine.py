@@ -32,6 +32,7 @@ are left alone; so are other tensor types (float16 and int16x8 files).
 
 import numpy as np
 
+from keras_lightnets.tflite.graph_edit import add_constant
 from keras_lightnets.tflite.graph_edit import op_name
 from keras_lightnets.tflite.graph_edit import opcode
 
@@ -178,19 +179,19 @@ def _replace(model, graph, schema, chain, x_index, a, b):
     name = (y.name.decode() if isinstance(y.name, bytes) else y.name) + "/channel_affine"
     channels = len(a)
     if x.type == schema.TensorType.FLOAT32:
-        weights = _constant(model, graph, schema, name + "_weights", a.astype(np.float32).reshape(1, 1, 1, channels),
+        weights = add_constant(model, graph, schema, name + "_weights", a.astype(np.float32).reshape(1, 1, 1, channels),
                             schema.TensorType.FLOAT32)
-        bias = _constant(model, graph, schema, name + "_bias", b.astype(np.float32), schema.TensorType.FLOAT32)
+        bias = add_constant(model, graph, schema, name + "_bias", b.astype(np.float32), schema.TensorType.FLOAT32)
     else:
         x_scale = float(x.quantization.scale[0])
         weight_scale = np.where(a == 0, 1.0, np.abs(a) / 127.0)
         quantized_bias = np.round(b / (x_scale * weight_scale))
         if np.abs(quantized_bias).max() > _INT32_MAX:
             return False
-        weights = _constant(model, graph, schema, name + "_weights",
+        weights = add_constant(model, graph, schema, name + "_weights",
                             (np.sign(a) * 127).astype(np.int8).reshape(1, 1, 1, channels), schema.TensorType.INT8,
                             scale=weight_scale, zero_point=np.zeros(channels, np.int64), axis=3)
-        bias = _constant(model, graph, schema, name + "_bias", quantized_bias.astype(np.int32), schema.TensorType.INT32,
+        bias = add_constant(model, graph, schema, name + "_bias", quantized_bias.astype(np.int32), schema.TensorType.INT32,
                          scale=x_scale * weight_scale, zero_point=np.zeros(channels, np.int64), axis=0)
     op = schema.OperatorT()
     # version 3: int8 with per-channel weights
@@ -207,19 +208,3 @@ def _replace(model, graph, schema, chain, x_index, a, b):
     ops[ops.index(last)] = op
     graph.operators = [o for o in ops if not any(o is c for c in chain[:-1])]
     return True
-
-
-def _constant(model, graph, schema, name, values, tensor_type, scale=None, zero_point=None, axis=0):
-    buffer = schema.BufferT()
-    buffer.data = np.ascontiguousarray(values).view(np.uint8).reshape(-1)
-    model.buffers.append(buffer)
-    tensor = schema.TensorT()
-    tensor.name, tensor.shape, tensor.type = name, np.array(values.shape, np.int32), tensor_type
-    tensor.buffer = len(model.buffers) - 1
-    if scale is not None:
-        tensor.quantization = schema.QuantizationParametersT()
-        tensor.quantization.scale = [float(s) for s in scale]
-        tensor.quantization.zeroPoint = [int(z) for z in zero_point]
-        tensor.quantization.quantizedDimension = axis
-    graph.tensors.append(tensor)
-    return len(graph.tensors) - 1

@@ -16,9 +16,11 @@ import numpy as np
 
 from keras_lightnets.tflite.analyze import analyze
 from keras_lightnets.tflite.channel_affine import fuse_channel_affine_chains
+from keras_lightnets.tflite.hard_swish import decompose_int16_hard_swish
 from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
 from keras_lightnets.tflite.interpreter import load_interpreter
 from keras_lightnets.tflite.interpreter import run
+from keras_lightnets.tflite.layer_norm import integerize_layer_norm
 from keras_lightnets.tflite.metadata import add_metadata
 from keras_lightnets.tflite.metadata import describe_metadata
 from keras_lightnets.tflite.metadata import read_metadata
@@ -114,11 +116,13 @@ def convert(
             and report its agreement with the Keras model.
         num_calibration_samples: how many representative images calibrate.
         allow_float_fallback: for "int8"/"int16x8", let ops the integer set cannot
-            express run in float (TFLite's own fallback; e.g. HARD_SWISH has no
-            16x8 kernel) instead of failing; the report lists them.
+            express run in float (TFLite's own fallback; e.g. ZFNet's local response
+            normalization, POW and SQUARE) instead of failing; the report lists them.
         decompose_hard_swish: for "int8", rewrite each HARD_SWISH into int8
             ADD/MUL ops, which XNNPACK runs (it has no int8 HARD_SWISH; see
             keras_lightnets.tflite.hard_swish). False keeps TFLite's fused op.
+            For "int16x8", the same ops in int16 replace the float HARD_SWISH
+            TFLite would leave (it has no 16x8 one); False keeps that float op.
         fuse_channel_affine: for float32, "dynamic" and "int8", turn each chain of
             elementwise ops by per-channel constants (Rescaling + Normalization
             input preprocessing) into one 1x1 DEPTHWISE_CONV_2D, which XNNPACK
@@ -154,9 +158,13 @@ def convert(
     metadata_fields = resolve_metadata(metadata, model, input_type)  # checked before the slow part
 
     start = time.perf_counter()
-    content = _convert(model, shape, quantization, calibration, input_type, output_type, allow_float_fallback)
+    content = _convert(model, shape, quantization, calibration, input_type, output_type)
     if quantization == "int8" and decompose_hard_swish:
         content, _ = decompose_int8_hard_swish(content)
+    if quantization == "int16x8" and decompose_hard_swish:
+        content, _ = decompose_int16_hard_swish(content)
+    if quantization in ("int8", "int16x8"):
+        content, _ = integerize_layer_norm(content)  # LayerNormalization's NEG (and int16 SQUARED_DIFFERENCE)
     if fuse_channel_affine:
         content, _ = fuse_channel_affine_chains(content)
     seconds = time.perf_counter() - start
@@ -273,7 +281,7 @@ def _tfds_images(name, shape, limit=500):
     return np.stack([np.asarray(image) for image in dataset.take(limit).map(resize)])
 
 
-def _convert(model, shape, quantization, calibration, input_type, output_type, allow_float_fallback):
+def _convert(model, shape, quantization, calibration, input_type, output_type):
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as saved_model_dir:
@@ -299,26 +307,29 @@ def _convert(model, shape, quantization, calibration, input_type, output_type, a
             converter.inference_output_type = tf.as_dtype(output_type)
         elif calibration is not None:
             converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+            # Float builtins allowed here whatever allow_float_fallback says: the converter
+            # leaves an op it cannot quantize in float (int16x8 would refuse LayerNorm's
+            # NEG outright), the rewrites make some of them integer, and `convert`'s
+            # strict check then names the ones left. int8 files come out byte-identical.
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8"
-                else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-            ] + ([tf.lite.OpsSet.TFLITE_BUILTINS] if allow_float_fallback else [])
+                else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                tf.lite.OpsSet.TFLITE_BUILTINS]
             converter.inference_input_type = tf.as_dtype(input_type)
             converter.inference_output_type = tf.as_dtype(output_type)
         try:
             return converter.convert()
         except Exception as error:  # ConverterError and friends: say which mode failed
             first_line = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
-            remedy = "allow_float_fallback=True (those ops run in float), " if calibration is not None else ""
             raise ValueError(
                 f"TFLite cannot express {model.name!r} with quantization={quantization!r}: {first_line}. "
-                f"Try {remedy}quantization='dynamic' or 'float16', or replace the unsupported layer."
+                "Try quantization='dynamic' or 'float16', or replace the unsupported layer."
             ) from None
 
 
 def _check_it_runs(content, name, quantization):
     """One invoke on zeros: the converter can emit an op in a type the interpreter's
-    kernels do not take (int16x8 LayerNormalization's SQUARED_DIFFERENCE), which would
+    kernels do not take (an int16 SQUARED_DIFFERENCE, before layer_norm.py), which would
     otherwise be found only when a user runs the file."""
     from ai_edge_litert.interpreter import Interpreter
 

@@ -4,6 +4,8 @@ builtin op to give a new one."""
 
 import functools
 
+import numpy as np
+
 
 def op_name(model, op, schema):
     """The builtin name of an operator ("CONV_2D", ...), or "CUSTOM"."""
@@ -29,3 +31,94 @@ def opcode(model, schema, name, version):
     code.builtinCode, code.deprecatedBuiltinCode, code.version = builtin, min(builtin, 127), version
     model.operatorCodes.append(code)
     return len(model.operatorCodes) - 1
+
+
+def tensor_name(tensor):
+    return tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
+
+
+def add_tensor(graph, schema, name, shape, kind, scale=None, zero_point=None, axis=0, buffer=0):
+    """A new tensor of type `kind` (schema.TensorType), quantized when `scale` is given
+    (one value per tensor, or one per channel along `axis`); returns its index."""
+    tensor = schema.TensorT()
+    tensor.name, tensor.type, tensor.buffer = name, kind, buffer
+    tensor.shape = np.array(shape if shape is not None else [], np.int32)
+    if scale is not None:
+        scale, zero_point = np.atleast_1d(scale), np.atleast_1d(zero_point if zero_point is not None else 0)
+        tensor.quantization = schema.QuantizationParametersT()
+        tensor.quantization.scale = [float(s) for s in scale]
+        tensor.quantization.zeroPoint = [int(z) for z in np.broadcast_to(zero_point, scale.shape)]
+        tensor.quantization.quantizedDimension = axis
+    graph.tensors.append(tensor)
+    return len(graph.tensors) - 1
+
+
+def add_constant(model, graph, schema, name, values, kind, scale=None, zero_point=None, axis=0):
+    """A new constant tensor holding the numpy array `values` (already of `kind`'s dtype)."""
+    buffer = schema.BufferT()
+    buffer.data = np.ascontiguousarray(values).view(np.uint8).reshape(-1)
+    model.buffers.append(buffer)
+    return add_tensor(graph, schema, name, values.shape, kind, scale, zero_point, axis, buffer=len(model.buffers) - 1)
+
+
+def elementwise(model, schema, name, inputs, outputs, activation=None, version=2):
+    """A new ADD, SUB or MUL operator (version 2: the int8 kernels)."""
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = opcode(model, schema, name, version), list(inputs), list(outputs)
+    op.builtinOptionsType = getattr(schema.BuiltinOptions, f"{name.title()}Options")
+    op.builtinOptions = getattr(schema, f"{name.title()}OptionsT")()
+    op.builtinOptions.fusedActivationFunction = schema.ActivationFunctionType.NONE if activation is None else activation
+    if name in ("ADD", "SUB"):
+        op.builtinOptions.potScaleInt16 = False  # int16 operands at any scale, not only powers of two
+    return op
+
+
+def float_islands(model, graph, schema, name):
+    """The ops `name` that the converter left in float inside an integer graph:
+    (DEQUANTIZE, op, [QUANTIZE, ...]) where the op reads integer tensor a through the
+    DEQUANTIZE and only QUANTIZEs to a's type read its output (one per reader the
+    converter saw; the float tensors between them read by nothing else)."""
+    producer = {out: op for op in graph.operators for out in op.outputs}
+    readers = {}
+    for op in graph.operators:
+        for index in op.inputs:
+            readers.setdefault(index, []).append(op)
+    integer = (schema.TensorType.INT8, schema.TensorType.INT16)
+    islands = []
+    for op in graph.operators:
+        if op_name(model, op, schema) != name or len(op.inputs) != 1:
+            continue
+        before, after = producer.get(op.inputs[0]), readers.get(op.outputs[0], [])
+        if before is None or op_name(model, before, schema) != "DEQUANTIZE" or len(readers[op.inputs[0]]) != 1 \
+                or not after or {*op.inputs, *op.outputs} & set(graph.outputs):
+            continue
+        kind = graph.tensors[before.inputs[0]].type
+        if kind in integer and all(op_name(model, q, schema) == "QUANTIZE" and graph.tensors[q.outputs[0]].type == kind
+                                   for q in after):
+            islands.append((before, op, after))
+    return islands
+
+
+def replace_islands(model, graph, schema, islands_to_ops):
+    """Each (DEQUANTIZE, op, QUANTIZEs) island replaced by its integer ops, which write
+    the first QUANTIZE's output b at that QUANTIZE's place. The other QUANTIZEs' readers
+    read b where the quantization is the same; elsewhere they become QUANTIZE(b), an
+    integer requantization."""
+    removed, at = set(), {}
+    for (dequantize, op, quantizes), ops in islands_to_ops:
+        removed |= {id(dequantize), id(op)}
+        at[id(quantizes[0])] = ops
+        b = quantizes[0].outputs[0]
+        for other in quantizes[1:]:
+            if _same_quantization(graph.tensors[b], graph.tensors[other.outputs[0]]):
+                for reader in graph.operators:
+                    reader.inputs = [b if i == other.outputs[0] else i for i in reader.inputs]
+                removed.add(id(other))
+            else:
+                other.inputs = [b]
+    graph.operators = [new for op in graph.operators if id(op) not in removed for new in at.get(id(op), [op])]
+
+
+def _same_quantization(x, y):
+    return list(x.quantization.scale) == list(y.quantization.scale) \
+        and list(x.quantization.zeroPoint) == list(y.quantization.zeroPoint)

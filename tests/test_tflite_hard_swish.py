@@ -1,5 +1,7 @@
 """int8 HARD_SWISH rewritten into ADD/MUL ops XNNPACK runs: same answers as TFLite's
-fused kernel, and the network stays in XNNPACK (speed: benchmarks/int8_speed.py)."""
+fused kernel, and the network stays in XNNPACK (speed: benchmarks/int8_speed.py).
+int16x8's float HARD_SWISH (TFLite has no 16x8 one) rewritten into the same ops in
+int16: the file becomes fully integer and stays as close to Keras."""
 
 import collections
 
@@ -10,6 +12,7 @@ import pytest
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
 from keras_lightnets.data import load_digits
+from keras_lightnets.tflite.hard_swish import decompose_int16_hard_swish
 from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
 from keras_lightnets.training import recalibrate_batch_norm
 
@@ -121,3 +124,43 @@ def test_the_sixth_stays_where_no_weights_can_absorb_it(digits, tmp_path):
     folded, count = decompose_int8_hard_swish(path.read_bytes())
     assert count == 1 and folded == decompose_int8_hard_swish(path.read_bytes(), fold_sixth=False)[0]
     assert kt.analyze(folded).op_counts["MUL"] == 2
+
+
+@pytest.fixture(scope="module")
+def int16_files(model, digits, tmp_path_factory):
+    """TFLite's own int16x8 file (HARD_SWISH left in float) and the same file rewritten."""
+    (x, _), _ = digits
+    path = tmp_path_factory.mktemp("int16") / "stock.tflite"
+    kt.convert(model, path, quantization="int16x8", representative_data=x[:100], decompose_hard_swish=False,
+               allow_float_fallback=True)
+    rewritten, count = decompose_int16_hard_swish(path.read_bytes())
+    return {"stock": path.read_bytes(), "ours": rewritten, "count": count}
+
+
+def test_int16x8_hard_swish_becomes_int16_ops(int16_files):
+    stock, ours = kt.analyze(int16_files["stock"]), kt.analyze(int16_files["ours"])
+    assert stock.float_ops == ["HARD_SWISH"] and stock.op_counts["HARD_SWISH"] == int16_files["count"] == 19
+    # squeeze-excite reads each h-swish twice: the converter quantized its float output twice
+    assert stock.inner_quantize_ops > 2 * 19
+    assert not ours.float_ops and ours.inner_quantize_ops == 0 and "HARD_SWISH" not in ours.op_counts
+    assert ours.op_counts["ADD"] == stock.op_counts["ADD"] + 19 and ours.op_counts["MUL"] == stock.op_counts["MUL"] + 2 * 19
+
+
+def test_int16x8_as_close_to_keras_as_float_hard_swish(int16_files, model, digits):
+    """Against the float model: the int16 ops round t and u once each, where the stock
+    file computes h-swish in float; the difference must stay within int16 rounding."""
+    _, (x_test, _) = digits
+    images = x_test[:64].astype("float32")
+    expected = model.predict(images, verbose=0)
+    stock = kt.run(kt.load_interpreter(int16_files["stock"]), images)
+    ours = kt.run(kt.load_interpreter(int16_files["ours"]), images)
+    stock_error, our_error = np.abs(stock - expected).mean(), np.abs(ours - expected).mean()
+    assert our_error <= 1.02 * stock_error, (our_error, stock_error)  # measured: 0.1351 against 0.1351
+    assert np.abs(ours - stock).max() < 0.005 * np.abs(expected).max()  # measured: 0.0014 of it
+    agreement = {name: np.mean(out.argmax(1) == expected.argmax(1)) for name, out in (("ours", ours), ("stock", stock))}
+    assert agreement["ours"] >= agreement["stock"] - 2 / 64, agreement  # an untrained net: close logits tie
+
+
+def test_int16_rewrite_leaves_int8_files_alone(files):
+    content = files["stock"][1]
+    assert decompose_int16_hard_swish(content) == (content, 0)
