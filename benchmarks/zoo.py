@@ -214,8 +214,8 @@ def convert_job(job, modes, calibration, workdir):
             report = kt.convert(model, path, quantization=None if mode == "float32" else "int8",
                                 representative_data=images[:calibration] if mode == "int8" else None,
                                 num_calibration_samples=calibration, input_type="float32" if mode == "float32" else "uint8",
-                                # an op with no int8 kernel (ViT's and Swin's GELU leave a NEG, ZFNet's LRN
-                                # a POW) stays float: recorded (fully_integer, float_ops) and marked in the table
+                                # an op with no int8 kernel (ZFNet's LRN: POW, SQUARE) stays float:
+                                # recorded (fully_integer, float_ops) and marked in the table
                                 allow_float_fallback=mode == "int8")
             entry.update(size_bytes=report.size_bytes, conversion_s=round(time.perf_counter() - start, 1),
                          fully_integer=report.fully_integer if mode == "int8" else None,
