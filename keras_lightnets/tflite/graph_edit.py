@@ -19,6 +19,18 @@ def _builtin_names(schema):
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
 
+def has_ops(content, schema, names):
+    """Whether the .tflite bytes use any of the builtin ops `names`: read from the operator
+    codes alone, without unpacking the model (which takes seconds for a large one)."""
+    model = schema.Model.GetRootAs(content, 0)
+    wanted = {getattr(schema.BuiltinOperator, name) for name in names}
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) in wanted:
+            return True
+    return False
+
+
 def opcode(model, schema, name, version):
     """The index of the model's operator code for builtin `name`, added if missing; its
     version raised to at least `version` (the kernels a new operator needs)."""

@@ -43,6 +43,7 @@ from keras_lightnets.tflite.graph_edit import add_constant
 from keras_lightnets.tflite.graph_edit import add_tensor
 from keras_lightnets.tflite.graph_edit import elementwise
 from keras_lightnets.tflite.graph_edit import float_islands
+from keras_lightnets.tflite.graph_edit import has_ops
 from keras_lightnets.tflite.graph_edit import op_name
 from keras_lightnets.tflite.graph_edit import replace_islands
 from keras_lightnets.tflite.graph_edit import tensor_name
@@ -59,6 +60,8 @@ def decompose_int8_hard_swish(content, fold_sixth=True):
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
+    if not has_ops(bytes(content), schema, ["HARD_SWISH"]):
+        return bytes(content), 0
     model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
     count = 0
     for graph in model.subgraphs or []:
@@ -97,6 +100,8 @@ def decompose_int16_hard_swish(content):
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
+    if not has_ops(bytes(content), schema, ["HARD_SWISH"]):
+        return bytes(content), 0
     model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
     count = 0
     for graph in model.subgraphs or []:

@@ -32,6 +32,7 @@ from keras_lightnets.tflite.graph_edit import add_constant
 from keras_lightnets.tflite.graph_edit import add_tensor
 from keras_lightnets.tflite.graph_edit import elementwise
 from keras_lightnets.tflite.graph_edit import float_islands
+from keras_lightnets.tflite.graph_edit import has_ops
 from keras_lightnets.tflite.graph_edit import op_name
 from keras_lightnets.tflite.graph_edit import replace_islands
 from keras_lightnets.tflite.graph_edit import tensor_name
@@ -44,8 +45,10 @@ def integerize_layer_norm(content):
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
     counts = {"NEG": 0, "SQUARED_DIFFERENCE": 0}
+    if not has_ops(bytes(content), schema, counts):
+        return bytes(content), counts
+    model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
     for graph in model.subgraphs or []:
         counts["NEG"] += _quantize_negations(model, graph, schema)
         counts["SQUARED_DIFFERENCE"] += _split_int16_squared_differences(model, graph, schema)
