@@ -1,6 +1,6 @@
 """Small helpers shared by the passes that edit a converted .tflite graph
-(hard_swish.py, channel_affine.py): what an operator is, and the operator code of a
-builtin op to give a new one."""
+(hard_swish.py, channel_affine.py, layer_norm.py): what an operator is, new tensors,
+constants and elementwise operators, and the float islands the converter leaves."""
 
 import functools
 
@@ -88,8 +88,8 @@ def elementwise(model, schema, name, inputs, outputs, activation=None, version=2
 def float_islands(model, graph, schema, name):
     """The ops `name` that the converter left in float inside an integer graph:
     (DEQUANTIZE, op, [QUANTIZE, ...]) where the op reads integer tensor a through the
-    DEQUANTIZE and only QUANTIZEs to a's type read its output (one per reader the
-    converter saw; the float tensors between them read by nothing else)."""
+    DEQUANTIZE and only QUANTIZEs to a's type, all with one scale, read its output (one
+    per reader the converter saw; the float tensors between them read by nothing else)."""
     producer = {out: op for op in graph.operators for out in op.outputs}
     readers = {}
     for op in graph.operators:
@@ -102,32 +102,27 @@ def float_islands(model, graph, schema, name):
             continue
         before, after = producer.get(op.inputs[0]), readers.get(op.outputs[0], [])
         if before is None or op_name(model, before, schema) != "DEQUANTIZE" or len(readers[op.inputs[0]]) != 1 \
-                or not after or {*op.inputs, *op.outputs} & set(graph.outputs):
+                or not after or {*op.inputs, *op.outputs, *(q.outputs[0] for q in after[1:])} & set(graph.outputs):
             continue
         kind = graph.tensors[before.inputs[0]].type
         if kind in integer and all(op_name(model, q, schema) == "QUANTIZE" and graph.tensors[q.outputs[0]].type == kind
+                                   and _same_quantization(graph.tensors[q.outputs[0]], graph.tensors[after[0].outputs[0]])
                                    for q in after):
             islands.append((before, op, after))
     return islands
 
 
-def replace_islands(model, graph, schema, islands_to_ops):
+def replace_islands(graph, islands_to_ops):
     """Each (DEQUANTIZE, op, QUANTIZEs) island replaced by its integer ops, which write
-    the first QUANTIZE's output b at that QUANTIZE's place. The other QUANTIZEs' readers
-    read b where the quantization is the same; elsewhere they become QUANTIZE(b), an
-    integer requantization."""
+    the first QUANTIZE's output b at that QUANTIZE's place; the other QUANTIZEs' readers
+    (same quantization) read b."""
     removed, at = set(), {}
     for (dequantize, op, quantizes), ops in islands_to_ops:
-        removed |= {id(dequantize), id(op)}
+        removed |= {id(dequantize), id(op), *(id(q) for q in quantizes[1:])}
         at[id(quantizes[0])] = ops
-        b = quantizes[0].outputs[0]
-        for other in quantizes[1:]:
-            if _same_quantization(graph.tensors[b], graph.tensors[other.outputs[0]]):
-                for reader in graph.operators:
-                    reader.inputs = [b if i == other.outputs[0] else i for i in reader.inputs]
-                removed.add(id(other))
-            else:
-                other.inputs = [b]
+        b, duplicates = quantizes[0].outputs[0], {q.outputs[0] for q in quantizes[1:]}
+        for reader in graph.operators:
+            reader.inputs = [b if i in duplicates else i for i in reader.inputs]
     graph.operators = [new for op in graph.operators if id(op) not in removed for new in at.get(id(op), [op])]
 
 

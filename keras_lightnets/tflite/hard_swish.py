@@ -107,7 +107,7 @@ def decompose_int16_hard_swish(content):
     for graph in model.subgraphs or []:
         islands = [island for island in float_islands(model, graph, schema, "HARD_SWISH")
                    if graph.tensors[island[0].inputs[0]].type == schema.TensorType.INT16]
-        replace_islands(model, graph, schema, [
+        replace_islands(graph, [
             (island, _decomposed(model, graph, schema, island[0].inputs[0], island[2][0].outputs[0], schema.TensorType.INT16))
             for island in islands])
         count += len(islands)

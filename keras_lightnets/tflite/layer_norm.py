@@ -70,7 +70,7 @@ def _quantize_negations(model, graph, schema):
         minus_one = add_constant(model, graph, schema, f"{tensor_name(graph.tensors[b])}/minus_one",
                                  np.array([-1], dtype), kind, scale=1.0, zero_point=0)
         replacements.append((island, [elementwise(model, schema, "MUL", [a, minus_one], [b])]))
-    replace_islands(model, graph, schema, replacements)
+    replace_islands(graph, replacements)
     return len(islands)
 
 
