@@ -35,6 +35,8 @@ import numpy as np
 from keras_lightnets.tflite.graph_edit import add_constant
 from keras_lightnets.tflite.graph_edit import op_name
 from keras_lightnets.tflite.graph_edit import opcode
+from keras_lightnets.tflite.graph_edit import pack
+from keras_lightnets.tflite.graph_edit import tensor_name
 
 _CHAIN_OPS = ("MUL", "ADD", "SUB", "DIV")
 _INT32_MAX = 2**31 - 1
@@ -42,7 +44,6 @@ _INT32_MAX = 2**31 - 1
 
 def fuse_channel_affine_chains(content):
     """Returns (content with every such chain fused, how many chains there were)."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.ModelT.InitFromPackedBuf(bytes(content), 0)
@@ -52,9 +53,7 @@ def fuse_channel_affine_chains(content):
             count += _replace(model, graph, schema, chain, x_index, a, b)
     if not count:
         return bytes(content), 0
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), count
+    return pack(model), count
 
 
 def _chains(model, graph, schema):
@@ -176,7 +175,7 @@ def _affine(steps, channels):
 def _replace(model, graph, schema, chain, x_index, a, b):
     last = chain[-1]
     x, y = graph.tensors[x_index], graph.tensors[last.outputs[0]]
-    name = (y.name.decode() if isinstance(y.name, bytes) else y.name) + "/channel_affine"
+    name = tensor_name(y) + "/channel_affine"
     channels = len(a)
     if x.type == schema.TensorType.FLOAT32:
         weights = add_constant(model, graph, schema, name + "_weights", a.astype(np.float32).reshape(1, 1, 1, channels),

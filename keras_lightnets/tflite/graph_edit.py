@@ -6,6 +6,8 @@ import functools
 
 import numpy as np
 
+INT16_MAX = 32767  # the largest int16: int16 tensors are symmetric, zero point 0
+
 
 def op_name(model, op, schema):
     """The builtin name of an operator ("CONV_2D", ...), or "CUSTOM"."""
@@ -29,6 +31,15 @@ def has_ops(content, schema, names):
         if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) in wanted:
             return True
     return False
+
+
+def pack(model):
+    """The .tflite bytes of an edited ModelT."""
+    import flatbuffers
+
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def opcode(model, schema, name, version):

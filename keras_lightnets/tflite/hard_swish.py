@@ -40,16 +40,17 @@ int16 demands), so an int16x8 MobileNetV3 runs in integers end to end.
 import numpy as np
 
 from keras_lightnets.tflite.graph_edit import add_constant
+from keras_lightnets.tflite.graph_edit import INT16_MAX
 from keras_lightnets.tflite.graph_edit import add_tensor
 from keras_lightnets.tflite.graph_edit import elementwise
 from keras_lightnets.tflite.graph_edit import float_islands
 from keras_lightnets.tflite.graph_edit import has_ops
 from keras_lightnets.tflite.graph_edit import op_name
+from keras_lightnets.tflite.graph_edit import pack
 from keras_lightnets.tflite.graph_edit import replace_islands
 from keras_lightnets.tflite.graph_edit import tensor_name
 
 _T_SCALE, _T_ZERO_POINT = 6.0 / 255.0, -128  # [0, 6] over the full int8 range
-_INT16_MAX = 32767
 # XNNPACK's int8 ADD needs input/output scale in [2**-10, 2**8); keep a factor 2 margin.
 _MIN_ADD_SCALE_RATIO, _MAX_ADD_SCALE_RATIO = 2.0 ** -9, 2.0 ** 7
 
@@ -57,7 +58,6 @@ _MIN_ADD_SCALE_RATIO, _MAX_ADD_SCALE_RATIO = 2.0 ** -9, 2.0 ** 7
 def decompose_int8_hard_swish(content, fold_sixth=True):
     """Returns (content with every int8 HARD_SWISH decomposed, how many there were).
     fold_sixth=False keeps every final MUL(u, 1/6) (see the module's docstring)."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     if not has_ops(bytes(content), schema, ["HARD_SWISH"]):
@@ -80,9 +80,7 @@ def decompose_int8_hard_swish(content, fold_sixth=True):
             _fold_into_consumers(model, graph, scale_op, schema)
     if not count:
         return bytes(content), 0
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), count
+    return pack(model), count
 
 
 def _t_scale(x):
@@ -97,7 +95,6 @@ def _delegable(x):
 def decompose_int16_hard_swish(content):
     """Returns (content with every float HARD_SWISH of an int16x8 file in int16 ops,
     how many there were)."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     if not has_ops(bytes(content), schema, ["HARD_SWISH"]):
@@ -113,9 +110,7 @@ def decompose_int16_hard_swish(content):
         count += len(islands)
     if not count:
         return bytes(content), 0
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), count
+    return pack(model), count
 
 
 def _decomposed(model, graph, schema, x_index, y_index, kind):
@@ -126,7 +121,7 @@ def _decomposed(model, graph, schema, x_index, y_index, kind):
     if kind == schema.TensorType.INT8:
         top, t_scale, t_zero_point = np.int8(127), _t_scale(x), _T_ZERO_POINT
     else:
-        top, t_scale, t_zero_point = np.int16(_INT16_MAX), 6.0 / _INT16_MAX, 0
+        top, t_scale, t_zero_point = np.int16(INT16_MAX), 6.0 / INT16_MAX, 0
 
     def constant(suffix, value):  # `value` exactly, as the type's largest integer
         return add_constant(model, graph, schema, f"{name}/hard_swish_{suffix}", np.array([top]), kind,

@@ -29,20 +29,20 @@ import math
 import numpy as np
 
 from keras_lightnets.tflite.graph_edit import add_constant
+from keras_lightnets.tflite.graph_edit import INT16_MAX
 from keras_lightnets.tflite.graph_edit import add_tensor
 from keras_lightnets.tflite.graph_edit import elementwise
 from keras_lightnets.tflite.graph_edit import float_islands
 from keras_lightnets.tflite.graph_edit import has_ops
 from keras_lightnets.tflite.graph_edit import op_name
+from keras_lightnets.tflite.graph_edit import pack
 from keras_lightnets.tflite.graph_edit import replace_islands
 from keras_lightnets.tflite.graph_edit import tensor_name
 
-_INT16_MAX = 32767
 
 
 def integerize_layer_norm(content):
     """Returns (content with both rewrites, {"NEG": n, "SQUARED_DIFFERENCE": m} rewritten)."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
     counts = {"NEG": 0, "SQUARED_DIFFERENCE": 0}
@@ -54,9 +54,7 @@ def integerize_layer_norm(content):
         counts["SQUARED_DIFFERENCE"] += _split_int16_squared_differences(model, graph, schema)
     if not any(counts.values()):
         return bytes(content), counts
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output()), counts
+    return pack(model), counts
 
 
 def _quantize_negations(model, graph, schema):
@@ -84,9 +82,9 @@ def _split_int16_squared_differences(model, graph, schema):
             operators.append(op)
             continue
         z = graph.tensors[op.outputs[0]]
-        largest_square = float(z.quantization.scale[0]) * _INT16_MAX
+        largest_square = float(z.quantization.scale[0]) * INT16_MAX
         d = add_tensor(graph, schema, f"{tensor_name(z)}/difference", z.shape, schema.TensorType.INT16,
-                       scale=math.sqrt(largest_square) / _INT16_MAX, zero_point=0)
+                       scale=math.sqrt(largest_square) / INT16_MAX, zero_point=0)
         operators += [elementwise(model, schema, "SUB", op.inputs, [d]), elementwise(model, schema, "MUL", [d, d], op.outputs)]
         count += 1
     graph.operators = operators
