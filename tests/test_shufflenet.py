@@ -399,7 +399,6 @@ def test_class_style_aliases_and_registry():
     (lambda: kl.ShuffleNetV1(weights="no/such/file.h5"), "`weights` must be None"),
     (lambda: kl.ShuffleNetV2(dropout_rate=1.0), r"`dropout_rate` must be a number in \[0, 1\)"),
     (lambda: kl.ShuffleNetV2(pooling="sum", include_top=False), "`pooling` must be"),
-    (lambda: kl.ShuffleNetV2(input_shape=(64, 64, 1)), "include_preprocessing=True` expects RGB"),
 ])
 def test_errors_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):

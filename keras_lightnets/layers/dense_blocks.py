@@ -8,14 +8,13 @@ Layer names follow keras.applications.densenet ("conv2_block1_0_bn",
 
 from keras import layers
 
+from keras_lightnets.layers import preprocessing
+
 # keras.applications' DenseNet batch-norm epsilon (the Torch default 1e-5, as the
 # authors' Torch code, plus a margin); momentum is Keras' default 0.99.
 BN_EPSILON = 1.001e-5
 
-# The authors' CIFAR code (fb.resnet.torch's data loader) standardizes [0, 255]
-# pixels with these CIFAR-10 channel statistics.
-CIFAR_MEAN = (125.3, 123.0, 113.9)
-CIFAR_STD = (63.0, 62.1, 66.7)
+CIFAR_MEAN, CIFAR_STD = preprocessing.CIFAR10_RGB_MEAN, preprocessing.CIFAR10_RGB_STD  # the authors' CIFAR code's
 
 
 def standardize(x, mean, std, scale=None):
@@ -23,7 +22,7 @@ def standardize(x, mean, std, scale=None):
     optional Rescaling, then Normalization with constant mean and variance."""
     if scale is not None:
         x = layers.Rescaling(scale, name="rescaling")(x)
-    return layers.Normalization(mean=list(mean), variance=[s * s for s in std], name="normalization")(x)
+    return preprocessing.standardize(x, mean, std, name="normalization")
 
 
 def batch_norm(x, name):

@@ -143,8 +143,6 @@ def ConvFCNet(
             f"`include_top=True` flattens the last feature map, so {default_name} needs a fixed `input_shape`, e.g. "
             f"(224, 224, 3); received {tuple(image.shape[1:])}. Use include_top=False (with pooling='avg') for open sizes."
         )
-    if include_preprocessing and image.shape[-1] != 3:
-        raise ValueError(f"`include_preprocessing=True` expects RGB input (3 channels); received input_shape={tuple(image.shape[1:])}.")
 
     taps = _common.FeatureTaps()
     x = torch_preprocessing(image) if include_preprocessing else image

@@ -32,6 +32,7 @@ from keras import layers
 from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
+from keras_lightnets.layers.preprocessing import channel_statistics
 from keras_lightnets.models import _common
 from keras_lightnets.models._inverted_residual_net import Block
 from keras_lightnets.models._inverted_residual_net import Family
@@ -164,8 +165,10 @@ def _normalize_imagenet(x):
     x = layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
     norm = layers.Normalization(axis=-1, name="normalization")
     x = norm(x)
-    if x.shape[-1] == 3:
-        _set_normalization(norm, IMAGENET_MEAN, IMAGENET_STDDEV**2)
+    channels = x.shape[-1]  # other than 3 (grayscale): the statistics' average on every channel
+    mean = np.array(channel_statistics(IMAGENET_MEAN, channels), "float32")
+    stddev = np.array(channel_statistics(IMAGENET_STDDEV, channels), "float32")
+    _set_normalization(norm, mean, stddev**2)
     return x
 
 

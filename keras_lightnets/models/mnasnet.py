@@ -26,6 +26,7 @@ from keras import layers
 from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
+from keras_lightnets.layers.preprocessing import channel_statistics
 from keras_lightnets.models import _common
 from keras_lightnets.models._inverted_residual_net import Family
 from keras_lightnets.models._inverted_residual_net import walk_blocks
@@ -69,7 +70,10 @@ BN_EPSILON, BN_MOMENTUM = 1e-3, 0.99
 
 
 def _normalize_imagenet(x):
-    """(x / 255 - mean) / std as one Rescaling layer: x * scale + offset per channel."""
+    """(x / 255 - mean) / std as one Rescaling layer: x * scale + offset per channel
+    (any channel count: `channel_statistics`)."""
+    mean = channel_statistics(IMAGENET_MEAN, x.shape[-1])
+    stddev = channel_statistics(IMAGENET_STDDEV, x.shape[-1])
     return layers.Rescaling(
         scale=[float(1.0 / (255.0 * s)) for s in IMAGENET_STDDEV],
         offset=[float(-m / s) for m, s in zip(IMAGENET_MEAN, IMAGENET_STDDEV)],

@@ -43,6 +43,8 @@ from typing import Optional, Tuple
 from keras import layers
 
 from keras_lightnets.layers.blocks import activation
+from keras_lightnets.layers.preprocessing import CIFAR10_RGB_MEAN
+from keras_lightnets.layers.preprocessing import CIFAR10_RGB_STD
 from keras_lightnets.layers.preprocessing import caffe_preprocessing
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.layers.residual import BLOCK_KINDS
@@ -170,17 +172,13 @@ def imagenet_weights(stem, include_top):
     return WeightFile(filename, KERAS_APPLICATIONS_URL + "resnet/" + filename, _WEIGHT_HASHES[stem][0 if include_top else 1])
 
 
-CIFAR10_RGB_MEAN = (125.3, 123.0, 113.9)  # the WRN authors' normalization
-CIFAR10_RGB_STD = (63.0, 62.1, 66.7)
-
-
 def _preprocess(x, mode):
     if mode == "caffe":
         return caffe_preprocessing(x)
     if mode == "torch":
         return torch_preprocessing(x)
     if mode == "cifar":
-        return layers.Normalization(mean=CIFAR10_RGB_MEAN, variance=tuple(s * s for s in CIFAR10_RGB_STD), name="cifar_preprocessing")(x)
+        return standardize(x, CIFAR10_RGB_MEAN, CIFAR10_RGB_STD, name="cifar_preprocessing")  # the WRN authors' normalization
     return _common.preprocessing(x)  # "tf": [-1, 1]
 
 

@@ -200,8 +200,6 @@ def _begin(input_shape, input_tensor, include_top, weights, classes, pooling, dr
     has_top = include_top and not features_only
     _common.check_weights(weights, has_top, classes, available=NO_KERAS_WEIGHTS)
     image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, weights=weights, static_default=False)
-    if include_preprocessing and image.shape[-1] != 3:
-        raise ValueError(f"`include_preprocessing=True` expects RGB input (3 channels); received input_shape={tuple(image.shape[1:])}.")
     x = torch_preprocessing(image) if include_preprocessing else image
     return inputs, x, _common.FeatureTaps(), has_top
 

@@ -134,8 +134,6 @@ def SqueezeNet(
     table = VERSIONS[version]
     image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, min_size=min_input_size(table),
                                           weights=weights, static_default=False)
-    if include_preprocessing and image.shape[-1] != 3:
-        raise ValueError(f"`include_preprocessing=True` expects RGB input (3 channels); received input_shape={tuple(image.shape[1:])}.")
 
     taps = _common.FeatureTaps()
     x = torch_preprocessing(image) if include_preprocessing else image

@@ -119,8 +119,6 @@ def VGG(
             "`include_top=True` flattens the last feature map, so it needs a fixed `input_shape`, e.g. (224, 224, 3); "
             f"received {tuple(image.shape[1:])}. Use include_top=False (with pooling='avg') for open sizes."
         )
-    if include_preprocessing and image.shape[-1] != 3:
-        raise ValueError(f"`include_preprocessing=True` expects RGB input (3 channels); received input_shape={tuple(image.shape[1:])}.")
 
     taps = _common.FeatureTaps()
     x = caffe_preprocessing(image) if include_preprocessing else image
