@@ -1,6 +1,13 @@
 """The adb path against a fake `adb` on PATH (tests/fake_tools/adb) that emulates a
-Pixel 7 and replays the official benchmark_model's recorded output: what is pushed,
-pinned, run, parsed and cleaned up, and a clear error for each way it can fail."""
+Pixel 7 and runs a fake benchmark_model: what is pushed, pinned, run, parsed, checked and
+cleaned up, and a clear error for each way it can fail.
+
+Nothing here was recorded from a phone. The fake tool's output is RECONSTRUCTED FROM THE
+TOOL'S SOURCE, NOT RECORDED FROM A PHONE (tests/fake_tools/benchmark_model names the
+tensorflow/tensorflow files and commits: benchmark_model.cc, benchmark_tflite_model.cc,
+command_line_flags.cc, tool_params.h, the delegate providers); its timings are
+representative numbers, not a measurement, and the phone's answers are written to look
+like a Pixel 7's."""
 
 import json
 import os
@@ -50,12 +57,20 @@ def test_runs_pinned_to_the_big_cores_with_the_papers_protocol_and_cleans_up(tmp
     assert result.device["android_version"] == "14" and result.device["abis"] == ["arm64-v8a"]
     assert result.device["cpus_used"] == [6, 7] and result.device["cpu_mask"] == "c0"  # Tensor G2's two big cores
     assert result.settings["runner"] == "benchmark_model (android, adb)"
-    # the recorded run's numbers, in microseconds
+    # the fake tool's (reconstructed, not measured) numbers, in microseconds
     assert result.stats["init_us"] == 33104 and result.stats["first_inference_us"] == 14518
     assert (result.stats["count"], result.stats["mean_us"], result.stats["std_us"]) == (95, 10586.3, 166)
     assert result.stats["p50_us"] is None and any("p50" in note for note in result.notes)
     assert result.op_profile["by_op_type"][0]["op_type"] == "Convolution (NHWC, F32) GEMM"
     assert result.memory["overall_mb"] == 17.0117
+    # what the tool echoed of the flags it was given, checked and kept; XNNPACK as the runtime's default
+    assert {k: result.settings["tool_settings"][k] for k in ("Num threads", "#threads used for CPU inference", "Min warmup runs",
+                                                             "Min num runs", "Enable op profiling")} == \
+        {"Num threads": "1", "#threads used for CPU inference": "1", "Min warmup runs": "5", "Min num runs": "50",
+         "Enable op profiling": "1"}
+    assert result.settings["tool_settings"]["Graph"].startswith("/data/local/tmp/lightnets_")
+    assert result.settings["xnnpack"] == "the runtime's default delegate"
+    assert "INFO: Initialized TensorFlow Lite runtime." in result.raw_output  # the Android build's line
 
     calls = device.calls()
     pushes = [c for c in calls if "push" in c]
@@ -169,6 +184,34 @@ def test_a_failing_tool_is_reported_with_its_own_error_and_cleaned_up(tmp_path, 
     with pytest.raises(BenchmarkError, match="ERROR: Failed to apply GPU delegate.*exit status 1"):
         bench.run(graph, target="android", benchmark_binary=arm64_binary, use_gpu=True)
     assert any("--use_gpu=true" in cmd for cmd in _shell_commands(device))
+    assert device.remote_files() == []
+
+
+@pytest.mark.parametrize("use_xnnpack, reported", [(True, "explicit: the whole graph"), (False, "not used")])
+def test_use_xnnpack_is_given_echoed_and_reported(tmp_path, monkeypatch, graph, arm64_binary, use_xnnpack, reported):
+    device = _device(tmp_path, monkeypatch)
+    result = bench.run(graph, target="android", benchmark_binary=arm64_binary, use_xnnpack=use_xnnpack)
+    flag = f"--use_xnnpack={str(use_xnnpack).lower()}"
+    assert any(cmd.endswith(flag) for cmd in _shell_commands(device))
+    assert result.settings["tool_settings"]["Use xnnpack"] == str(int(use_xnnpack))
+    assert result.settings["xnnpack"] == reported
+
+
+@pytest.mark.parametrize("tool_env, kwargs, message", [
+    # a wrapper script on the phone that rewrites --num_threads (the tool echoes what it got)
+    ({"FAKE_BM_REWRITE": "num_threads=4"}, {},
+     r"benchmark_model reports 'Num threads: \[4\]' but was asked for --num_threads=1: its numbers are not for the "
+     r"settings asked for\. Likely cause: a wrapper script or vendor build that rewrites the flags"),
+    # a build older than --use_xnnpack: the real tool warns "Unconsumed cmdline flags" and runs on
+    ({"FAKE_BM_WITHOUT": "use_xnnpack"}, {"use_xnnpack": False},
+     r"benchmark_model did not understand --use_xnnpack=false: it printed 'Unconsumed cmdline flags: "
+     r"--use_xnnpack=false' and ran with its default instead.*a benchmark_model build older than the flag"),
+])
+def test_a_tool_that_ran_with_other_settings_is_an_error_and_cleaned_up(tmp_path, monkeypatch, graph, arm64_binary,
+                                                                       tool_env, kwargs, message):
+    device = _device(tmp_path, monkeypatch, tool_env=tool_env)
+    with pytest.raises(BenchmarkError, match=message):
+        bench.run(graph, target="android", benchmark_binary=arm64_binary, **kwargs)
     assert device.remote_files() == []
 
 

@@ -1,6 +1,10 @@
 """The host path for real (LiteRT in-process on a tiny converted model), the official
-binary on the host (the fake benchmark_model replaying the tool's output), the result
-format, and the command line (`lightnets benchmark`, tflite/benchmark.py) in subprocesses."""
+binary on the host (a fake benchmark_model), pinning and its undoing, the result format,
+and the command line (`lightnets benchmark`, tflite/benchmark.py) in subprocesses.
+
+The fake benchmark_model's output is RECONSTRUCTED FROM THE TOOL'S SOURCE, NOT RECORDED
+(tests/fake_tools/benchmark_model names the tensorflow/tensorflow files and commits); its
+timings are representative numbers, not a measurement."""
 
 import json
 import os
@@ -20,6 +24,8 @@ from fake_device import tiny_tflite  # noqa: E402
 from keras_lightnets import bench  # noqa: E402
 from keras_lightnets.bench import BenchmarkError  # noqa: E402
 from keras_lightnets.bench import BenchmarkResult  # noqa: E402
+from keras_lightnets.bench import host  # noqa: E402
+from keras_lightnets.bench.settings import Settings  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -76,13 +82,47 @@ def test_host_with_the_official_binary_parses_its_output_and_profile(models, tmp
                        cpu_mask=format(1 << min(os.sched_getaffinity(0)), "x"))
     assert result.settings["runner"] == "benchmark_model (host)"
     assert result.device["cpus_used"] == [min(os.sched_getaffinity(0))]
-    assert os.sched_getaffinity(0) == set(os.sched_getaffinity(0))  # restored
     assert (result.stats["count"], result.stats["mean_us"]) == (95, 10586.3)
+    assert result.settings["tool_settings"]["Enable op profiling"] == "1"
+    assert result.settings["tool_settings"]["Graph"] == os.path.abspath(models["float32"])
     assert result.op_profile["by_op_type"][1]["op_type"] == "Convolution (NHWC, F32) DWConv"
     assert "Operator-wise Profiling Info" in result.raw_output and "raw_output" not in result.to_dict()
     path = result.save(str(tmp_path / "r.json"))
     assert BenchmarkResult.load(path).op_profile == result.op_profile
     assert "Convolution (NHWC, F32) GEMM 48.3%" in str(result)
+
+
+@pytest.mark.parametrize("runner", ["benchmark_model", "in-process"])
+def test_a_pinned_run_restores_the_affinity_it_found(models, tmp_path, monkeypatch, no_official_binary, runner):
+    original = os.sched_getaffinity(0)
+    cpus = sorted(original)
+    found = set(cpus[:2])  # the caller's affinity: a proper subset of the CPUs where there are more than 2
+    target = cpus[1] if len(cpus) > 1 else cpus[0]  # the run is pinned to one of them
+    inside = []  # the affinity seen during the run
+    if runner == "benchmark_model":
+        record = tmp_path / "affinity.json"
+        monkeypatch.setenv("FAKE_BM_AFFINITY_FILE", str(record))
+        kwargs = {"benchmark_binary": FAKE_BENCHMARK_MODEL}
+    else:
+        set_inputs = host._set_random_inputs
+        monkeypatch.setattr(host, "_set_random_inputs",
+                            lambda interpreter: (inside.append(os.sched_getaffinity(0)), set_inputs(interpreter)))
+        kwargs = {"num_runs": 3, "warmup_runs": 1, "min_secs": 0, "warmup_min_secs": 0}
+    calls = []  # every affinity change, observed on its way to the kernel
+    set_affinity = os.sched_setaffinity
+    try:
+        os.sched_setaffinity(0, found)
+        monkeypatch.setattr(os, "sched_setaffinity", lambda pid, mask: (calls.append(set(mask)), set_affinity(pid, mask)))
+        result = bench.run(models["float32"], cpu_mask=format(1 << target, "x"), **kwargs)
+        after = os.sched_getaffinity(0)
+    finally:
+        set_affinity(0, original)
+    if runner == "benchmark_model":
+        inside.append(set(json.loads(record.read_text())))
+    assert result.device["cpus_used"] == [target]
+    assert inside == [{target}]  # pinned while it ran
+    assert after == found  # and given back: the affinity it found, not all CPUs and not the pinned one
+    assert calls == [{target}, found]  # (on a 1-CPU machine found == {target}: this is what shows the undo)
 
 
 def test_official_binary_found_on_path_is_used(models, tmp_path, monkeypatch):
@@ -112,6 +152,24 @@ def test_host_errors_are_clear(models, tmp_path, monkeypatch, no_official_binary
     monkeypatch.setenv("FAKE_BM_MODE", "error")
     with pytest.raises(BenchmarkError, match="Failed to apply GPU delegate.*exit status 1"):
         bench.run(models["float32"], benchmark_binary=FAKE_BENCHMARK_MODEL, use_gpu=True)
+
+
+@pytest.mark.parametrize("env, misspell, message", [
+    ({}, True, r"benchmark_model did not understand --num_thread=1: it printed 'Unconsumed cmdline flags: "
+               r"--num_thread=1' and ran with its default instead.*Likely cause: a misspelt flag"),
+    ({"FAKE_BM_REWRITE": "warmup_runs=1"}, False,
+     r"benchmark_model reports 'Min warmup runs: \[1\]' but was asked for --warmup_runs=5"),
+    ({"FAKE_BM_WITHOUT": "enable_op_profiling"}, False, r"did not understand --enable_op_profiling=true"),
+])
+def test_a_tool_that_did_not_run_with_the_flags_asked_is_an_error(models, monkeypatch, env, misspell, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if misspell:  # as if the wrapper had a typo: the real tool only warns, then runs with num_threads=-1 (its default)
+        flags = Settings.tool_flags
+        monkeypatch.setattr(Settings, "tool_flags", lambda self, graph: [f.replace("--num_threads=", "--num_thread=")
+                                                                         for f in flags(self, graph)])
+    with pytest.raises(BenchmarkError, match=message):
+        bench.run(models["float32"], benchmark_binary=FAKE_BENCHMARK_MODEL, enable_op_profiling=True)
 
 
 def test_errors_become_one_line_and_an_exit_status(capsys):

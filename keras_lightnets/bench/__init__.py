@@ -62,7 +62,10 @@ def run(
         ValueError: bad arguments, a missing/corrupt model, a binary for the wrong
             architecture.
         BenchmarkError: no adb, no/several/unready devices, a device that disconnects,
-            a run that hangs or fails.
+            a run that hangs or fails, or a benchmark_model whose settings block does
+            not echo the flags it was given (a misspelt flag or one an old build lacks,
+            which the tool only warns about as "Unconsumed cmdline flags"; a wrapper
+            script that rewrites them).
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}; received {target!r}.")

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 
 from keras_lightnets.bench import official_output
+from keras_lightnets.bench import tool_settings
 from keras_lightnets.bench.device_info import android_device
 from keras_lightnets.bench.device_info import check_binary_runs_on
 from keras_lightnets.bench.device_info import cpu_mask as mask_of
@@ -158,8 +159,9 @@ def run_android(graph, settings, benchmark_binary, serial=None, adb=None):
             pushed.append(remote)
             _checked(client, client("push", local, remote, timeout=max(ADB_TIMEOUT, settings.timeout)), f"push {local}")
         _checked(client, client.shell(f"chmod 755 {shlex.quote(remote_binary)}"), "make the binary executable")
+        flags = settings.tool_flags(remote_model)
         command = " ".join(([f"taskset {mask}"] if mask else []) + [shlex.quote(remote_binary)]
-                           + [shlex.quote(flag) for flag in settings.tool_flags(remote_model)])
+                           + [shlex.quote(flag) for flag in flags])
         try:
             completed = client.shell(command, timeout=settings.timeout, reraise_timeout=True)
         except subprocess.TimeoutExpired:
@@ -172,11 +174,12 @@ def run_android(graph, settings, benchmark_binary, serial=None, adb=None):
         except official_output.OfficialOutputError as error:
             _raise_if_disconnected(client, completed, "during the benchmark")
             raise BenchmarkError(f"{error} (on {serial}, exit status {completed.returncode}; command: adb shell {command})") from None
+        echoed = tool_settings.check(flags, output)  # the tool ran with what we asked, or a clear error
     finally:
         cleanup_note = _cleanup(client, pushed)
     if cleanup_note:
         notes.append(cleanup_note)
-    result = _tool_result(graph, parsed, output, settings, device, "benchmark_model (android, adb)", binary, notes)
+    result = _tool_result(graph, parsed, output, settings, device, "benchmark_model (android, adb)", binary, notes, echoed)
     result.settings["remote_command"] = f"adb -s {serial} shell {command}"
     return result
 

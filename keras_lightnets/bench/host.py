@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from keras_lightnets.bench import official_output
+from keras_lightnets.bench import tool_settings
 from keras_lightnets.bench.device_info import cpus_of_mask
 from keras_lightnets.bench.device_info import elf_architecture
 from keras_lightnets.bench.device_info import host_device
@@ -105,13 +106,15 @@ def run_official_binary(graph, binary, settings):
         parsed = official_output.parse(output)
     except official_output.OfficialOutputError as error:
         raise BenchmarkError(f"{error} (exit status {completed.returncode}; command: {' '.join(command)})") from None
+    echoed = tool_settings.check(command[1:], output)  # the tool ran with what we asked, or a clear error
     notes = [TOOL_PERCENTILES_NOTE]
     if completed.returncode != 0:
         notes.append(f"benchmark_model exited with status {completed.returncode} after reporting its timings.")
-    return _tool_result(graph, parsed, output, settings, host_device(cpus), "benchmark_model (host)", binary, notes)
+    return _tool_result(graph, parsed, output, settings, host_device(cpus), "benchmark_model (host)", binary, notes,
+                        echoed)
 
 
-def _tool_result(graph, parsed, output, settings, device, runner, binary, notes):
+def _tool_result(graph, parsed, output, settings, device, runner, binary, notes, echoed):
     note = None
     if settings.enable_op_profiling and parsed["op_profile"] is None:
         note = "benchmark_model printed no 'Summary by node type' table for the regular runs."
@@ -120,7 +123,8 @@ def _tool_result(graph, parsed, output, settings, device, runner, binary, notes)
         memory = {**memory, "method": "benchmark_model: memory footprint delta from the start of the tool"}
     return BenchmarkResult(
         model=model_file(graph), device=device,
-        settings={"target": device["kind"], "runner": runner, "binary": binary, **settings.to_dict(), "cpus": device.get("cpus_used")},
+        settings={"target": device["kind"], "runner": runner, "binary": binary, **settings.to_dict(), "cpus": device.get("cpus_used"),
+                  "tool_settings": echoed, "xnnpack": tool_settings.xnnpack_report(output)},
         stats=stats_from_tool(parsed), memory=memory, op_profile=parsed["op_profile"] if settings.enable_op_profiling else None,
         op_profile_note=note, notes=notes, raw_output=output,
     )

@@ -1,5 +1,11 @@
 """Helpers for the benchmark tests: an emulated phone behind the fake `adb`, ELF
-headers for fake binaries, and a tiny real .tflite file."""
+headers for fake binaries, and a tiny real .tflite file.
+
+The phone and the benchmark tool are fakes. The tool's output is RECONSTRUCTED FROM THE
+TOOL'S SOURCE, NOT RECORDED FROM A PHONE (the fake benchmark_model's docstring names the
+TensorFlow files and commits); the Pixel 7's getprop answers are written to look like
+one's, with the clocks of Tensor G2's published 4x1.80 + 2x2.35 + 2x2.85 GHz cores, not
+read from a device."""
 
 import json
 import os
@@ -8,7 +14,7 @@ import stat
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_ADB = os.path.join(HERE, "adb")
 FAKE_BENCHMARK_MODEL = os.path.join(HERE, "benchmark_model")
-RECORDINGS = os.path.join(HERE, "recordings")
+TRANSCRIPTS = os.path.join(HERE, "transcripts")
 
 PIXEL_7 = {
     "ro.product.model": "Pixel 7",
@@ -32,7 +38,7 @@ ELF_MACHINE = {"aarch64": 0xB7, "arm": 0x28, "x86_64": 0x3E}
 class FakeDevice:
     """$FAKE_ADB_HOME for the fake adb, and a PATH on which `adb` is the fake."""
 
-    def __init__(self, root, monkeypatch, devices=None, props=None, freqs=None, mode="ok", tool_mode="ok"):
+    def __init__(self, root, monkeypatch, devices=None, props=None, freqs=None, mode="ok", tool_mode="ok", tool_env=None):
         self.home = os.path.join(root, "adb_home")
         os.makedirs(os.path.join(self.home, "fs", "data", "local", "tmp"))
         bin_dir = os.path.join(root, "bin")
@@ -40,14 +46,15 @@ class FakeDevice:
         os.symlink(FAKE_ADB, os.path.join(bin_dir, "adb"))
         self.configure(devices={"28161FDH2002KZ": "device"} if devices is None else devices,
                        props=PIXEL_7 if props is None else props, freqs=PIXEL_7_MAX_FREQ if freqs is None else freqs,
-                       mode=mode, tool_mode=tool_mode)
+                       mode=mode, tool_mode=tool_mode, tool_env=tool_env)
         monkeypatch.setenv("FAKE_ADB_HOME", self.home)
         monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ["PATH"])
         monkeypatch.delenv("ADB", raising=False)
 
-    def configure(self, devices, props, freqs, mode="ok", tool_mode="ok"):
+    def configure(self, devices, props, freqs, mode="ok", tool_mode="ok", tool_env=None):
         with open(os.path.join(self.home, "config.json"), "w") as f:
-            json.dump({"devices": devices, "props": props, "cpu_max_freq": freqs, "mode": mode, "tool_mode": tool_mode}, f)
+            json.dump({"devices": devices, "props": props, "cpu_max_freq": freqs, "mode": mode, "tool_mode": tool_mode,
+                       "tool_env": tool_env or {}}, f)
 
     def calls(self):
         path = os.path.join(self.home, "calls.jsonl")
@@ -93,3 +100,15 @@ def tiny_tflite(path, quantization=None):
     kt.convert(model, path, quantization=quantization, representative_data=data if quantization == "int8" else None,
                input_type="uint8" if quantization == "int8" else "float32")
     return path
+
+
+def run_fake_tool(flags, env=None, merged=False, timeout=60):
+    """Runs the fake benchmark_model with `flags` (and FAKE_BM_* `env`); returns the
+    CompletedProcess. merged=True sends stderr into stdout, in the order a terminal shows."""
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FAKE_BM_")}
+    return subprocess.run([sys.executable, FAKE_BENCHMARK_MODEL, *flags], capture_output=not merged,
+                          stdout=subprocess.PIPE if merged else None, stderr=subprocess.STDOUT if merged else None,
+                          text=True, timeout=timeout, env={**clean, **(env or {})})
