@@ -32,3 +32,9 @@ test-all: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_output
+
+# Regenerates the TFLite metadata goldens with tflite-support 0.4.4 itself, in its
+# own virtual environment (tests/data/tflite_support/README.md).
+.PHONY: metadata-goldens
+metadata-goldens:
+	bash tests/data/tflite_support/generate.sh

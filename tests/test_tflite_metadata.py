@@ -1,6 +1,10 @@
-"""TFLite Support metadata: the same bytes tflite-support's image-classifier writer
-produces, labels packed as a zip, read back, and a file that runs unchanged."""
+"""TFLite Support metadata: whole files byte-identical to those tflite-support 0.4.4's
+image-classifier writer produces from the same model (tests/data/tflite_support: the
+goldens, the script and the pinned environment that made them), labels packed as a
+zip, read back, and a file that runs unchanged."""
 
+import io
+import json
 import os
 import pathlib
 import shutil
@@ -15,10 +19,14 @@ from keras_lightnets.tflite import metadata as md
 
 SIZE, CLASSES = 32, 5
 LABELS = ["zero", "one", "two", "three", "four"]
-GOLDEN = pathlib.Path(__file__).parent / "data" / "tflite_support"
+DATA = pathlib.Path(__file__).parent / "data" / "tflite_support"
+INPUTS, EXPECTED = DATA / "inputs", DATA / "expected"
+CASES = json.loads((DATA / "cases.json").read_text())["cases"]
+# Task Library's TFLite kernels against LiteRT's on a float model's scores: at most 6e-8 apart
+# here (int8: equal); the two RGB normalizations of the float32 goldens move them by 1.4e-4.
+TOLERANCE = 1e-5
 GENERAL = dict(name="MobileNetV3-Small digits", description="Tiny test.", version="v1", author="keras_lightnets",
                license="Apache-2.0")
-TORCH_MEAN, TORCH_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
 
 def tiny_classifier(preprocessing=True):
@@ -39,34 +47,148 @@ def model():
 
 
 @pytest.fixture(scope="module")
-def plain_file(model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("plain") / "plain.tflite"
-    kt.convert(model, path)
-    return path
+def plain_file():
+    """A float32 classifier as the converter wrote it (tests/data/tflite_support/make_inputs.py)."""
+    return INPUTS / "float32.tflite"
 
 
-@pytest.mark.parametrize("golden, fields", [
-    ("float32_input_labels", dict(GENERAL, input_dtype="float32", mean=[127.5], std=[127.5])),
-    ("uint8_input_labels", dict(GENERAL, input_dtype="uint8", mean=[127.5], std=[127.5])),
-    ("float32_input_per_channel_no_labels", dict(name="resnet50", description=md.MODEL_DESCRIPTION, input_dtype="float32",
-                                                 mean=TORCH_MEAN, std=TORCH_STD, label_file=None)),
-])
-def test_metadata_buffer_is_byte_identical_to_tflite_supports_writer(golden, fields):
-    expected = (GOLDEN / f"{golden}.metadata").read_bytes()
-    assert md.metadata_buffer(output_dtype="float32", channels=3, **fields) == expected
+def case_fields(case):
+    """The case's fields as keras_lightnets takes them."""
+    fields = dict(case["general"])
+    if "mean" in case:
+        fields.update(mean=case["mean"], std=case["std"])
+    if "labels" in case:
+        fields["labels"] = case["labels"]
+    elif "labels_file" in case:
+        fields["labels"] = str(INPUTS / case["labels_file"])
+    return fields
 
 
-def test_reads_back_what_tflite_support_wrote():
-    info = md.parse_metadata_buffer((GOLDEN / "uint8_input_labels.metadata").read_bytes())
-    assert (info["name"], info["version"], info["author"], info["license"]) == (
-        "MobileNetV3-Small digits", "v1", "keras_lightnets", "Apache-2.0")
-    assert info["min_parser_version"] == "1.0.0"
-    assert info["input"] == {"name": "image", "description": "Input image to be classified.", "content": "ImageProperties",
-                             "color_space": "RGB", "mean": [127.5], "std": [127.5], "max": [255.0], "min": [0.0]}
-    assert info["output"]["content"] == "FeatureProperties" and info["output"]["label_file"] == "labels.txt"
-    info = md.parse_metadata_buffer((GOLDEN / "float32_input_per_channel_no_labels.metadata").read_bytes())
-    np.testing.assert_allclose(info["input"]["min"], [-m / s for m, s in zip(TORCH_MEAN, TORCH_STD)], rtol=1e-6)
-    assert "label_file" not in info["output"] and info["version"] is None
+def metadata_of(content):
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(content, 0)
+    for i in range(model.MetadataLength()):
+        if model.Metadata(i).Name() == md.METADATA_NAME.encode():
+            return model.Buffers(model.Metadata(i).Buffer()).DataAsNumpy().tobytes()
+    return None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_whole_file_is_byte_identical_to_tflite_supports_writer(case, tmp_path):
+    expected = (EXPECTED / f"{case['id']}.tflite").read_bytes()
+    actual = kt.add_metadata((INPUTS / case["input"]).read_bytes(), **case_fields(case))
+    # part by part first, so that a failure says which part differs
+    assert metadata_of(actual) == metadata_of(expected)
+    flatbuffer = md._flatbuffer_part(expected)
+    assert md._flatbuffer_part(actual) == flatbuffer
+    assert actual[len(flatbuffer):] == expected[len(flatbuffer):]  # the zip: entries, headers, directory
+    assert actual == expected
+    # the same through the file API, and again on its own output: the metadata and the archive replaced, not added
+    path = tmp_path / "model.tflite"
+    shutil.copy(INPUTS / case["input"], path)
+    kt.write_metadata(path, **case_fields(case))
+    assert path.read_bytes() == expected
+    assert kt.add_metadata(expected, **case_fields(case)) == expected
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_reads_back_what_tflite_support_wrote(case):
+    info = kt.read_metadata(EXPECTED / f"{case['id']}.tflite")
+    general = {key: info[key] for key in ("name", "description", "version", "author", "license") if info[key] is not None}
+    assert general == case["general"] and info["min_parser_version"] == "1.0.0"
+    image, scores = info["input"], info["output"]
+    assert (image["name"], image["content"], image["color_space"]) == ("image", "ImageProperties", case["color_space"])
+    for key in ("mean", "std"):  # float32 in the file
+        assert image.get(key) == (np.float32(case[key]).tolist() if key in case else None)
+    io_spec = md._image_classifier_io((INPUTS / case["input"]).read_bytes())
+    if io_spec["input_dtype"] == "uint8":
+        assert (image["min"], image["max"]) == ([0.0], [255.0])
+    else:  # what (pixel - mean) / std spans
+        np.testing.assert_allclose(image["min"], [-m / s for m, s in zip(case["mean"], case["std"])], rtol=1e-6)
+        np.testing.assert_allclose(image["max"], [(255 - m) / s for m, s in zip(case["mean"], case["std"])], rtol=1e-6)
+    assert (scores["name"], scores["content"]) == ("probability", "FeatureProperties")
+    assert (scores["min"], scores["max"]) == (([0.0], [255.0]) if io_spec["output_dtype"] == "uint8" else ([0.0], [1.0]))
+    if "labels" in case or "labels_file" in case:
+        assert info["labels"] == LABELS and info["packed_files"] == [scores["label_file"]]
+        assert scores["label_file"] == case.get("labels_file", "labels.txt")
+    else:
+        assert info["labels"] is None and info["packed_files"] == [] and "label_file" not in scores
+
+
+def test_the_goldens_cover_every_option_of_the_writer():
+    """A field or a kind of input without a golden would be a claim without a check."""
+    general = set().union(*(case["general"] for case in CASES))
+    assert set(md.FIELDS) == general | {"mean", "std", "labels"}
+    io_specs = [md._image_classifier_io((INPUTS / case["input"]).read_bytes()) for case in CASES]
+    assert {(s["input_dtype"], s["output_dtype"]) for s in io_specs} == {("float32", "float32"), ("uint8", "uint8")}
+    assert {s["channels"] for s in io_specs} == {1, 3} and {c["color_space"] for c in CASES} == {"RGB", "GRAYSCALE"}
+    assert {c["writer"] for c in CASES} == {"create_for_inference", "create_from_metadata_info"}
+    # for the float32 and the int8 model each: normalization with one value and per channel (and none, which
+    # only a uint8 input may have), and labels as a list (1), as a file (2) and none (0)
+    for name, normalizations in (("float32.tflite", {1, 3}), ("int8.tflite", {0, 1, 3})):
+        cases = [c for c in CASES if c["input"] == name]
+        assert {len(c.get("mean", [])) for c in cases} == normalizations
+        assert {("labels" in c) + 2 * ("labels_file" in c) for c in cases} == {0, 1, 2}
+    assert all("mean" in c for c in CASES if c["input"] != "int8.tflite")  # a float32 input needs mean and std
+    assert sum(os.path.getsize(INPUTS / name) for name in os.listdir(INPUTS)) < 20_000  # inputs stay small
+
+
+def test_packed_files_as_tflite_support_packs_them():
+    """A list is written one label a line as labels.txt; a label file is packed under its
+    own name, byte for byte (this one has no final newline). No labels still appends an
+    archive: its end record alone, as tflite-support's populator writes it. The entry's
+    time is the zip epoch: tflite-support stamps the time of writing (the goldens were
+    made with its clock pinned there; generate.py checks that nothing else changes)."""
+    def archive(case_id):
+        content = (EXPECTED / f"{case_id}.tflite").read_bytes()
+        return content, zipfile.ZipFile(io.BytesIO(content))
+
+    _, packed = archive("float32_for_inference")
+    entry = packed.getinfo("labels.txt")
+    assert packed.read(entry) == b"zero\none\ntwo\nthree\nfour\n"
+    assert (entry.compress_type, entry.date_time, entry.create_system, entry.external_attr) == (
+        zipfile.ZIP_STORED, (1980, 1, 1, 0, 0, 0), 3, 0o600 << 16)
+    _, packed = archive("int8_all_fields_no_normalization_labels_file")
+    assert packed.namelist() == ["digit_names.txt"]
+    assert packed.read("digit_names.txt") == (INPUTS / "digit_names.txt").read_bytes() == b"zero\none\ntwo\nthree\nfour"
+    content, packed = archive("float32_per_channel_name_only_no_labels")
+    assert packed.namelist() == [] and content[-22:-6] == b"PK\x05\x06" + bytes(12)  # end of an empty central directory
+    assert len(md._flatbuffer_part(content)) == len(content) - 22
+
+
+TASK_LIBRARY = json.loads((EXPECTED / "task_library.json").read_text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_task_library_feeds_the_model_as_the_metadata_says(case):
+    """What tflite-support's Task Library ImageClassifier (the C++ Android runs) answered
+    for one image on each golden (generate.py): the model's scores on (pixels - mean) / std
+    for a float32 input, on the raw pixels for a uint8 one, named by the packed labels."""
+    answer = TASK_LIBRARY[case["id"]]
+    if case["color_space"] == "GRAYSCALE":  # it takes 1 x height x width x 3 RGB only: recorded, not hidden
+        assert answer == {"error": "Only RGB color space is supported for now."}
+        return
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(EXPECTED / f"{case['id']}.tflite"))
+    interpreter.allocate_tensors()
+    image_in, scores_out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    pixels = np.load(EXPECTED / "probe_image.npy")[None]
+    if image_in["dtype"] == np.uint8:
+        interpreter.set_tensor(image_in["index"], pixels)
+    else:
+        mean, std = np.float32(case["mean"]), np.float32(case["std"])
+        interpreter.set_tensor(image_in["index"], (pixels.astype(np.float32) - mean) / std)
+    interpreter.invoke()
+    scores = interpreter.get_tensor(scores_out["index"])[0]
+    if scores_out["dtype"] == np.uint8:  # dequantized, as Task Library reports them
+        scale, zero_point = scores_out["quantization"]
+        scores = (scores.astype(np.float32) - zero_point) * np.float32(scale)
+    indices, names, task_scores = zip(*answer["categories"])
+    assert list(indices) == list(range(CLASSES))
+    assert list(names) == (LABELS if ("labels" in case or "labels_file" in case) else [""] * CLASSES)
+    np.testing.assert_allclose(task_scores, scores, rtol=0, atol=TOLERANCE)
 
 
 def test_written_file_packs_labels_and_runs_with_identical_outputs(plain_file, photos, tmp_path):
@@ -86,7 +208,6 @@ def test_written_file_packs_labels_and_runs_with_identical_outputs(plain_file, p
     images = photos(SIZE).astype("float32")
     plain = kt.run(kt.load_interpreter(plain_file), images)
     np.testing.assert_array_equal(kt.run(kt.load_interpreter(path), images), plain)
-    assert _weight_buffers_16_byte_aligned(path.read_bytes())
 
 
 def test_rewriting_replaces_the_metadata_and_the_labels(plain_file, tmp_path):
@@ -101,6 +222,24 @@ def test_rewriting_replaces_the_metadata_and_the_labels(plain_file, tmp_path):
     model = schema.Model.GetRootAsModel(path.read_bytes(), 0)
     names = [model.Metadata(i).Name().decode() for i in range(model.MetadataLength())]
     assert names.count("TFLITE_METADATA") == 1
+    info = kt.write_metadata(path, name="third", mean=[127.5], std=[127.5])  # no labels: the old ones go
+    assert info["packed_files"] == [] and info["labels"] is None and "label_file" not in info["output"]
+    assert md._flatbuffer_part(path.read_bytes()) == pack_without_zip(path.read_bytes())
+
+
+def test_a_labels_file_with_windows_line_ends_is_packed_as_it_is(plain_file, tmp_path):
+    labels = tmp_path / "names.txt"
+    labels.write_bytes(b"zero\r\none\r\ntwo\r\nthree\r\nfour\r\n\r\n")
+    info = kt.read_metadata(kt.add_metadata(plain_file.read_bytes(), name="m", mean=[0.0], std=[1.0], labels=str(labels)))
+    assert info["labels"] == LABELS and info["packed_files"] == ["names.txt"] and info["output"]["label_file"] == "names.txt"
+
+
+def pack_without_zip(content):
+    """The bytes before the appended archive, found from its end record (what minizip reads)."""
+    end = content.rindex(b"PK\x05\x06")
+    directory_offset = int.from_bytes(content[end + 16:end + 20], "little")
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return content[:min([i.header_offset for i in archive.infolist()], default=directory_offset)]
 
 
 def test_convert_writes_metadata_with_defaults_for_models_that_take_pixels(model, digits_like, tmp_path):
@@ -176,19 +315,12 @@ class TestBadInput:
             kt.write_metadata(path, name="m", labels=["a", "b"], mean=[0.0], std=[1.0])
         assert path.read_bytes() == plain_file.read_bytes() and os.listdir(tmp_path) == ["m.tflite"]
 
+    def test_labels_file_that_is_not_text(self, plain_file, tmp_path):
+        (tmp_path / "labels.txt").write_bytes(b"zero\none\n\xff\xfe\n")
+        with pytest.raises(ValueError, match=r"Labels file '.*labels.txt' is not UTF-8 text \(invalid start byte at byte 9\)"):
+            kt.add_metadata(plain_file.read_bytes(), name="m", mean=[0.0], std=[1.0], labels=str(tmp_path / "labels.txt"))
+
     def test_not_a_tflite_file(self, tmp_path):
         (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
         with pytest.raises(ValueError, match="Not a TFLite model"):
             kt.write_metadata(tmp_path / "junk.tflite", name="m")
-
-
-def _weight_buffers_16_byte_aligned(content):
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel(content, 0)
-    offsets = []
-    for i in range(model.BuffersLength()):
-        buffer = model.Buffers(i)
-        if buffer.DataLength() >= 16:
-            offsets.append(buffer._tab.Vector(buffer._tab.Offset(4)))
-    return offsets and all(offset % 16 == 0 for offset in offsets)

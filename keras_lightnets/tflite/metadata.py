@@ -5,19 +5,34 @@ What is written is what tflite-support 0.4.4's `metadata_writers.image_classifie
 writes: a `ModelMetadata` flatbuffer (file identifier "M001", public schema
 `tensorflow_lite_support/metadata/metadata_schema.fbs`) stored as a model buffer
 under the name "TFLITE_METADATA", with one `SubGraphMetadata`: the input tensor
-"image" (ImageProperties RGB, NormalizationOptions mean/std, value-range Stats),
-the output tensor "probability" (FeatureProperties, Stats, the labels file as an
-AssociatedFile of type TENSOR_AXIS_LABELS), and `min_parser_version`; the labels
-file itself is packed as an (uncompressed) zip archive appended to the flatbuffer.
+"image" (ImageProperties RGB or GRAYSCALE, NormalizationOptions mean/std,
+value-range Stats), the output tensor "probability" (FeatureProperties, Stats, the
+labels file as an AssociatedFile of type TENSOR_AXIS_LABELS), and
+`min_parser_version`; the labels file itself is packed as an (uncompressed) zip
+archive appended to the flatbuffer (an empty archive when there are no labels).
 
 Why not tflite-support itself: its wheel pins protobuf<4 (TensorFlow 2.21 needs a
 newer one), its package `__init__` imports Task Library protos that fail with a
 newer protobuf, and its native metadata module links libusb. So the flatbuffer is
 built here with the `flatbuffers` package, table by table in the order the
-schema's generated object API packs them: for the same inputs the metadata buffer
-is byte-identical to the one tflite-support writes (a test holds buffers written
-by tflite-support 0.4.4). Every field used exists since schema 1.0.0, which is
-therefore the minimum parser version.
+schema's generated object API packs them, the model re-packed as its populator
+re-packs it, and the zip written as its populator writes it: for the same model
+and fields the whole file is byte-identical to the one tflite-support 0.4.4
+writes, except that tflite-support stamps the packed file with the time of
+writing and this module with 1980-01-01 00:00 (a reproducible file). The goldens
+in tests/data/tflite_support (made by tflite-support itself, with the clock
+pinned to that time) hold it. Every field used exists since schema 1.0.0, which
+is therefore the minimum parser version.
+
+Where the two part: tflite-support re-packs the model with its own copy of the
+TFLite schema, older than LiteRT's, and so drops the fields added since (buffer
+offset/size of models over 2 GB, `builtin_options_2`, debug metadata); here they
+are kept. And this module refuses what the Task Library cannot use (a float32
+input without mean/std, int8 tensors, a label count that is not the class count),
+where tflite-support writes it. Task Library 0.4.4's ImageClassifier takes
+1 x height x width x 3 RGB input only: a one-channel model gets GRAYSCALE
+metadata, as tflite-support writes it, which that classifier refuses ("Only RGB
+color space is supported for now", tests/data/tflite_support/expected/task_library.json).
 """
 
 import io
@@ -29,10 +44,13 @@ import numpy as np
 from flatbuffers import number_types
 from flatbuffers import table
 
+from keras_lightnets.tflite.graph_edit import pack
+
 METADATA_NAME = "TFLITE_METADATA"
 FILE_IDENTIFIER = b"M001"
 MIN_PARSER_VERSION = "1.0.0"
 LABELS_FILE = "labels.txt"
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry records
 FIELDS = ("name", "description", "labels", "mean", "std", "author", "version", "license")
 
 # tflite-support's image-classifier writer texts, kept so files match its output.
@@ -56,22 +74,24 @@ def add_metadata(content, *, name, description=None, labels=None, mean=None, std
     """Returns the .tflite flatbuffer `content` with image-classifier metadata
     (replacing any there was) and, if `labels` are given, the labels file packed in.
 
+    `labels`: a list, written one label a line as "labels.txt"; or the path of
+    a text file with one label a line, packed under its own name with its bytes
+    as they are (as tflite-support packs a label file).
     `mean`/`std` say how the Task Library turns [0, 255] RGB pixels into the
     float input (x - mean) / std, per channel or one value for all; they are
     required for a float32 input. A uint8 input takes raw pixels.
     """
     io_spec = _image_classifier_io(content)
     mean, std = _normalization(mean, std, io_spec)
-    labels = _labels(labels, io_spec["classes"])
+    label_file = _label_file(labels, io_spec["classes"])
     buffer = metadata_buffer(
         name=name, description=description, version=version, author=author, license=license,
         input_dtype=io_spec["input_dtype"], output_dtype=io_spec["output_dtype"],
-        channels=io_spec["channels"], mean=mean, std=std, label_file=LABELS_FILE if labels else None,
+        channels=io_spec["channels"], mean=mean, std=std, label_file=label_file[0] if label_file else None,
     )
     content = _with_model_metadata(_flatbuffer_part(content), buffer)
-    if labels:
-        content = _append_zip(content, {LABELS_FILE: "".join(f"{label}\n" for label in labels).encode("utf8")})
-    return content
+    # tflite-support appends the archive even with nothing to pack (its end record only)
+    return _append_zip(content, dict([label_file] if label_file else []))
 
 
 def write_metadata(path, **fields):
@@ -115,8 +135,8 @@ def resolve_metadata(metadata, model, input_type="float32"):
         raise ValueError(f"Model {model.name!r} does not normalize pixels itself (no Rescaling/Normalization layer first), "
                          "so give metadata `mean` and `std` (the Task Library feeds (pixel - mean) / std), "
                          "e.g. mean=[127.5], std=[127.5] for a model that takes [-1, 1].")
-    if fields.get("labels") is not None:
-        fields["labels"] = _labels(fields["labels"], model.output_shape[-1] if len(model.outputs) == 1 else None)
+    if fields.get("labels") is not None:  # checked now, read again when written
+        _label_file(fields["labels"], model.output_shape[-1] if len(model.outputs) == 1 else None)
     return fields
 
 
@@ -282,22 +302,37 @@ def _normalization(mean, std, io_spec):
     return mean, std
 
 
-def _labels(labels, classes):
+def _label_file(labels, classes):
+    """(name, bytes) of the labels file to pack, or None; one label per class."""
     if labels is None:
         return None
-    if isinstance(labels, (bytes, bytearray)) or np.ndim(labels) != 1 and not isinstance(labels, (str, os.PathLike)):
-        raise ValueError("Metadata `labels` must be a list of strings or the path of a text file with one label per line.")
     if isinstance(labels, (str, os.PathLike)):
-        with open(_existing(os.fspath(labels)), encoding="utf8") as f:
-            labels = [line.rstrip("\r\n") for line in f]
-        while labels and not labels[-1]:
-            labels.pop()
-    labels = [str(label) for label in labels]
-    if classes is not None and len(labels) != classes:
-        raise ValueError(f"The model has {classes} classes but {len(labels)} labels were given; give one label per class.")
-    if any("\n" in label or "\r" in label for label in labels):
-        raise ValueError("Labels are written one per line and cannot contain line breaks.")
-    return labels
+        path = _existing(os.fspath(labels))
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            names = label_lines(data.decode("utf8"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"Labels file {path!r} is not UTF-8 text ({error.reason} at byte {error.start}).") from None
+        name = os.path.basename(path)
+    else:
+        if isinstance(labels, (bytes, bytearray)) or np.ndim(labels) != 1:
+            raise ValueError("Metadata `labels` must be a list of strings or the path of a text file with one label per line.")
+        names = [str(label) for label in labels]
+        if any("\n" in label or "\r" in label for label in names):
+            raise ValueError("Labels are written one per line and cannot contain line breaks.")
+        name, data = LABELS_FILE, "".join(f"{label}\n" for label in names).encode("utf8")
+    if classes is not None and len(names) != classes:
+        raise ValueError(f"The model has {classes} classes but {len(names)} labels were given; give one label per class.")
+    return name, data
+
+
+def label_lines(text):
+    """The labels of a labels file: one a line (LF or CRLF line ends), trailing empty lines dropped."""
+    lines = [line.rstrip("\r") for line in text.split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
 
 
 def _existing(path):
@@ -312,22 +347,6 @@ def _tflite_model(content):
     if len(content) < 8 or content[4:8] != b"TFL3":
         raise ValueError("Not a TFLite model (no TFL3 identifier): corrupt, truncated or another format.")
     return schema.Model.GetRootAsModel(content, 0)
-
-
-class _AlignedBuilder(flatbuffers.Builder):
-    """Keeps weight buffers 16-byte aligned when the model is re-serialized, as
-    the TFLite converter writes them (the schema's `force_align: 16`, which the
-    generated Python object API leaves out)."""
-
-    def CreateNumpyVector(self, x):  # noqa: N802 (flatbuffers' name)
-        if x.dtype != np.uint8:
-            return super().CreateNumpyVector(x)
-        self.StartVector(1, x.size, 16)
-        payload = x.tobytes()
-        self.head -= len(payload)
-        self.Bytes[self.head:self.head + len(payload)] = payload
-        self.vectorNumElems = x.size
-        return self.EndVector()
 
 
 def _flatbuffer_part(content):
@@ -345,8 +364,8 @@ def _zip_start(content):
         return None
     with zipfile.ZipFile(stream) as archive:
         infos = archive.infolist()
-        if not infos:
-            return None
+        if not infos:  # an empty archive is its 22-byte end record alone, last in the file
+            return archive.start_dir if archive.start_dir == len(content) - 22 else None
         # absolute offsets: zipfile adds the length of any data before the archive
         return min(info.header_offset for info in infos)
 
@@ -368,17 +387,21 @@ def _with_model_metadata(content, buffer):
         entry = schema.MetadataT()
         entry.name, entry.buffer = METADATA_NAME, len(model.buffers) - 1
         model.metadata.append(entry)
-    builder = _AlignedBuilder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return pack(model)  # a plain builder, as tflite-support's populator re-packs the model
 
 
 def _append_zip(content, files):
+    """`content` and a zip archive of `files` after it, entry by entry what
+    tflite-support's `ZipFile(..., "a").writestr(name, data)` writes on Linux,
+    but for the time, pinned to the zip epoch so the file is reproducible."""
     stream = io.BytesIO()
     stream.write(content)
-    with zipfile.ZipFile(stream, "a") as archive:  # appends an archive after the flatbuffer
+    with zipfile.ZipFile(stream, "a") as archive:  # a non-zip opened to append: the archive starts at its end
         for name, data in files.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)  # stored, reproducible
+            entry = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            entry.compress_type = zipfile.ZIP_STORED  # writestr's default
+            entry.create_system, entry.external_attr = 3, 0o600 << 16  # Unix, -rw-------: set, not left to the platform
+            archive.writestr(entry, data)
     return stream.getvalue()
 
 
@@ -407,7 +430,7 @@ def read_metadata(model):
             packed = {name: archive.read(name) for name in archive.namelist()}
     info["packed_files"] = sorted(packed)
     label_file = info["output"].get("label_file")
-    info["labels"] = packed[label_file].decode("utf8").splitlines() if label_file in packed else None
+    info["labels"] = label_lines(packed[label_file].decode("utf8")) if label_file in packed else None
     return info
 
 
