@@ -1,12 +1,19 @@
 """Writes the README's model table: every registered model's measured params and
 multiply-adds (kl.profile at the paper's resolution, 1000 classes) next to the
-published figures, and the same data as JSON in benchmarks/results/.
+published figures and their sources, and the same data as JSON in benchmarks/results/.
+
+The "params" and "MACs" columns are measured here (this script); the "published"
+columns and their source come from the registry (each entry names a paper's table, a
+reference implementation's published metadata, or says that none is published).
 
     python benchmarks/model_table.py            # print the table
     python benchmarks/model_table.py --update   # also rewrite it in README.md and save JSON
+    python benchmarks/model_table.py --render   # rewrite README.md from the saved measurements
+                                                # and the registry's current sources (no builds)
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -17,8 +24,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tqdm import tqdm  # noqa: E402
 
 import keras_lightnets as kl  # noqa: E402
+from keras_lightnets.profile import Profile  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "model_table.json"
 BEGIN, END = "<!-- model-table:begin -->", "<!-- model-table:end -->"
 
 
@@ -29,13 +38,37 @@ def measure_all():
     return rows
 
 
+def saved_rows(path=None):
+    """The registry's entries with the measurements saved in model_table.json (no builds):
+    for a change of sources or wording, which does not change what is measured."""
+    saved = {row["name"]: row["measured"] for row in json.loads((path or RESULTS).read_text())}
+    missing = sorted(set(kl.list_models()) - set(saved))
+    if missing:
+        raise ValueError(f"{RESULTS.name} has no measurement for {missing}; run `python benchmarks/model_table.py --update`.")
+    rows = []
+    for name in kl.list_models():
+        measured = {k: v for k, v in saved[name].items() if k in Profile.__dataclass_fields__}
+        measured["layers"] = []
+        measured["input_shape"] = tuple(measured["input_shape"])
+        rows.append(dataclasses.replace(kl.model_info(name), measured=Profile(**measured)))
+    return rows
+
+
 def _figure(value, unit=""):
-    return "—" if value is None else f"{value:g}{unit}"
+    return "—" if value is None else f"{value:.10g}{unit}"  # as published, every digit
+
+
+def source_cell(info):
+    """Where the published figures come from, and the paper: an arXiv link where the
+    paper has one, else its venue (AlexNet, NIPS 2012, is not on arXiv)."""
+    if info.arxiv:
+        return f"{info.figures_source} ([{info.arxiv}](https://arxiv.org/abs/{info.arxiv}))"
+    return f"{info.figures_source} (paper not on arXiv: {info.paper})"
 
 
 def markdown(rows):
     lines = [
-        "| model | input | params (trainable) | paper params | MACs | paper MACs | figures from | reference |",
+        "| model | input | params (trainable) | published params | MACs | published MACs | published figures from | reference |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for info in rows:
@@ -44,7 +77,7 @@ def markdown(rows):
         lines.append(
             f"| `{info.name}`{note} | {info.default_size} | {m.params / 1e6:.2f}M ({m.trainable_params / 1e6:.2f}M) "
             f"| {_figure(info.paper_params_m, 'M')} | {m.macs / 1e6:,.1f}M | {_figure(info.paper_macs_m, 'M')} "
-            f"| {info.figures_source} ([{info.arxiv}](https://arxiv.org/abs/{info.arxiv})) | {info.reference or '—'} |"
+            f"| {source_cell(info)} | {info.reference or '—'} |"
         )
     notes = [f"- `{info.name}`: {info.note}" for info in rows if info.note]
     if notes:
@@ -55,18 +88,19 @@ def markdown(rows):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--update", action="store_true", help="rewrite README.md's table and save JSON")
+    parser.add_argument("--render", action="store_true",
+                        help="rewrite README.md's table and the JSON's sources from the saved measurements")
     args = parser.parse_args()
-    rows = measure_all()
+    rows = saved_rows() if args.render else measure_all()
     table = markdown(rows)
     print(table)
-    if args.update:
+    if args.update or args.render:
         readme = ROOT / "README.md"
         text = readme.read_text()
         block = f"{BEGIN}\n{table}\n{END}"
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
         readme.write_text(text)
-        results = ROOT / "benchmarks" / "results" / "model_table.json"
-        results.write_text(json.dumps([info.to_dict() for info in rows], indent=2) + "\n")
+        RESULTS.write_text(json.dumps([info.to_dict() for info in rows], indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ pooling, 4096, 4096, classes, at 224x224; dropout 0.5 on the outputs of layers 6
 and 7. The map sizes of Figure 3 (110, 55, 26, 13, 13, 13, 6) come from Caffe's
 conventions, reproduced here: the first convolution pads 1 and every max pooling
 rounds its output size up (Caffe's ceil mode: one row and column of zeros after
-the map, exact because pooling follows a ReLU). The paper prints no totals;
-this architecture has 62,357,608 parameters and 1.17G multiply-adds at 224.
+the map, exact because pooling follows a ReLU). The paper prints no totals, and
+no reference implementation publishes any: measured here (kl.profile), this
+architecture has 62,357,608 parameters and 1.17G multiply-adds at 224.
 
 Layer names are torchvision's module paths (features_0, ..., classifier_6); the
 normalization layers, which torchvision lacks, are lrn1 and lrn2 and shift no
@@ -248,7 +249,7 @@ def ZFNet(
     features_only=False,
     out_strides=_common.DEFAULT_OUT_STRIDES,
 ):
-    """ZFNet, the paper's Figure 3 (62.4M parameters at 224x224), keras.applications-style.
+    """ZFNet, the paper's Figure 3 (62.4M parameters at 224x224, measured here), keras.applications-style.
 
     Args:
         include_top: add Flatten -> 4096 -> dropout -> 4096 -> dropout -> classes
@@ -279,7 +280,8 @@ register_model(
     "alexnet", AlexNet, family="alexnet",
     paper="ImageNet Classification with Deep Convolutional Neural Networks (NIPS 2012)", arxiv="",
     default_size=224, paper_params_m=60, paper_macs_m=714,
-    figures_source="paper (params: '60 million'); MACs: torchvision's model table (0.71 GFLOPS) and ours, 714.19M",
+    figures_source="paper (params: '60 million'); MACs: torchvision's AlexNet_Weights metadata "
+                   "(_ops 0.714 GFLOPS = multiply-adds; the paper prints none)",
     reference="torchvision.models.alexnet",
     note="torchvision's single-tower AlexNet (61.1M) rather than the paper's two-tower network (60M)",
 )
@@ -287,6 +289,6 @@ register_model(
     "zfnet", ZFNet, family="zfnet",
     paper="Visualizing and Understanding Convolutional Networks (ECCV 2014)", arxiv="1311.2901",
     default_size=224, paper_params_m=None, paper_macs_m=None,
-    figures_source="the paper prints no totals; its Figure 3 gives 62,357,608 params and 1,168.0M MACs at 224",
+    figures_source="measured here, no published figure (the paper prints no totals; ours are of its Figure 3's layers)",
     reference=None,
 )

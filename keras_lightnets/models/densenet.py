@@ -20,11 +20,13 @@ from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
 
 # Table 1 of the paper (growth rate k=32, bottleneck 1x1 of 4k, compression 0.5):
-# name, layers per dense block, paper params (M), paper multiply-adds (M) at 224.
+# name, layers per dense block, published params (M), published multiply-adds (M) at 224.
+# The paper only plots the ImageNet networks' totals (Figure 3); the figures are
+# torchvision's weights metadata (num_params, _ops in GFLOPS = multiply-adds).
 IMAGENET_TABLE = (
-    ("densenet121", (6, 12, 24, 16), 8.0, 2870),
-    ("densenet169", (6, 12, 32, 32), 14.1, 3400),
-    ("densenet201", (6, 12, 48, 32), 20.0, 4340),
+    ("densenet121", (6, 12, 24, 16), 7.978856, 2834),
+    ("densenet169", (6, 12, 32, 32), 14.14948, 3360),
+    ("densenet201", (6, 12, 48, 32), 20.013928, 4291),
     ("densenet264", (6, 12, 64, 48), None, None),
 )
 BLOCK_CONFIGS = {name: blocks for name, blocks, _, _ in IMAGENET_TABLE}
@@ -268,7 +270,8 @@ def DenseNetCifar(
 
 
 _PAPER = "Densely Connected Convolutional Networks (CVPR 2017)"
-_FIGURES_IMAGENET = "paper Figure 3 (params) and the issue's MAC figures at 224x224"
+_FIGURES_IMAGENET = ("torchvision's weights metadata (num_params; _ops GFLOPS = multiply-adds); "
+                     "the paper only plots them (Figure 3)")
 _NOTE_264 = (
     "The paper gives DenseNet-264 (k=32) only as Table 1's architecture and a point in Figure 3 "
     "(about 33M parameters); our build has 33,736,232 parameters (33,337,704 trainable) and "
@@ -279,7 +282,7 @@ for _name, _blocks, _params, _macs in IMAGENET_TABLE:
     register_model(
         _name, DenseNet, defaults={"blocks": _blocks}, family="densenet", paper=_PAPER, arxiv="1608.06993",
         default_size=224, paper_params_m=_params, paper_macs_m=_macs,
-        figures_source=_FIGURES_IMAGENET if _params else "none published",
+        figures_source=_FIGURES_IMAGENET if _params else "measured here, no published figure",
         reference=f"keras.applications.DenseNet{_name[len('densenet'):]}" if _name in _IMAGENET_HASHES else None,
         note=_NOTE_264 if _name == "densenet264" else "",
     )
@@ -294,6 +297,7 @@ for _name, _depth, _k, _params in CIFAR_TABLE:
     register_model(
         _name, DenseNetCifar, defaults={"depth": _depth, "growth_rate": _k, "compression": 0.5, "classes": 10},
         family="densenet", paper=_PAPER, arxiv="1608.06993", default_size=32,
-        paper_params_m=_params, paper_macs_m=None, figures_source="paper Table 2 (CIFAR-10, 10 classes; no MACs published)",
+        paper_params_m=_params, paper_macs_m=None,
+        figures_source="paper Table 2 (params, CIFAR-10, 10 classes); MACs: none published, ours measured here",
         reference=None,
     )

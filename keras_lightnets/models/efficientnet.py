@@ -438,14 +438,17 @@ EfficientNetLite4 = _variant_builder("lite4")
 _PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (ICML 2019)"
 _LITE_SOURCE = "tensorflow/tpu models/official/efficientnet/lite/README.md"
 _NOTE_B4_B5 = (
-    "Table 2 prints {paper} multiply-adds; the released coefficients ({coefficients}) give {ours} "
-    "(keras.applications' model has the same convolutions, layer for layer). The other six "
-    "variants are within 2% of the table."
+    "Table 2 prints {paper} multiply-adds; the released coefficients ({coefficients}) give {ours}, "
+    "as torchvision publishes ({torchvision} GFLOPS) and keras.applications' model counts (the same "
+    "convolutions, layer for layer). The other six variants are within 2% of the table."
 )
 _NOTE_LITE = (
-    "The Lite README's MAdds run 3-6% above the convolutions its builder defines: Lite0 has exactly "
-    "B0's convolutions less the squeeze-excite (ours: 385.2M, B0 385.8M; the paper's B0 figure is "
-    "390M), yet the README gives Lite0 407M, so it counts operations beyond the multiply-adds."
+    "The Lite README's MAdds run 3-6% above the convolutions its builder defines, while its parameter "
+    "counts match ours: Lite0 has exactly B0's convolutions less the squeeze-excite (ours: 385.2M, "
+    "keras.applications' B0 385.8M; the paper's B0 figure is 390M), yet the README gives Lite0 407M, so "
+    "it counts operations beyond the multiply-adds. Ours equal keras.applications' EfficientNet builder "
+    "given Lite's changes (no squeeze-excite; stem, head and first and last stage depth unscaled), "
+    "built live in tests/test_paper_tables.py."
 )
 for _variant, _builder, _params, _macs, _note in (
     # Paper Table 2 (its "FLOPS" are multiply-adds), and the Lite README's table.
@@ -453,8 +456,10 @@ for _variant, _builder, _params, _macs, _note in (
     ("b1", EfficientNetB1, 7.8, 700, ""),
     ("b2", EfficientNetB2, 9.2, 1000, ""),
     ("b3", EfficientNetB3, 12, 1800, ""),
-    ("b4", EfficientNetB4, 19, 4200, _NOTE_B4_B5.format(paper="4.2B", coefficients="1.4, 1.8, 380 px", ours="4.39G")),
-    ("b5", EfficientNetB5, 30, 9900, _NOTE_B4_B5.format(paper="9.9B", coefficients="1.6, 2.2, 456 px", ours="10.27G")),
+    ("b4", EfficientNetB4, 19, 4200, _NOTE_B4_B5.format(paper="4.2B", coefficients="1.4, 1.8, 380 px", ours="4.39G",
+                                                       torchvision="4.394")),
+    ("b5", EfficientNetB5, 30, 9900, _NOTE_B4_B5.format(paper="9.9B", coefficients="1.6, 2.2, 456 px", ours="10.27G",
+                                                       torchvision="10.266")),
     ("b6", EfficientNetB6, 43, 19000, ""),
     ("b7", EfficientNetB7, 66, 37000, ""),
     ("lite0", EfficientNetLite0, 4.7, 407, _NOTE_LITE),
@@ -467,7 +472,7 @@ for _variant, _builder, _params, _macs, _note in (
     register_model(
         f"efficientnet_{_variant}", _builder, family="efficientnet_lite" if _lite else "efficientnet",
         paper=_PAPER, arxiv="1905.11946", default_size=COEFFICIENTS[_variant][2],
-        paper_params_m=_params, paper_macs_m=_macs, figures_source=_LITE_SOURCE if _lite else "paper",
+        paper_params_m=_params, paper_macs_m=_macs, figures_source=_LITE_SOURCE if _lite else "paper (Table 2; FLOPS = multiply-adds)",
         reference="tensorflow/tpu efficientnet_lite_builder" if _lite else f"keras.applications.{_builder.__name__}",
         note=_note,
     )

@@ -596,11 +596,13 @@ def InceptionV3(
 
 register_model(
     "googlenet", GoogLeNet, family="inception", paper="Going Deeper with Convolutions (CVPR 2015)",
-    arxiv="1409.4842", default_size=224, paper_params_m=6.8, paper_macs_m=1500, figures_source="paper",
+    arxiv="1409.4842", default_size=224, paper_params_m=6.8, paper_macs_m=1500,
+    figures_source="paper (Table 1's params and ops columns, summed)",
     reference="torchvision.models.googlenet (with the paper's 5x5 convolutions)",
     note=("Table 1 prints 34M multiply-adds for conv1, but a 7x7x3 convolution to 64 maps at 112x112 "
           "costs 118M (and inception 5a's row, 54M, does not follow from its widths: 51M); corrected, "
-          "the table sums to the 1.58G we measure."),
+          "the table sums to the 1.58G we measure. torchvision's googlenet, with 3x3 convolutions where "
+          "the paper has 5x5, publishes 1.498 GFLOPS: ours less that difference."),
 )
 register_model(
     "inception_v3", InceptionV3, family="inception",
@@ -610,5 +612,6 @@ register_model(
                    "params from keras.applications.InceptionV3 (23,851,784)",
     reference="keras.applications.InceptionV3",
     note=("The abstract's '5 billion multiply-adds' is a rounded figure; the network it specifies "
-          "(keras.applications' and torchvision's inception_v3 alike) costs 5.71G."),
+          "(keras.applications' and torchvision's inception_v3 alike) costs 5.71G; torchvision publishes "
+          "5.713 GFLOPS."),
 )

@@ -147,7 +147,8 @@ _PAPER = "MobileNetV2: Inverted Residuals and Linear Bottlenecks (CVPR 2018)"
 _CHECKPOINTS = "the authors' checkpoint table (tensorflow/models slim)"
 _NOTE_140 = (
     "The paper prints 6.9M parameters for width 1.4; the architecture it describes (and the "
-    "authors' own 1.4 checkpoint, listed at 6.06M) has 6.11M trainable parameters."
+    "authors' own 1.4 checkpoint, listed at 6.06M) has 6.11M trainable parameters, as "
+    "keras.applications.MobileNetV2(alpha=1.4) has (6,108,776)."
 )
 for _alpha, _params, _macs, _source, _note in (
     # Paper Tables 4 and 6 for 1.0 and 1.4; the authors' checkpoint table for the rest.

@@ -221,7 +221,8 @@ _PAPER = "Searching for MobileNetV3 (ICCV 2019)"
 _SLIM = "the authors' checkpoint table (tensorflow/models slim)"
 _NOTE_SMALL_MINIMALISTIC = (
     "The checkpoint table counts 65M MACs, but it counts 66M for MobileNetV3-Small where the "
-    "paper says 56M; by the paper's convention (ours: 56.5M for Small) minimalistic Small is 52.3M."
+    "paper says 56M; by the paper's convention (ours: 56.5M for Small) minimalistic Small is 52.3M, "
+    "as keras.applications.MobileNetV3Small(minimalistic=True) profiles."
 )
 for _name, _builder, _defaults, _params, _macs, _source, _note in (
     # Paper Table 3 (1.0 and 0.75); the authors' checkpoint table for minimalistic.

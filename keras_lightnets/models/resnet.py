@@ -46,6 +46,7 @@ from keras_lightnets.layers.blocks import activation
 from keras_lightnets.layers.preprocessing import CIFAR10_RGB_MEAN
 from keras_lightnets.layers.preprocessing import CIFAR10_RGB_STD
 from keras_lightnets.layers.preprocessing import caffe_preprocessing
+from keras_lightnets.layers.preprocessing import standardize
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.layers.residual import BLOCK_KINDS
 from keras_lightnets.layers.residual import STRIDE_ON
@@ -475,34 +476,40 @@ def WideResNet(
     )
 
 
-# (registry name, builder, params M, MACs M at 224, figures source, note)
+# (registry name, builder, paper, arXiv, published params M, published MACs M at 224, their source,
+#  reference implementation, note)
 _RESNET = "Deep Residual Learning for Image Recognition (CVPR 2016)"
 _V2 = "Identity Mappings in Deep Residual Networks (ECCV 2016)"
 _WRN = "Wide Residual Networks (BMVC 2016)"
 _RESNEXT = "Aggregated Residual Transformations for Deep Neural Networks (CVPR 2017)"
-_KERAS_V2_SOURCE = "keras.applications' parameter count (the v2 paper prints no ImageNet figures for these depths)"
+_KERAS_V2_SOURCE = ("keras.applications' documented parameter count; MACs: none published (the v2 paper prints no "
+                    "ImageNet figures for these depths), ours measured here")
 _SENET = "Squeeze-and-Excitation Networks (CVPR 2018)"
+# The ResNet paper prints FLOPs (multiply-adds) in Table 1 but no parameter counts.
+_RESNET_SOURCE = "paper (Table 1: GFLOPs = multiply-adds); params: torchvision's weights metadata (num_params)"
+_TORCHVISION_SOURCE = "torchvision's weights metadata (num_params; _ops GFLOPS = multiply-adds)"
 REGISTRY_TABLE = (
-    ("resnet18", ResNet18, _RESNET, "1512.03385", 11.7, 1800, "paper", "torchvision.models.resnet18", ""),
-    ("resnet34", ResNet34, _RESNET, "1512.03385", 21.8, 3600, "paper", "torchvision.models.resnet34", ""),
-    ("resnet50", ResNet50, _RESNET, "1512.03385", 25.6, 3800, "paper (Table 1: 3.8 GFLOPs = multiply-adds)",
+    ("resnet18", ResNet18, _RESNET, "1512.03385", 11.7, 1800, _RESNET_SOURCE, "torchvision.models.resnet18", ""),
+    ("resnet34", ResNet34, _RESNET, "1512.03385", 21.8, 3600, _RESNET_SOURCE, "torchvision.models.resnet34", ""),
+    ("resnet50", ResNet50, _RESNET, "1512.03385", 25.6, 3800, _RESNET_SOURCE,
      "keras.applications.ResNet50",
      "Stride on the bottleneck's first 1x1 (the paper's Caffe model, keras.applications): 3.87G MACs. "
      "The often quoted 4.1G is torchvision's 'v1.5' (stride on the 3x3)."),
-    ("resnet101", ResNet101, _RESNET, "1512.03385", 44.5, 7600, "paper", "keras.applications.ResNet101", ""),
-    ("resnet152", ResNet152, _RESNET, "1512.03385", 60.2, 11300, "paper", "keras.applications.ResNet152", ""),
+    ("resnet101", ResNet101, _RESNET, "1512.03385", 44.5, 7600, _RESNET_SOURCE, "keras.applications.ResNet101", ""),
+    ("resnet152", ResNet152, _RESNET, "1512.03385", 60.2, 11300, _RESNET_SOURCE, "keras.applications.ResNet152", ""),
     # The v2 paper gives no ImageNet figures for these depths: params as keras.applications
     # prints them, no MACs (ours are in the README's table).
     ("resnet50_v2", ResNet50V2, _V2, "1603.05027", 25.6, None, _KERAS_V2_SOURCE, "keras.applications.ResNet50V2", ""),
     ("resnet101_v2", ResNet101V2, _V2, "1603.05027", 44.7, None, _KERAS_V2_SOURCE, "keras.applications.ResNet101V2", ""),
     ("resnet152_v2", ResNet152V2, _V2, "1603.05027", 60.4, None, _KERAS_V2_SOURCE, "keras.applications.ResNet152V2", ""),
-    ("wide_resnet50_2", WideResNet50_2, _WRN, "1605.07146", 68.9, 11400, "torchvision", "torchvision.models.wide_resnet50_2", ""),
-    ("wide_resnet101_2", WideResNet101_2, _WRN, "1605.07146", 126.9, 22800, "torchvision", "torchvision.models.wide_resnet101_2", ""),
-    ("resnext50_32x4d", ResNeXt50_32x4d, _RESNEXT, "1611.05431", 25.0, 4200, "paper", "torchvision.models.resnext50_32x4d", ""),
-    ("resnext101_32x8d", ResNeXt101_32x8d, _RESNEXT, "1611.05431", 88.8, 16400, "torchvision (not in the paper's tables)",
+    ("wide_resnet50_2", WideResNet50_2, _WRN, "1605.07146", 68.9, 11400, _TORCHVISION_SOURCE, "torchvision.models.wide_resnet50_2", ""),
+    ("wide_resnet101_2", WideResNet101_2, _WRN, "1605.07146", 126.9, 22800, _TORCHVISION_SOURCE, "torchvision.models.wide_resnet101_2", ""),
+    ("resnext50_32x4d", ResNeXt50_32x4d, _RESNEXT, "1611.05431", 25.0, 4200, "paper (Table 1: 25.0M params, 4.2 GFLOPs)", "torchvision.models.resnext50_32x4d", ""),
+    ("resnext101_32x8d", ResNeXt101_32x8d, _RESNEXT, "1611.05431", 88.8, 16400, _TORCHVISION_SOURCE + " (not in the paper's tables)",
      "torchvision.models.resnext101_32x8d", ""),
-    ("resnext101_64x4d", ResNeXt101_64x4d, _RESNEXT, "1611.05431", 83.5, 15600, "paper", "torchvision.models.resnext101_64x4d", ""),
-    ("seresnet50", SEResNet50, _SENET, "1709.01507", 28.1, 3870, "paper", "timm seresnet50 / legacy_seresnet50", ""),
+    ("resnext101_64x4d", ResNeXt101_64x4d, _RESNEXT, "1611.05431", 83.455272, 15460,
+     _TORCHVISION_SOURCE + " (the paper prints no totals for it)", "torchvision.models.resnext101_64x4d", ""),
+    ("seresnet50", SEResNet50, _SENET, "1709.01507", 28.1, 3870, "paper (MACs, Table 2); params: timm", "timm seresnet50 / legacy_seresnet50", ""),
     ("seresnet101", SEResNet101, _SENET, "1709.01507", 49.3, 7600, "paper (MACs, Table 2); params: timm", "timm seresnet101", ""),
     ("seresnet152", SEResNet152, _SENET, "1709.01507", 66.8, 11320, "paper (MACs, Table 2); params: timm", "timm seresnet152", ""),
     ("seresnext50_32x4d", SEResNeXt50_32x4d, _SENET, "1709.01507", 27.6, 4250, "paper (MACs, Table 2); params: timm",
@@ -519,6 +526,6 @@ for _name, _builder, _paper, _arxiv, _params, _macs, _source, _reference, _note 
 register_model(
     "wrn_28_10", WideResNet, defaults={"depth": 28, "width": 10}, family="resnet", paper=_WRN, arxiv="1605.07146",
     default_size=32, paper_params_m=36.5, paper_macs_m=None,
-    figures_source="paper (params, Table 4; no MACs published)",
+    figures_source="paper (params, Table 4); MACs: none published, ours measured here",
     reference="szagoruyko/wide-residual-networks",
 )

@@ -362,10 +362,10 @@ _V2_PAPER = "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture 
 # no parameter counts) and g=3 at the other scales of Table 2, whose parameters
 # the authors' README lists (as for 1x g=3: 1.9M).
 for _name, _groups, _scale, _params, _macs, _source in (
-    ("shufflenet_v1_g1", 1, 1.0, None, 143, "paper (Table 1)"),
-    ("shufflenet_v1_g2", 2, 1.0, None, 140, "paper (Table 1)"),
+    ("shufflenet_v1_g1", 1, 1.0, None, 143, "paper (Table 1, MACs); params: none published, ours measured here"),
+    ("shufflenet_v1_g2", 2, 1.0, None, 140, "paper (Table 1, MACs); params: none published, ours measured here"),
     ("shufflenet_v1_g3", 3, 1.0, 1.9, 137, "paper (Table 1); params: " + _V1_CODE),
-    ("shufflenet_v1_g4", 4, 1.0, None, 133, "paper (Table 1)"),
+    ("shufflenet_v1_g4", 4, 1.0, None, 133, "paper (Table 1, MACs); params: none published, ours measured here"),
     ("shufflenet_v1_g8", 8, 1.0, 2.4, 137, "paper (Table 1); params: " + _V1_CODE),
     ("shufflenet_v1_g3_x0_5", 3, 0.5, 0.7, 38, "paper (Table 2); params: " + _V1_CODE),
     ("shufflenet_v1_g3_x1_5", 3, 1.5, 3.4, 292, "paper (Table 2); params: " + _V1_CODE),

@@ -181,7 +181,8 @@ def Xception(
 register_model(
     "xception", Xception, family="xception",
     paper="Xception: Deep Learning with Depthwise Separable Convolutions (CVPR 2017)", arxiv="1610.02357",
-    default_size=299, paper_params_m=22.855952, paper_macs_m=8400,
-    figures_source="paper Table 3 (22,855,952 parameters); 8.4G multiply-adds at 299x299 is the survey's figure (the paper prints none)",
+    default_size=299, paper_params_m=22.855952, paper_macs_m=None,
+    figures_source="paper Table 3 (22,855,952 parameters); MACs: none published, ours measured here "
+                   "(equal to keras.applications.Xception's, tests/test_paper_tables.py)",
     reference="keras.applications.Xception",
 )
