@@ -3,7 +3,7 @@
     lightnets list [--pattern=mobilenet*]
     lightnets info --model=mobilenet_v3_large [--measure]
     lightnets profile --model=mobilenet_v3_large [--input_size=224] [--per_layer]
-    lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8] [--qat_epochs=1] [--output_dir=demo_output]
+    lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8] [--qat_epochs=1] [--seed=0] [--output_dir=demo_output]
     lightnets train --model=mobilenet_v3_small --dataset=digits|TFDS_NAME|FOLDER [--recipe=auto]
                     [--epochs=8] [--batch_size=32] [--image_size=...] [--output_dir=lightnets_train] [--noema]
     lightnets convert --model=mobilenet_v3_large --quantization=int8 --input_type=uint8 --output=m.tflite
@@ -37,6 +37,7 @@ flags.DEFINE_string("recipe", "auto", "`train`: the paper recipe: 'auto' (the mo
 flags.DEFINE_string("output_dir", "lightnets_train", "`train`: checkpoints, TensorBoard logs, history.json and model.keras; "
                     "`demo`: the .tflite files, results.json and the plot (default there: demo_output).")
 flags.DEFINE_integer("qat_epochs", 1, "`demo`: quantization-aware fine-tuning epochs.")
+flags.DEFINE_integer("seed", 0, "`demo`: the seed of the weights, the data split and the training order.")
 flags.DEFINE_bool("ema", True, "`train`: keep the recipe's weight averaging (--noema for short runs).")
 bench_cli.define_flags()  # --graph, --target, --benchmark_binary, --num_runs, ...
 convert_cli.define_flags(model_flags=False)  # --keras_file, --output, --quantization, --labels, ...
@@ -83,7 +84,8 @@ def _demo():
 
     output_dir = FLAGS.output_dir if FLAGS["output_dir"].present else "demo_output"
     _, result = run_demo(FLAGS.model or "mobilenet_v3_small", image_size=FLAGS.image_size, epochs=FLAGS.epochs,
-                         batch_size=FLAGS.batch_size, output_dir=output_dir, qat_epochs=FLAGS.qat_epochs)
+                         batch_size=FLAGS.batch_size, output_dir=output_dir, qat_epochs=FLAGS.qat_epochs,
+                         seed=FLAGS.seed)
     print()
     print(format_result(result))
 

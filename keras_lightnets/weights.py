@@ -69,7 +69,7 @@ def _read_h5(path, h5_path):
     except OSError as error:
         raise ValueError(f"Cannot read weight file {path!r}: {error}. Expected a .h5, .weights.h5 or .keras file.") from None
     with handle as f:
-        if "layer_names" in f.attrs or "model_weights" in f:
+        if "layer_names" in f.attrs or "layer_names0" in f.attrs or "model_weights" in f:
             return _read_legacy_h5(f["model_weights"] if "model_weights" in f else f), NAME
         if "layers" in f:
             return _read_keras3_h5(f["layers"]), STRUCTURE
@@ -78,12 +78,24 @@ def _read_h5(path, h5_path):
 
 def _read_legacy_h5(group):
     weights = {}
-    for layer_name in _decode(group.attrs["layer_names"]):
+    for layer_name in _legacy_attribute(group, "layer_names"):
         layer_group = group[layer_name]
-        names = _decode(layer_group.attrs["weight_names"])
+        names = _legacy_attribute(layer_group, "weight_names")
         if names:
             weights[layer_name] = [np.asarray(layer_group[n]) for n in names]
     return weights
+
+
+def _legacy_attribute(group, name):
+    """A list attribute of the legacy layout. Keras 2 split one too large for an HDF5
+    object header (64 KB: a model of many layers) into name0, name1, ..."""
+    if name in group.attrs:
+        return _decode(group.attrs[name])
+    values, chunk = [], 0
+    while f"{name}{chunk}" in group.attrs:
+        values += _decode(group.attrs[f"{name}{chunk}"])
+        chunk += 1
+    return values
 
 
 class NestedArrays(list):

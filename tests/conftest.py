@@ -40,3 +40,26 @@ def photos():
 def tf_preprocess(images):
     """keras.applications' "tf" mode preprocess_input: [0, 255] -> [-1, 1]."""
     return images.astype("float32") / 127.5 - 1.0
+
+
+def _offset_every_seed():
+    """KL_SEED_OFFSET=k shifts every keras.utils.set_random_seed(s) call (tests' and the
+    package's) to s + k, so `benchmarks/seed_spread.py` can rerun the trained tests under
+    other seeds without editing them (see tests/figures.py)."""
+    import keras
+
+    from figures import seed_offset
+
+    offset = seed_offset()
+    if not offset or getattr(keras.utils.set_random_seed, "offset", None) == offset:
+        return
+    original = keras.utils.set_random_seed
+
+    def set_random_seed(seed):
+        original(seed + offset)
+
+    set_random_seed.offset = offset
+    keras.utils.set_random_seed = set_random_seed
+
+
+_offset_every_seed()

@@ -14,6 +14,10 @@ from keras_lightnets.models import xception
 from keras_lightnets.profile import profile
 from keras_lightnets.weights import read_weight_arrays
 
+from figures import at_most  # tests/figures.py: bounds on trained figures, measured across seeds
+
+from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
+
 ka = keras.applications
 
 
@@ -182,7 +186,7 @@ def test_xception_keras_applications_weights_agree(file_format, fresh_session, p
 )
 def test_imagenet_weights_fetch_the_published_file(builder, kwargs, donor, expected_file, monkeypatch, tmp_path):
     saved = tmp_path / expected_file.filename
-    donor().save(saved)
+    write_legacy_weights(donor(), saved)
     requested = []
 
     def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
@@ -241,7 +245,7 @@ def test_fit_reduces_loss_on_digits():
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=False)
     history = model.fit(x[:320].astype("float32"), y[:320], epochs=4, batch_size=32, verbose=0)
     losses = history.history["loss"]
-    assert losses[-1] < 0.7 * losses[0], losses
+    at_most("densenet-bc-16 k=8: last / first epoch loss", losses[-1] / losses[0], 0.7)
 
 
 # ---------------------------------------------------------------- errors

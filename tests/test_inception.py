@@ -14,6 +14,8 @@ from keras_lightnets.models.inception import GoogLeNet
 from keras_lightnets.models.inception import InceptionV3
 from keras_lightnets.models.inception import inference_model
 
+from figures import at_most  # tests/figures.py: bounds on trained figures, measured across seeds
+
 ka = keras.applications
 
 
@@ -234,7 +236,7 @@ def test_googlenet_fit_with_aux_losses_then_inference_model_shares_weights(photo
     model.compile(keras.optimizers.Adam(1e-3), loss=["sparse_categorical_crossentropy"] * 3, loss_weights=[1.0, 0.3, 0.3],
                   run_eagerly=True)  # a few steps: tracing the train graph would cost more than running them
     losses = model.fit(x, (y, y, y), batch_size=32, epochs=3, verbose=0).history["loss"]
-    assert losses[-1] < 0.8 * losses[0], losses
+    at_most("googlenet with aux heads: last / first epoch loss", losses[-1] / losses[0], 0.8)
 
     deployable = inference_model(model)
     assert len(deployable.outputs) == 1 and not any(layer.name.startswith("aux") for layer in deployable.layers)

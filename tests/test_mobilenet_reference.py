@@ -12,6 +12,8 @@ from keras_lightnets.models import mobilenet_v2
 from keras_lightnets.models import mobilenet_v3
 from keras_lightnets.weights import read_weight_arrays
 
+from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
+
 ka = keras.applications
 
 # The counts keras.applications prints for its default configurations (224x224, 1000 classes).
@@ -134,7 +136,7 @@ def test_imagenet_weights_fetch_the_published_file(case, monkeypatch, tmp_path):
     in the published layout (legacy .h5) that this test writes."""
     ours, kwargs, donor, donor_kwargs, expected_file = case
     saved = tmp_path / expected_file.filename
-    donor(weights=None, **donor_kwargs).save(saved)
+    write_legacy_weights(donor(weights=None, **donor_kwargs), saved)
     requested = []
 
     def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
@@ -158,3 +160,24 @@ def test_published_v3_hashes_are_keras_applications_own():
     assert mobilenet_v3.imagenet_weights("small", 1.0, True, False).filename == (
         "weights_mobilenet_v3_small_minimalistic_224_1.0_float_no_top_v2.h5"
     )
+
+
+def test_imagenet_path_loads_the_legacy_keras2_layout_and_gives_keras_applications_outputs(monkeypatch, tmp_path, photos):
+    """The published files are Keras 2 .h5 files, written here with h5py in that layout,
+    including its split attributes (layer_names0, layer_names1, ... when the list
+    outgrows an HDF5 object header); ours then computes what keras.applications
+    computes with the same file."""
+    import h5py
+
+    donor = ka.MobileNetV3Small(weights=None, input_shape=(96, 96, 3), include_top=False, pooling="avg")
+    expected_file = mobilenet_v3.imagenet_weights("small", 1.0, False, False)
+    saved = tmp_path / expected_file.filename
+    write_legacy_weights(donor, saved, chunk_limit=512)  # force the split attributes
+    with h5py.File(saved, "r") as f:
+        assert "layer_names" not in f.attrs and "layer_names2" in f.attrs
+    monkeypatch.setattr(keras.utils, "get_file", lambda *args, **kwargs: str(saved))
+    ours = kl.MobileNetV3Small(weights="imagenet", input_shape=(96, 96, 3), include_top=False, pooling="avg")
+    reference = ka.MobileNetV3Small(weights=None, input_shape=(96, 96, 3), include_top=False, pooling="avg")
+    reference.set_weights(donor.get_weights())
+    images = photos(96).astype("float32")
+    np.testing.assert_allclose(ours.predict(images, verbose=0), reference.predict(images, verbose=0), atol=1e-5, rtol=0)

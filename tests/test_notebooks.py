@@ -4,10 +4,9 @@ notebooks/ as a reader's would be. Their files go to a temporary directory."""
 
 import pathlib
 
+import nbclient
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 NAMES = ["01_quick_start", "02_quantization", "03_model_zoo", "04_android_deployment"]

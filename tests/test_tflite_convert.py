@@ -12,6 +12,9 @@ from keras_lightnets import tflite as kt
 from keras_lightnets.data import load_digits
 from keras_lightnets.training import recalibrate_batch_norm
 
+from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
+from figures import at_most
+
 SIZE = 32
 
 
@@ -55,8 +58,8 @@ def test_float_storage_modes_shrink_the_file_and_stay_close(trained, digits, mod
     float_size = kt.convert(trained, tmp_path / "f32.tflite").size_bytes
     report = kt.convert(trained, tmp_path / f"{mode}.tflite", quantization=mode, verify=True, verify_data=x_test)
     assert report.size_bytes < (0.6 if mode == "float16" else 0.35) * float_size
-    assert report.fidelity["max_abs_diff"] <= max_abs
-    assert report.fidelity["top1_agreement"] >= 0.95
+    at_most(f"trained MobileNetV3-Small, {mode}: max abs probability difference", report.fidelity["max_abs_diff"], max_abs)
+    at_least(f"trained MobileNetV3-Small, {mode}: top-1 agreement with Keras", report.fidelity["top1_agreement"], 0.95)
 
 
 def test_int8_is_fully_integer_with_uint8_input_and_keeps_accuracy(trained, digits, tmp_path):
@@ -66,11 +69,11 @@ def test_int8_is_fully_integer_with_uint8_input_and_keeps_accuracy(trained, digi
                         input_type="uint8", verify=True, verify_data=x_test)
     assert report.fully_integer, report
     assert report.input_dtype == "uint8" and report.output_dtype == "float32"
-    assert report.fidelity["top1_agreement"] >= 0.9
+    at_least("trained MobileNetV3-Small, int8: top-1 agreement with Keras", report.fidelity["top1_agreement"], 0.9)
     float_accuracy = np.mean(trained.predict(x_test, verbose=0).argmax(1) == y_test)
     int8_accuracy = np.mean(kt.run(kt.load_interpreter(path), x_test).argmax(1) == y_test)
-    assert float_accuracy > 0.6
-    assert int8_accuracy >= float_accuracy - 0.05, (int8_accuracy, float_accuracy)
+    at_least("trained MobileNetV3-Small: Keras accuracy", float_accuracy, 0.6)
+    at_least("trained MobileNetV3-Small: int8 minus Keras accuracy", int8_accuracy - float_accuracy, -0.05)
 
 
 def test_int8_accepts_a_tf_data_dataset_of_labelled_batches(trained, digits, tmp_path):
@@ -90,7 +93,7 @@ def test_int16x8_of_mobilenet_v3_is_fully_integer(trained, digits, tmp_path):
     report = kt.convert(trained, tmp_path / "int16.tflite", quantization="int16x8", representative_data=x_train[:50],
                         verify=True, verify_data=x_test[:64])
     assert report.fully_integer and report.inner_quantize_ops == 0 and "HARD_SWISH" not in report.op_counts
-    assert report.fidelity["top1_agreement"] >= 0.95
+    at_least("trained MobileNetV3-Small, int16x8: top-1 agreement with Keras", report.fidelity["top1_agreement"], 0.95)
     path = tmp_path / "fused.tflite"
     with pytest.raises(ValueError, match=r"int16x8.*HARD_SWISH.*allow_float_fallback=True"):
         kt.convert(trained, path, quantization="int16x8", representative_data=x_train[:50], decompose_hard_swish=False)

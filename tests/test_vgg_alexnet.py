@@ -17,13 +17,9 @@ from keras_lightnets.registry import list_models
 from keras_lightnets.registry import model_info
 from keras_lightnets.weights import read_weight_arrays
 
-try:
-    from keras_lightnets.profile import profile
-except ImportError:  # pragma: no cover - the profiler lands separately
-    profile = None
+from keras_lightnets.profile import profile
 
 ka = keras.applications
-needs_profile = pytest.mark.skipif(profile is None, reason="keras_lightnets.profile not available")
 
 
 def caffe_preprocess(images):
@@ -47,7 +43,6 @@ def test_vgg_counts_and_weighted_layer_names_equal_keras_applications(ours, thei
     assert model.name == reference.name
 
 
-@needs_profile
 def test_vgg16_multiply_adds_match_published_figure(vgg16_224):
     stats = profile(vgg16_224)
     assert stats.macs == 15_470_264_320  # torchvision's table: 15.47 GFLOPS (multiply-adds)
@@ -134,7 +129,6 @@ def test_trainable_parameters_equal_torchvision(name, expected):
     assert trainable == expected
 
 
-@needs_profile
 @pytest.mark.parametrize("name, expected_macs", [
     ("alexnet", 714_188_480),  # torchvision's table: 0.71 GFLOPS
     ("zfnet", 1_168_032_896),
