@@ -1,9 +1,10 @@
 # The two commands of the README:
 #   make demo      set up .venv and run the main job (train, convert float32 / int8 / QAT,
 #                  benchmark; no download)
-#   make test      set up .venv and run the test suite (what CI runs; tests marked
-#                  `slow` -- the end-to-end main job, full-size reference counts, the
-#                  zoo benchmark smoke run -- are left to `make test-all`)
+#   make test      set up .venv and run the test suite (what CI runs: the notebooks and a
+#                  small `lightnets demo` included; tests marked `slow` -- full-size
+#                  reference builds, the zoo benchmark smoke run, the longer training
+#                  runs -- are left to `make test-all`)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

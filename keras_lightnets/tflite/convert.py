@@ -154,7 +154,7 @@ def convert(
         if representative_data is None and not qat:
             raise ValueError(f"quantization={quantization!r} needs `representative_data` (a few hundred training images) to calibrate activation ranges.")
         if representative_data is not None:
-            calibration = representative_images(representative_data, shape, num_calibration_samples)
+            calibration = representative_images(representative_data, shape, num_calibration_samples, "representative_data")
     metadata_fields = resolve_metadata(metadata, model, input_type)  # checked before the slow part
 
     start = time.perf_counter()
@@ -187,7 +187,7 @@ def convert(
 
     fidelity = None
     if verify:
-        images = calibration if verify_data is None else representative_images(verify_data, shape, VERIFY_SAMPLES)
+        images = calibration if verify_data is None else representative_images(verify_data, shape, VERIFY_SAMPLES, "verify_data")
         if images is None:
             raise ValueError("verify=True needs `verify_data` (or `representative_data`): real images in the model's input units.")
         fidelity = measure_fidelity(model, content, images[:VERIFY_SAMPLES], quantization)
@@ -231,11 +231,12 @@ def _static_input_shape(model, input_shape):
     return declared
 
 
-def representative_images(data, shape, limit):
+def representative_images(data, shape, limit, argument="representative_data"):
     """Calibration/verification images as float32 (N, *shape), from an array, a
-    tf.data.Dataset or a tensorflow-datasets name."""
+    tf.data.Dataset or a tensorflow-datasets name (already prepared: nothing is
+    downloaded). `argument` names the caller's argument in error messages."""
     if isinstance(data, str):
-        data = _tfds_images(data, shape)
+        data = _tfds_images(data, shape, argument)
     if not isinstance(data, np.ndarray):
         data = _dataset_images(data, limit)
     if data.dtype.kind not in "uif":
@@ -248,8 +249,18 @@ def representative_images(data, shape, limit):
             f"resize them to {shape[0]}x{shape[1]} with {shape[-1]} channels first."
         )
     if len(data) == 0:
-        raise ValueError("Representative data is empty.")
-    return data[:limit].astype("float32")
+        raise ValueError(f"`{argument}` is empty: give a few hundred real images.")
+    data = data[:limit].astype("float32")
+    finite = np.isfinite(data).reshape(len(data), -1).all(axis=1)
+    if not finite.all():
+        # Calibration would take NaN/inf as a range and blame every op ("no int8 kernel").
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"`{argument}` holds non-finite values (NaN or inf) in {len(bad)} of its first {len(data)} images "
+            f"(index {', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''}): drop or repair those images "
+            "(e.g. np.nan_to_num, or check the decoding and normalization that made them)."
+        )
+    return data
 
 
 def _dataset_images(dataset, limit):
@@ -269,14 +280,21 @@ def _dataset_images(dataset, limit):
     return np.concatenate([i if i.ndim == 4 else i[None] for i in images])
 
 
-def _tfds_images(name, shape, limit=500):
+def _tfds_images(name, shape, argument, limit=500):
+    """The "train" split of a prepared tensorflow-datasets dataset, resized. Nothing is
+    downloaded at run time (as data.from_tfds, download=False): prepare it first."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
     try:
-        dataset = tfds.load(name, split="train", shuffle_files=False)
-    except Exception as error:  # tfds raises many types: unknown name, no download...
-        raise ValueError(f"Cannot load tensorflow-datasets {name!r} for calibration: {error}") from None
+        dataset = tfds.load(name, split="train", shuffle_files=False, download=False)
+    except Exception as error:  # tfds raises many types: unknown name, not prepared...
+        detail = " ".join(str(error).split())[:300]
+        raise ValueError(
+            f"Cannot load tensorflow-datasets {name!r} for `{argument}`: {detail}. Nothing is downloaded at run time: "
+            f"prepare it first (`tfds build {name}`, or kl.data.from_tfds({name!r}, download=True)), "
+            "or pass the images as a numpy array."
+        ) from None
     resize = lambda example: tf.image.resize(example["image"], shape[:2])  # noqa: E731
     return np.stack([np.asarray(image) for image in dataset.take(limit).map(resize)])
 
