@@ -12,6 +12,7 @@ machine. Writes benchmarks/results/seed_spread.{json,md}: per figure its bound, 
 values per seed, the worst one and the margin left.
 """
 
+import ast
 import json
 import os
 import pathlib
@@ -27,29 +28,23 @@ from absl import flags
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
-# Every test that calls at_least / at_most (tests/test_seed_spread_list.py checks that
-# none is missing). Slow-marked ones included: `-m` is not applied here.
-TRAINED_TESTS = (
-    "tests/test_demo.py",
-    "tests/test_graph_rules.py::test_fit_reduces_loss_on_real_digits",
-    "tests/test_resnet.py::test_fit_reduces_loss_on_real_digits",
-    "tests/test_shufflenet.py::test_fit_reduces_loss_on_real_digits",
-    "tests/test_squeezenet.py::test_fit_reduces_loss_on_real_digits",
-    "tests/test_swin.py::test_fit_reduces_loss_on_real_digits",
-    "tests/test_densenet_xception.py::test_fit_reduces_loss_on_digits",
-    "tests/test_inception.py::test_googlenet_fit_with_aux_losses_then_inference_model_shares_weights",
-    "tests/test_mnasnet.py::test_trains_on_real_digits",
-    "tests/test_efficientnet.py::test_trains_on_real_digits",
-    "tests/test_tflite_convert.py",
-    "tests/test_tflite_hard_swish.py::test_as_close_to_keras_as_the_fused_kernel",
-    "tests/test_tflite_channel_affine.py::test_int8_fused_file_matches_the_chain",
-    "tests/test_tflite_layer_norm.py",
-    "tests/test_qat.py",
-)
+
+def bounded_tests(tests_dir=ROOT / "tests"):
+    """Every test function that calls at_least / at_most, as a pytest node id: the
+    tests to rerun, found from the source so that no new bound escapes the spread."""
+    found = []
+    for path in sorted(tests_dir.glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                calls = {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+                if calls & {"at_least", "at_most"}:
+                    found.append(f"tests/{path.name}::{node.name}")
+    return found
+
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("seeds", 5, "Seed offsets 0..seeds-1 (0 is the suite's own seeds).")
-flags.DEFINE_list("tests", list(TRAINED_TESTS), "pytest node ids to rerun.")
+flags.DEFINE_list("tests", None, "pytest node ids to rerun (default: every test that calls at_least / at_most).")
 flags.DEFINE_string("output", str(RESULTS / "seed_spread"), "Writes OUTPUT.json and OUTPUT.md.")
 
 
@@ -112,8 +107,9 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "figures.jsonl")
         runs = []
+        tests = FLAGS.tests or bounded_tests()
         for offset in tqdm(range(FLAGS.seeds), desc="seed offsets"):
-            code, summary = run_seed(offset, FLAGS.tests, log)
+            code, summary = run_seed(offset, tests, log)
             runs.append({"seed_offset": offset, "exit_code": code, "summary": summary})
             print(f"seed offset {offset}: {summary}", flush=True)
         entries = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
