@@ -3,32 +3,42 @@
 The TFLite converter fuses x * relu6(x + 3) / 6 (every MobileNetV3, keras.applications'
 included) into one HARD_SWISH op. In float, XNNPACK runs it; in int8 it does not (its
 TFLite delegate takes HARD_SWISH in float only), so each int8 HARD_SWISH runs on
-TFLite's own integer kernel and cuts the XNNPACK graph in two: MobileNetV3-Large's 21
-of them split it into 23 partitions and cost as much as all its convolutions
-(benchmarks/results/int8_speed.md). That is why an int8 MobileNetV3 is slower than
-its float original on a host CPU.
+TFLite's own integer kernel and cuts the XNNPACK graph in two: in keras.applications'
+int8 MobileNetV3-Large the 21 of them split it into 23 partitions and take 7.42 ms of
+the 12.45 ms its ops sum to, more than all its convolutions (4.55 ms), so the int8 file
+runs at 0.56x the speed of the float32 one, and -Small's at 0.39x, on an x86 host
+(1 thread; benchmarks/results/int8_speed.md).
 
-Here every int8 HARD_SWISH(x) -> y becomes
+Here each int8 HARD_SWISH(x) -> y whose input XNNPACK's int8 ADD can take (below)
+becomes
 
     t = ADD(x, 3) with fused RELU6     t in [0, 6], int8 scale 6/255 (or x's / 128)
     u = MUL(x, t)                      u = 6 y, quantized as y with scale x 6
     y = MUL(u, 1/6)                    y's own quantization, unchanged
 
 which XNNPACK delegates (int8 ADD and MUL, constant operands included), so the
-whole network stays one XNNPACK partition. XNNPACK takes an int8 ADD only while
-input scale / output scale is in [2**-10, 2**8): t's scale grows with x's when x
-spans more than +-384 (x's own step is then coarser than t's anyway), and an op whose
-x spans less than about +-0.01 (untrained networks) is left fused, as t could not
-hold [0, 6] at a scale XNNPACK accepts. The arithmetic is the fused kernel's up to
-the rounding of t to 1/255 of its range.
+whole network stays one XNNPACK partition: what `convert` writes runs 2.2x (Large)
+and 2.4x (Small) faster than the fused file (benchmarks/results/hard_swish_rewrite.md).
+XNNPACK takes an int8 ADD only while input scale / output scale is in [2**-10, 2**8)
+(here with a factor 2 of margin): t's scale grows with x's when x spans more than
++-384 (x's own step is then coarser than t's anyway), and an op whose x's int8 range
+(max - min) is narrower than 6 * 2**-9, about 0.012, is left fused, as t
+could not hold [0, 6] at a scale XNNPACK accepts. It then runs on TFLite's own
+kernel, and the conversion report's op counts show it as HARD_SWISH. Such ranges
+come from networks whose activations were never given a trained network's
+statistics: a random MobileNetV3 with its initial BatchNorm statistics keeps 20 of
+Large's 21 HARD_SWISH ops fused and 18 of Small's 19; with the statistics
+re-estimated on photos, every one is rewritten (hard_swish_rewrite.md). The
+arithmetic is the fused kernel's up to the rounding of t to 1/255 of its range.
 
 The last MUL leaves u's integers as they are (u's scale is y's times 6, its zero
 point y's), so it is dropped where the consumers can read u, whose value is 6y: where
 every path from y reaches convolution or fully connected weights, which absorb the 6
 in their scales, through ops linear in y (MEAN, and the squeeze-excite MUL, whose
-outputs then carry the 6 too). That saves one elementwise pass per h-swish: 0.5% of
-MobileNetV3-Large's int8 time and 2.4% of Small's at 224 px on an x86 host, with the
-same integers throughout.
+outputs then carry the 6 too). That is one elementwise op fewer per h-swish, with the
+same integers throughout; its time is within the noise of a shared x86 host
+(hard_swish_rewrite.md: 0.99x for MobileNetV3-Large, 1.00x for -Small, unfolded time
+over folded).
 
 In int16x8 files TFLite's quantizer has no HARD_SWISH at all: the converter keeps each
 in float between a DEQUANTIZE and a QUANTIZE, so the file is not fully integer.
