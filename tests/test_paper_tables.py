@@ -14,6 +14,7 @@ would only check itself. Every figure names its source (ModelInfo.figures_source
 one that has none says so."""
 
 import copy
+import functools
 import importlib.util
 import math
 import os
@@ -47,6 +48,13 @@ DISAGREES = {
 WITH_FIGURES = [n for n in kl.list_models() if kl.model_info(n).paper_macs_m or kl.model_info(n).paper_params_m]
 
 
+@functools.lru_cache(maxsize=None)
+def measured(name):
+    """The registry entry with our measured Profile: one build per model for all the
+    tests of this file (the Profile is kept, not the model)."""
+    return kl.model_info(name, measure=True)
+
+
 def printed_precision(value):
     """Half a unit of the last printed digit, relative: a figure printed as 3.4 means
     3.35-3.45, so it cannot be held to better than 1.5%."""
@@ -74,7 +82,7 @@ def test_parameters_and_multiply_adds_match_the_published_figures(name):
     figure nobody publishes is not checked here (the other still is). A figure that
     disagrees must be documented, and must really disagree: when it stops disagreeing,
     the note and the DISAGREES entry go."""
-    info = kl.model_info(name, measure=True)
+    info = measured(name)
     for figure in ("macs", "params"):
         published = _published(info, figure)
         if published is None:
@@ -109,7 +117,7 @@ KERAS_LIVE = [
 
 @pytest.mark.parametrize("name, builder, size, kwargs", KERAS_LIVE, ids=[row[0] for row in KERAS_LIVE])
 def test_counts_equal_keras_applications_built_live(name, builder, size, kwargs):
-    ours = kl.model_info(name, measure=True).measured
+    ours = measured(name).measured
     theirs = _keras_applications(builder, size, **kwargs)
     assert (ours.params, ours.trainable_params, ours.macs) == (theirs.params, theirs.trainable_params, theirs.macs)
 
@@ -148,7 +156,7 @@ def test_efficientnet_lite_equals_keras_efficientnet_builder_with_lite_changes(n
     # width and depth 1.0: the stem (32) and head (1280) stay as they are, the blocks as given
     reference = kl.profile(keras_efficientnet.EfficientNet(
         1.0, 1.0, size, blocks_args=blocks, weights=None, input_shape=(size, size, 3)))
-    ours = kl.model_info(name, measure=True).measured
+    ours = measured(name).measured
     assert (ours.trainable_params, ours.macs) == (reference.trainable_params, reference.macs)
 
 
@@ -171,7 +179,7 @@ TORCHVISION = {
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_counts_equal_torchvision_published_figures(name):
-    ours = kl.model_info(name, measure=True).measured
+    ours = measured(name).measured
     num_params, gflops = TORCHVISION[name]
     if num_params is not None:
         assert ours.trainable_params == num_params
@@ -207,7 +215,7 @@ def test_vit_ti16_multiply_adds_in_closed_form():
     )
     patch_embedding = 14 * 14 * (16 * 16 * 3) * width
     expected = depth * per_layer + patch_embedding + width * classes
-    macs = kl.model_info("vit_ti16", measure=True).measured.macs
+    macs = measured("vit_ti16").measured.macs
     assert macs == expected
     assert abs(macs / 1e9 - 1.3) <= 0.05
 
