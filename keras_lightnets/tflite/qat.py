@@ -16,8 +16,9 @@ How:
    a convolution followed by its BatchNormalization or ReLU is fused (no fake-quant
    between them), ops that TFLite requires to keep their input's scale (pooling,
    padding, reshapes, concatenation...) get none, and all tensors that a concatenation
-   joins share the one range of that concatenation (TFLite's int8 CONCATENATION needs
-   equal input and output scales: without this, requantize ops appear);
+   joins share the one range of that concatenation, each fake-quantized with it
+   (TFLite's int8 CONCATENATION needs equal input and output scales: without this,
+   requantize ops appear);
 3. `quantize_apply` wraps the layers;
 4. with `representative_data`, the fake-quant ranges start calibrated (min/max over
    the images, weights' own min/max): before any training the QAT model then computes
@@ -254,9 +255,15 @@ def quantization_plan(twin, overrides: Optional[Dict] = None):
 
 def _share_concatenation_ranges(graph, plan, fixed):
     """Tensors joined by same-scale ops and concatenations form groups that TFLite
-    gives one scale. In a group with a concatenation, one fake-quantizer keeps the
-    range: the model input's if the group has it, else the last concatenation's,
-    which calibration widens to the whole group's (the others only observe)."""
+    gives one scale. In a group with the model input, the input's quantizer keeps
+    the range (the others are data moves of it). In any other group with a
+    concatenation, every member that quantizes its output does so with the one
+    range of the group: calibration widens it to all members, and training holds
+    it (quantize_configs.ActivationQuantizer). Each tensor of the group is then
+    rounded and clipped in the QAT model as the int8 file rounds and clips it;
+    were only one member quantized, the others would pass unclipped in QAT and be
+    clipped in the file once training moves them past the calibrated range
+    (benchmarks/results/qat_layerwise.md: ShuffleNet's 25-53% agreement)."""
     parent = {name: name for name in graph.order}
 
     def root(name):
@@ -280,15 +287,14 @@ def _share_concatenation_ranges(graph, plan, fixed):
         if not concatenations:
             continue
         inputs = [m for m in members if graph.kind(m) == "InputLayer"]
-        owner = inputs[0] if inputs else concatenations[-1]
-        group = None if inputs else owner
+        group = None if inputs else concatenations[-1]
         for member in members:
             config = plan.get(member)
             if member in fixed or config is None:
                 continue
             config.range_group = group
-            if member != owner and config.quantize_output:
-                config.quantize_output, config.observe_output = False, group is not None
+            if inputs and config.quantize_output:
+                config.quantize_output = False
 
 
 def _annotate(twin, plan):

@@ -65,21 +65,22 @@ class _Session:
     def __init__(self):
         self.seen = set()
         self.group_ranges = {}  # group -> (low, high) over all its members
-        self.group_owners = {}  # group -> (min_var, max_var) of the one quantizer that keeps the range
+        self.group_members = {}  # group -> {id: (min_var, max_var)} of every quantizer in it
 
     def finish(self):
-        """Gives each group's owner the range of all its members."""
-        for group, (low_var, high_var) in self.group_owners.items():
+        """Gives every member of each group the range of the whole group."""
+        for group, members in self.group_members.items():
             low, high = self.group_ranges[group]
-            low_var.assign(tf.broadcast_to(low, low_var.shape))
-            high_var.assign(tf.broadcast_to(high, high_var.shape))
+            for low_var, high_var in members.values():
+                low_var.assign(tf.broadcast_to(low, low_var.shape))
+                high_var.assign(tf.broadcast_to(high, high_var.shape))
 
 
 @contextlib.contextmanager
 def calibrating(weights=True, activations=True):
     """Within this context (eager calls only), quantizers record ranges instead of
-    quantizing: the first call sets a range, later ones widen it. On exit, each
-    range group's owner gets the range of the whole group."""
+    quantizing: the first call sets a range, later ones widen it. On exit, every
+    member of a range group gets the range of the whole group."""
     previous = dict(_CALIBRATION)
     session = _Session()
     _CALIBRATION.update(weights=weights, activations=activations, session=session)
@@ -103,6 +104,10 @@ class _Calibrating:
             return inputs
         if self.observe_only:
             return inputs
+        if self.group is not None:
+            # A range group's range stays as calibrated: a moving average per member would
+            # give its tensors different scales, which one int8 CONCATENATION cannot join.
+            training = False
         return super().__call__(inputs, training, weights, **kwargs)
 
     def _reshape(self, inputs):
@@ -128,7 +133,7 @@ class _Calibrating:
                 low, high = tf.minimum(low, old_low), tf.maximum(high, old_high)
             session.group_ranges[self.group] = (low, high)
             if not self.observe_only:
-                session.group_owners[self.group] = (low_var, high_var)
+                session.group_members.setdefault(self.group, {})[id(low_var)] = (low_var, high_var)
 
 
 @tf_keras.utils.register_keras_serializable(PACKAGE)
@@ -136,9 +141,13 @@ class ActivationQuantizer(_Calibrating, quantizers.MovingAverageQuantizer):
     """tfmot's default 8-bit activation quantizer (asymmetric, per tensor, EMA range).
 
     group: tensors TFLite must give one scale (joined by concatenations) form a
-        range group: one member quantizes ("owner"), the others only observe
-        (`observe_only`: identity, but calibration records their range), and
-        calibration gives the owner the range of the whole group.
+        range group: calibration gives every member the range of the whole group,
+        and each member fake-quantizes with it, held fixed in training (not moved
+        by tfmot's moving average). So the QAT model rounds and clips each of
+        these tensors exactly where and as the int8 file does, and the converter
+        sees one range on all of them (no requantize op).
+    observe_only: identity; calibration still records the tensor's range into its
+        group (kept so QAT models saved with it load; the plan no longer makes one).
     """
 
     def __init__(self, num_bits=8, per_axis=False, symmetric=False, narrow_range=False, group=None, observe_only=False):
