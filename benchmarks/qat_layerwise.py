@@ -221,7 +221,7 @@ def render(results):
         "# QAT model against its own int8 file, layer by layer",
         "",
         "`python benchmarks/qat_layerwise.py` — each model at the smallest of 32 / 64 / 75 px it builds at, 10 classes; "
-        "the zoo's QAT path (calibrated on 64 digits, one fit step on 8 images with the optimizer of the "fit step" column, `kt.convert(..., \"int8\", input_type=\"uint8\")`); "
+        "the zoo's QAT path (calibrated on 64 digits, one fit step on 8 images with the optimizer of the \"fit step\" column, `kt.convert(..., \"int8\", input_type=\"uint8\")`); "
         f"{TEST_IMAGES} held-out digits (one image = {100 / TEST_IMAGES:.2f} points of agreement or accuracy). "
         "Weights \"random\": BatchNorm statistics from 64 digits only, as qat_zoo.py had them; \"trained\": the float "
         "model fitted on the 1,438 training digits first (Adam, seed 0). Errors are in each file tensor's own "
