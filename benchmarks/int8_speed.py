@@ -416,7 +416,7 @@ def explanation(results):
         "no QUANTIZE/DEQUANTIZE pairs inside the graph (both files are fully integer), the SE blocks' MEAN and MUL and "
         "the Rescaling preprocessing all stay in XNNPACK (the 'ops XNNPACK leaves out' column: only HARD_SWISH and the "
         "final SOFTMAX, 1000 values).",
-        "2. `kt.convert` (int8) rewrites every HARD_SWISH into `ADD(x, 3)+RELU6 -> MUL(x, t) -> MUL(u, 1/6)`, int8 ops "
+        "2. `kt.convert` (int8) rewrites each HARD_SWISH (here every one: BatchNorm statistics from images; benchmarks/results/hard_swish_rewrite.md says which stay fused otherwise) into `ADD(x, 3)+RELU6 -> MUL(x, t) -> MUL(u, 1/6)`, int8 ops "
         "XNNPACK takes (keras_lightnets/tflite/hard_swish.py), so the network stays in XNNPACK up to the final SOFTMAX "
         "and h-swish costs what the SE blocks' elementwise ops cost (the ADD and MUL rows). Applied to keras.applications' own int8 file it gives the same speed "
         "(last column): the difference is the converter, not the architecture.",

@@ -82,14 +82,16 @@ def test_densenet264_follows_table_1():
 # ---------------------------------------------------------------- multiply-adds
 
 
-@pytest.mark.parametrize(
-    "builder, size, paper_macs_m",
-    [(densenet.DenseNet121, 224, 2870), (xception.Xception, 299, 8400)],
-    ids=["DenseNet121", "Xception"],
-)
-def test_multiply_adds_match_the_paper(builder, size, paper_macs_m):
-    stats = profile(builder(input_shape=(size, size, 3)))
-    assert stats.macs / 1e6 == pytest.approx(paper_macs_m, rel=0.03)
+def test_densenet121_multiply_adds_equal_torchvision_published_figure():
+    # torchvision's DenseNet121_Weights metadata: _ops 2.834 (GFLOPS, its name for
+    # multiply-adds), printed to three decimals. The paper prints no multiply-adds.
+    assert round(profile(densenet.DenseNet121(input_shape=(224, 224, 3))).macs / 1e9, 3) == 2.834
+
+
+def test_xception_multiply_adds_equal_keras_applications_built_live():
+    # Nobody publishes Xception's multiply-adds; keras.applications' graph is the reference.
+    ours = profile(xception.Xception(input_shape=(299, 299, 3))).macs
+    assert ours == profile(keras.applications.Xception(weights=None, input_shape=(299, 299, 3))).macs
 
 
 def test_xception_trainable_parameters_equal_the_paper_table():

@@ -129,16 +129,16 @@ def test_trainable_parameters_equal_torchvision(name, expected):
     assert trainable == expected
 
 
-@pytest.mark.parametrize("name, expected_macs", [
-    ("alexnet", 714_188_480),  # torchvision's table: 0.71 GFLOPS
-    ("zfnet", 1_168_032_896),
-])
-def test_alexnet_zfnet_multiply_adds(name, expected_macs):
-    stats = profile(create_model(name))
-    assert stats.macs == expected_macs
-    info = model_info(name)
-    if info.paper_macs_m:
-        assert stats.macs / 1e6 == pytest.approx(info.paper_macs_m, rel=0.03)
+def test_alexnet_multiply_adds_equal_torchvision_published_figure():
+    # torchvision's AlexNet_Weights metadata: _ops 0.714 GFLOPS (multiply-adds), three decimals.
+    assert round(profile(create_model("alexnet")).macs / 1e9, 3) == 0.714
+
+
+def test_zfnet_multiply_adds_regression_pin():
+    # Measured here, no published figure (the paper prints no totals): a pin of our own
+    # count of Figure 3's layers at 224, so that a change to the graph is noticed.
+    assert profile(create_model("zfnet")).macs == 1_168_032_896
+    assert model_info("zfnet").paper_macs_m is None
 
 
 def test_zfnet_is_figure_3():

@@ -75,8 +75,8 @@ def _normalize_imagenet(x):
     mean = channel_statistics(IMAGENET_MEAN, x.shape[-1])
     stddev = channel_statistics(IMAGENET_STDDEV, x.shape[-1])
     return layers.Rescaling(
-        scale=[float(1.0 / (255.0 * s)) for s in IMAGENET_STDDEV],
-        offset=[float(-m / s) for m, s in zip(IMAGENET_MEAN, IMAGENET_STDDEV)],
+        scale=[float(1.0 / (255.0 * s)) for s in stddev],
+        offset=[float(-m / s) for m, s in zip(mean, stddev)],
         name="rescaling",
     )(x)
 

@@ -9,6 +9,7 @@ import dataclasses
 import os
 import tempfile
 import time
+import warnings
 from typing import Dict, List, Optional
 
 import keras
@@ -120,13 +121,15 @@ def convert(
             normalization, POW and SQUARE) instead of failing; the report lists them.
         decompose_hard_swish: for "int8", rewrite each HARD_SWISH into int8
             ADD/MUL ops, which XNNPACK runs (it has no int8 HARD_SWISH; see
-            keras_lightnets.tflite.hard_swish). False keeps TFLite's fused op.
-            For "int16x8", the same ops in int16 replace the float HARD_SWISH
+            keras_lightnets.tflite.hard_swish); one whose input range is too
+            narrow for XNNPACK's int8 ADD stays fused, with a warning. False
+            keeps TFLite's fused op. For "int16x8", the same ops in int16 replace the float HARD_SWISH
             TFLite would leave (it has no 16x8 one); False keeps that float op.
         fuse_channel_affine: for float32, "dynamic" and "int8", turn each chain of
             elementwise ops by per-channel constants (Rescaling + Normalization
             input preprocessing) into one 1x1 DEPTHWISE_CONV_2D, which XNNPACK
-            runs 2-4x faster (keras_lightnets.tflite.channel_affine).
+            runs faster (keras_lightnets.tflite.channel_affine; measured in
+            benchmarks/results/channel_affine_speed.md).
         metadata: TFLite Support image-classifier metadata for Android's Task
             Library (see keras_lightnets.tflite.metadata): True for the defaults
             (name = the model's, mean 0 / std 1 when the model normalizes [0, 255]
@@ -161,6 +164,7 @@ def convert(
     content = _convert(model, shape, quantization, calibration, input_type, output_type)
     if quantization == "int8" and decompose_hard_swish:
         content, _ = decompose_int8_hard_swish(content)
+        _warn_about_fused_hard_swish(content, model.name)
     if quantization == "int16x8" and decompose_hard_swish:
         content, _ = decompose_int16_hard_swish(content)
     if quantization in ("int8", "int16x8"):
@@ -343,6 +347,21 @@ def _convert(model, shape, quantization, calibration, input_type, output_type):
                 f"TFLite cannot express {model.name!r} with quantization={quantization!r}: {first_line}. "
                 "Try quantization='dynamic' or 'float16', or replace the unsupported layer."
             ) from None
+
+
+def _warn_about_fused_hard_swish(content, name):
+    """The int8 rewrite leaves a HARD_SWISH fused where its input's range is too narrow for
+    XNNPACK's int8 ADD (keras_lightnets.tflite.hard_swish); such an op runs outside
+    XNNPACK, which is slow, so it is said rather than left to the op counts."""
+    left = analyze(content).op_counts.get("HARD_SWISH", 0)
+    if left:
+        warnings.warn(
+            f"{left} HARD_SWISH op(s) of {name!r} stay fused in the int8 file: their calibrated input range is too "
+            "narrow for XNNPACK's int8 ADD, so they run on TFLite's own kernel, outside XNNPACK (slower). This is "
+            "typical of untrained BatchNorm statistics: calibrate a trained model, or re-estimate its BatchNorm "
+            "statistics on real images (keras_lightnets.training.recalibrate_batch_norm) first.",
+            stacklevel=3,
+        )
 
 
 def _check_it_runs(content, name, quantization):
