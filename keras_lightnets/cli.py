@@ -1,143 +1,331 @@
-"""The `lightnets` command.
+"""The `lightnets` command: one sub-command per job, each with its own flags and help.
 
+    lightnets --help                      the commands, one line each
+    lightnets COMMAND --help              a command's flags, with examples
     lightnets list [--pattern=mobilenet*]
     lightnets info --model=mobilenet_v3_large [--measure]
-    lightnets profile --model=mobilenet_v3_large [--input_size=224] [--per_layer]
-    lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8] [--qat_epochs=1] [--seed=0] [--output_dir=demo_output]
-    lightnets train --model=mobilenet_v3_small --dataset=digits|TFDS_NAME|FOLDER [--recipe=auto]
-                    [--epochs=8] [--batch_size=32] [--image_size=...] [--output_dir=lightnets_train] [--noema]
+    lightnets profile --model=mobilenet_v3_large [--input_size=224] [--per_layer] [--json]
+    lightnets train --model=mobilenet_v3_small --dataset=digits|TFDS_NAME|FOLDER [--epochs=8] [--output_dir=lightnets_train]
     lightnets convert --model=mobilenet_v3_large --quantization=int8 --input_type=uint8 --output=m.tflite
-                      [--keras_file=m.keras] [--representative_data=digits|TFDS_NAME|x.npy] [--labels=labels.txt]
     lightnets benchmark --graph=m.tflite [--target=android --benchmark_binary=...] [--json=result.json]
+    lightnets demo [--model=mobilenet_v3_small] [--image_size=64] [--epochs=8] [--output_dir=demo_output]
+
+This module imports neither TensorFlow nor the models: `--help`, `list` and `info` read
+keras_lightnets/registry_index.py; the other commands import what they need after
+`_cli_util.quiet()` (TensorFlow's logs off unless --verbose). The bodies of `convert` and
+`benchmark` live with their libraries (tflite/cli.py, bench/cli.py), shared with the
+apps tflite/convert.py and tflite/benchmark.py.
 """
 
+import fnmatch
 import json
-import os
 import sys
 
-from absl import app
 from absl import flags
 
-from keras_lightnets.bench import cli as bench_cli
-from keras_lightnets.tflite import cli as convert_cli
+from keras_lightnets import _cli_util
+from keras_lightnets._cli_util import Command
+from keras_lightnets._cli_util import define_bool_or_path
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Registered model name (see `lightnets list`).")
-flags.DEFINE_string("pattern", "*", "Shell-style filter for `list`.")
-flags.DEFINE_integer("input_size", None, "Input resolution (default: the paper's).")
-flags.DEFINE_integer("classes", 1000, "Classifier width for `profile`.")
-flags.DEFINE_bool("per_layer", False, "`profile`: print the per-layer table.")
-flags.DEFINE_bool("measure", False, "`info`: also build and profile the model.")
-bench_cli.define_bool_or_path("json", False, "Print machine-readable JSON (`benchmark`: --json=PATH writes it to PATH).")
-flags.DEFINE_integer("image_size", 64, "`demo`: training resolution.")
-flags.DEFINE_integer("epochs", 8, "`demo`: training epochs.")
-flags.DEFINE_integer("batch_size", 32, "`demo`: batch size.")
-flags.DEFINE_string("dataset", "digits", "`train`: 'digits' (bundled), a tensorflow-datasets name or a folder of class sub-folders.")
-flags.DEFINE_string("recipe", "auto", "`train`: the paper recipe: 'auto' (the model's) or a name from keras_lightnets.training.list_recipes().")
-flags.DEFINE_string("output_dir", "lightnets_train", "`train`: checkpoints, TensorBoard logs, history.json and model.keras; "
-                    "`demo`: the .tflite files, results.json and the plot (default there: demo_output).")
-flags.DEFINE_integer("qat_epochs", 1, "`demo`: quantization-aware fine-tuning epochs.")
-flags.DEFINE_integer("seed", 0, "`demo`: the seed of the weights, the data split and the training order.")
-flags.DEFINE_bool("ema", True, "`train`: keep the recipe's weight averaging (--noema for short runs).")
-bench_cli.define_flags()  # --graph, --target, --benchmark_binary, --num_runs, ...
-convert_cli.define_flags(model_flags=False)  # --keras_file, --output, --quantization, --labels, ...
-
-COMMANDS = ("list", "info", "profile", "demo", "convert", "benchmark", "train")
+PROG = "lightnets"
+DESCRIPTION = "The survey's vision networks, exact to their papers, from Keras to phone."
+QUANTIZATION = ("float32", "float16", "dynamic", "int8", "int16x8")  # tflite/cli.py maps them to convert()'s modes
+METADATA_TEXT_FIELDS = ("name", "description", "author", "version", "license")
 
 
-def _require_model():
-    if not FLAGS.model:
-        raise app.UsageError("--model is required, e.g. --model=mobilenet_v3_large (see `lightnets list`).")
-    return FLAGS.model
+def _model_flag(values, default=None, required=False):
+    flags.DEFINE_string("model", default, "Registered model name (see `lightnets list`)." + (" Required." if required else ""),
+                        flag_values=values)
 
 
-def _list():
-    from keras_lightnets.registry import list_models
-
-    print("\n".join(list_models(FLAGS.pattern)))
-
-
-def _info():
-    from keras_lightnets.registry import model_info
-
-    info = model_info(_require_model(), measure=FLAGS.measure)
-    print(json.dumps(info.to_dict(), indent=2))
+def _require_model(values):
+    if not values.model:
+        raise ValueError("--model is required, e.g. --model=mobilenet_v3_large (see `lightnets list`).")
+    return values.model
 
 
-def _profile():
+# ---------------------------------------------------------------------------- list, info: no TensorFlow
+
+
+def _list_flags(values):
+    flags.DEFINE_string("pattern", "*", "Shell-style filter on the names, e.g. 'mobilenet_v3*'.", flag_values=values)
+
+
+def _list(values):
+    from keras_lightnets.registry_index import MODELS
+
+    print("\n".join(sorted(name for name in MODELS if fnmatch.fnmatch(name, values.pattern))))
+
+
+def _info_flags(values):
+    _model_flag(values, required=True)
+    flags.DEFINE_bool("measure", False, "Also build the model and count its parameters and multiply-adds "
+                      "(imports TensorFlow).", flag_values=values)
+
+
+def _info(values):
+    name = _require_model(values)
+    if values.measure:
+        from keras_lightnets.registry import model_info
+
+        entry = model_info(name, measure=True).to_dict()
+    else:
+        from keras_lightnets.registry import unknown_model_error
+        from keras_lightnets.registry_index import MODELS
+
+        if name not in MODELS:
+            raise unknown_model_error(name, MODELS)
+        entry = MODELS[name]
+    print(json.dumps(entry, indent=2))
+
+
+# ---------------------------------------------------------------------------- profile, train, demo
+
+
+def _profile_flags(values):
+    _model_flag(values, required=True)
+    flags.DEFINE_integer("input_size", None, "Input resolution (default: the paper's).", flag_values=values)
+    flags.DEFINE_integer("classes", 1000, "Classifier width.", flag_values=values)
+    flags.DEFINE_bool("per_layer", False, "Print the per-layer table.", flag_values=values)
+    define_bool_or_path("json", False, "Print the counts as JSON; --json=PATH writes them there.", flag_values=values)
+
+
+def _profile(values):
     from keras_lightnets.profile import profile
     from keras_lightnets.registry import create_model
     from keras_lightnets.registry import model_info
 
-    name = _require_model()
-    size = FLAGS.input_size or model_info(name).default_size
-    stats = profile(create_model(name, input_shape=(size, size, 3), classes=FLAGS.classes), per_layer=FLAGS.per_layer)
-    if FLAGS.json:
+    name = _require_model(values)
+    size = values.input_size or model_info(name).default_size
+    stats = profile(create_model(name, input_shape=(size, size, 3), classes=values.classes), per_layer=values.per_layer)
+    if values.json is True:
         print(json.dumps(stats.to_dict(), indent=2))
-    else:
-        print(stats.summary() if FLAGS.per_layer else stats)
+        return
+    print(stats.summary() if values.per_layer else stats)
+    if values.json:
+        with open(values.json, "w") as f:
+            json.dump(stats.to_dict(), f, indent=2)
+        print(f"wrote {values.json}")
 
 
-def _demo():
-    from keras_lightnets.demo import format_result
-    from keras_lightnets.demo import run_demo
-
-    output_dir = FLAGS.output_dir if FLAGS["output_dir"].present else "demo_output"
-    _, result = run_demo(FLAGS.model or "mobilenet_v3_small", image_size=FLAGS.image_size, epochs=FLAGS.epochs,
-                         batch_size=FLAGS.batch_size, output_dir=output_dir, qat_epochs=FLAGS.qat_epochs,
-                         seed=FLAGS.seed)
-    print()
-    print(format_result(result))
-
-
-def _convert():
-    convert_cli.convert_command(FLAGS)
+def _train_flags(values):
+    _model_flag(values, default="mobilenet_v3_small")
+    flags.DEFINE_string("dataset", "digits", "'digits' (bundled), a tensorflow-datasets name or a folder of class "
+                        "sub-folders.", flag_values=values)
+    flags.DEFINE_string("recipe", "auto", "The paper recipe: 'auto' (the model's) or a name from "
+                        "keras_lightnets.training.list_recipes().", flag_values=values)
+    flags.DEFINE_integer("epochs", 8, "Training epochs.", flag_values=values)
+    flags.DEFINE_integer("batch_size", 32, "Batch size.", flag_values=values)
+    flags.DEFINE_integer("image_size", None, "Training resolution (default: the recipe's).", flag_values=values)
+    flags.DEFINE_string("output_dir", "lightnets_train", "Checkpoints, TensorBoard logs, history.json and model.keras; "
+                        "rerunning the same command there resumes an interrupted run.", flag_values=values)
+    flags.DEFINE_bool("ema", True, "Keep the recipe's weight averaging (--noema for short runs).", flag_values=values)
 
 
-def _benchmark():
-    bench_cli.main_errors("lightnets benchmark", bench_cli.benchmark)
-
-
-def _train():
+def _train(values):
     from keras_lightnets.training.loop import Interrupted
     from keras_lightnets.training.loop import train
 
     try:
-        result = train(
-            model=FLAGS.model or "mobilenet_v3_small",
-            dataset=FLAGS.dataset,
-            epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size,
-            recipe=FLAGS.recipe,
-            output_dir=FLAGS.output_dir,
-            image_size=FLAGS.image_size if FLAGS["image_size"].present else None,
-            ema=FLAGS.ema,
-        )
+        result = train(model=values.model, dataset=values.dataset, epochs=values.epochs, batch_size=values.batch_size,
+                       recipe=values.recipe, output_dir=values.output_dir, image_size=values.image_size, ema=values.ema)
     except (Interrupted, KeyboardInterrupt) as error:
-        print(f"lightnets train: interrupted: {error or 'Ctrl-C'}; the finished epochs are in {FLAGS.output_dir}, "
+        print(f"lightnets train: interrupted: {error or 'Ctrl-C'}; the finished epochs are in {values.output_dir}, "
               "rerun the same command to resume.", file=sys.stderr)
-        sys.exit(3)
+        return 3
     last = result.history[-1] if result.history else {}
     print(json.dumps({"model_path": result.model_path, "history_path": result.history_path, "recipe": result.recipe,
                       "epochs": result.epochs, "resumed_after_epoch": result.initial_epoch,
                       "seconds": round(result.seconds, 1), "final": last}, indent=2))
 
 
-def main(argv):
-    if len(argv) < 2 or argv[1] not in COMMANDS:
-        raise app.UsageError(f"Give a command: lightnets {{{'|'.join(COMMANDS)}}} [--flags]; received {argv[1:]}.")
-    if len(argv) > 2:
-        raise app.UsageError(f"Unexpected arguments {argv[2:]}; options are --flags.")
+def _demo_flags(values):
+    _model_flag(values, default="mobilenet_v3_small")
+    flags.DEFINE_integer("image_size", 64, "Training resolution.", flag_values=values)
+    flags.DEFINE_integer("epochs", 8, "Training epochs.", flag_values=values)
+    flags.DEFINE_integer("batch_size", 32, "Batch size.", flag_values=values)
+    flags.DEFINE_integer("qat_epochs", 1, "Quantization-aware fine-tuning epochs.", flag_values=values)
+    flags.DEFINE_integer("seed", 0, "The seed of the weights, the data split and the training order.", flag_values=values)
+    flags.DEFINE_string("output_dir", "demo_output", "The three .tflite files, results.json and the plot.",
+                        flag_values=values)
+
+
+def _demo(values):
+    from keras_lightnets.demo import format_result
+    from keras_lightnets.demo import run_demo
+
+    _, result = run_demo(values.model, image_size=values.image_size, epochs=values.epochs, batch_size=values.batch_size,
+                         output_dir=values.output_dir, qat_epochs=values.qat_epochs, seed=values.seed)
+    print()
+    print(format_result(result))
+
+
+# ---------------------------------------------------------------------------- convert, benchmark
+
+
+def convert_flags(values):
+    """The flags of `lightnets convert` and tflite/convert.py."""
+    f = dict(flag_values=values)
+    flags.DEFINE_string("model", None, "A registered model name (see `lightnets list`); or --keras_file.", **f)
+    flags.DEFINE_string("keras_file", None, "A saved .keras model, instead of --model.", **f)
+    flags.DEFINE_string("output", None, "The .tflite file to write (its directory must exist). Required.", **f)
+    flags.DEFINE_integer("input_size", None, "--model's input resolution (default: the paper's).", **f)
+    flags.DEFINE_integer("classes", 1000, "--model's classifier width.", **f)
+    flags.DEFINE_string("quantization", "float32", f"{' | '.join(QUANTIZATION)}.", **f)
+    flags.DEFINE_string("input_type", "float32", "The file's input type: float32; uint8 or int8 (int8); int16 "
+                        "(int16x8).", **f)
+    flags.DEFINE_string("output_type", "float32", "The file's output type (same choices).", **f)
+    flags.DEFINE_string("representative_data", None, "Calibration images for int8/int16x8: 'digits' (the bundled "
+                        "real digit scans, the default), a tensorflow-datasets name, or a .npy file of images "
+                        "(N, H, W, C) in the model's input units ([0, 255] for registry models).", **f)
+    flags.DEFINE_integer("num_calibration_samples", 200, "How many representative images calibrate.", **f)
+    flags.DEFINE_bool("allow_float_fallback", False, "Let ops without an integer kernel run in float "
+                      "(int8/int16x8) instead of failing.", **f)
+    flags.DEFINE_bool("verify", False, "Run the file against the Keras model on the representative data "
+                      "(default: digits) and report the agreement.", **f)
+    flags.DEFINE_bool("metadata", False, "Write TFLite Support metadata for Android's Task Library "
+                      "(implied by --labels and the --metadata_* flags).", **f)
+    flags.DEFINE_string("labels", None, "A text file, one label per class, packed into the metadata.", **f)
+    flags.DEFINE_list("norm_mean", None, "Metadata normalization mean, one value or one per channel "
+                      "(default: 0 for models that take [0, 255] pixels).", **f)
+    flags.DEFINE_list("norm_std", None, "Metadata normalization std (default: 1, as above).", **f)
+    for field in METADATA_TEXT_FIELDS:
+        flags.DEFINE_string(f"metadata_{field}", None, f"The metadata's {field}.", **f)
+    define_bool_or_path("json", False, "Print the report as JSON; --json=PATH prints the summary and writes the "
+                        "JSON there.", **f)
+
+
+def _convert(values):
+    from keras_lightnets.tflite import cli as convert_cli
+
+    convert_cli.convert_command(values)
+
+
+CONVERT_EXAMPLES = r"""
+# a registry model, full int8 with uint8 input, calibrated on the bundled digits
+{prog} --model=mobilenet_v3_large --quantization=int8 --input_type=uint8 \
+    --representative_data=digits --output=mobilenet_v3_large_int8.tflite
+
+# a trained .keras file, float32, checked against Keras, with labels for Android's Task Library
+{prog} --keras_file=trained.keras --labels=labels.txt --verify --output=model.tflite
+
+# 96x96 input, 10 classes, float16, the report as JSON
+{prog} --model=mobilenet_v3_small --input_size=96 --classes=10 --quantization=float16 \
+    --output=m.tflite --json
+"""
+
+
+def benchmark_flags(values):
+    """The flags of `lightnets benchmark` and tflite/benchmark.py."""
+    f = dict(flag_values=values)
+    flags.DEFINE_string("graph", None, "The .tflite file to benchmark. Required.", **f)
+    flags.DEFINE_enum("target", "host", ["host", "android"], "This machine, or an Android phone over adb.", **f)
+    flags.DEFINE_string("benchmark_binary", None, "The official TFLite benchmark_model (required for android, "
+                        "e.g. android_aarch64_benchmark_model; on the host, default: benchmark_model on PATH, "
+                        "else the LiteRT interpreter in-process).", **f)
+    flags.DEFINE_string("serial", None, "adb serial of the phone, when several are connected.", **f)
+    flags.DEFINE_string("cpu_mask", None, "Hexadecimal affinity mask (taskset), e.g. f0; android default: the "
+                        "fastest cluster.", **f)
+    flags.DEFINE_integer("num_threads", 1, "Threads (the papers: 1, on one big core).", **f)
+    flags.DEFINE_integer("warmup_runs", 5, "Minimum warm-up runs.", **f)
+    flags.DEFINE_integer("num_runs", 50, "Minimum timed runs.", **f)
+    flags.DEFINE_float("min_secs", 1.0, "Minimum seconds of timed runs (the tool's default).", **f)
+    flags.DEFINE_float("warmup_min_secs", 0.5, "Minimum seconds of warm-up (the tool's default).", **f)
+    flags.DEFINE_float("max_secs", 150.0, "Stop starting runs after this many seconds.", **f)
+    flags.DEFINE_bool("use_xnnpack", None, "Force XNNPACK on/off (default: the runtime's default).", **f)
+    flags.DEFINE_bool("use_gpu", False, "The GPU delegate (official binary only).", **f)
+    flags.DEFINE_bool("enable_op_profiling", False, "Per-op-type profile (official binary only).", **f)
+    flags.DEFINE_float("timeout", 600.0, "Seconds before a hung run is abandoned.", **f)
+    flags.DEFINE_string("adb", None, "Path of adb (default: $ADB, else adb on PATH).", **f)
+    define_bool_or_path("json", False, "Print the result as JSON; --json=PATH prints the summary and writes the "
+                        "JSON there.", **f)
+
+
+def _benchmark(values):
+    from keras_lightnets.bench import cli as bench_cli
+    from keras_lightnets.bench.errors import BenchmarkError
+
     try:
-        {"list": _list, "info": _info, "profile": _profile, "demo": _demo, "convert": _convert, "benchmark": _benchmark, "train": _train}[argv[1]]()
-    except ValueError as error:  # our argument errors: one clear line, no traceback
-        print(f"lightnets {argv[1]}: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        bench_cli.benchmark(values)
+    except BenchmarkError as error:  # no adb, no device, a run that hung: exit status 1
+        raise _cli_util.Failed(str(error)) from None
 
 
-def run():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    app.run(main)
+BENCHMARK_EXAMPLES = r"""
+# this host: the official binary when given or on PATH, else LiteRT in-process
+{prog} --graph=m.tflite --json=result.json
+
+# Android: the official binary over adb, 1 thread on the fastest cluster, a per-op profile
+{prog} --graph=m.tflite --target=android --benchmark_binary=android_aarch64_benchmark_model \
+    --num_threads=1 --warmup_runs=5 --num_runs=50 --enable_op_profiling --json=result.json
+"""
+
+
+# ---------------------------------------------------------------------------- the command table
+
+
+def _is(value):
+    return lambda values: value
+
+
+COMMANDS = (
+    Command("list", "List the registered models (answers without TensorFlow).", _list_flags, _list,
+            examples="{prog}\n{prog} --pattern='mobilenet_v3*'", light=_is(True)),
+    Command("info", "Print a model's paper, figures and their sources as JSON; --measure also counts ours.",
+            _info_flags, _info, usage="--model=NAME [--measure]",
+            examples="{prog} --model=mobilenet_v3_large\n{prog} --model=efficientnet_b0 --measure",
+            light=lambda values: not values.measure),
+    Command("profile", "Count a model's parameters and multiply-adds, per layer on request.", _profile_flags,
+            _profile, usage="--model=NAME [--flags]",
+            examples="{prog} --model=mobilenet_v2_140 --per_layer\n{prog} --model=resnet50 --input_size=160 --json"),
+    Command("train", "Train a registered model with its paper's recipe; an interrupted run resumes.",
+            _train_flags, _train,
+            examples="{prog} --model=mobilenet_v3_small --dataset=digits --epochs=8 --output_dir=run\n"
+                     "{prog} --model=efficientnet_b0 --dataset=imagenette/320px --recipe=efficientnet --output_dir=run"),
+    Command("convert", "Convert a model to .tflite in any quantization mode, with Android metadata.", convert_flags,
+            _convert, usage="(--model=NAME | --keras_file=FILE) --output=FILE.tflite [--flags]",
+            examples=CONVERT_EXAMPLES),
+    Command("benchmark", "Time a .tflite file on this host or on an Android phone, as the papers did.",
+            benchmark_flags, _benchmark, usage="--graph=FILE.tflite [--flags]", examples=BENCHMARK_EXAMPLES),
+    Command("demo", "The main job: train on the bundled digits, convert (float32, int8, QAT), evaluate, benchmark.",
+            _demo_flags, _demo, examples="{prog}\n{prog} --image_size=32 --epochs=2 --output_dir=/tmp/demo"),
+)
+
+
+def _import_api(command, values):
+    if not command.light(values):
+        import keras_lightnets
+
+        keras_lightnets._import_api()  # every model registered, every layer known to Keras
+
+
+def _quiet_then_import(command, values):
+    if not command.light(values):
+        _cli_util.quiet(values.verbose)  # before TensorFlow is imported
+    _import_api(command, values)
+
+
+def main(argv):
+    """Runs `lightnets ARGV[1:]` in this process (logging as it is); exits with the
+    status if it is not 0."""
+    status = _cli_util.dispatch(PROG, DESCRIPTION, COMMANDS, argv, prepare=_import_api)
+    if status:
+        sys.exit(status)
+    return status
+
+
+def run(argv=None):
+    """The console script `lightnets`: as main(), with TensorFlow's logs off unless --verbose."""
+    sys.exit(_cli_util.dispatch(PROG, DESCRIPTION, COMMANDS, sys.argv if argv is None else argv,
+                                prepare=_quiet_then_import))
+
+
+def run_app(name, prog, label, argv=None):
+    """The absl app of one command (tflite/convert.py, tflite/benchmark.py): the same
+    flags, help and body as `lightnets NAME`; its errors start with `label`."""
+    command = {c.name: c for c in COMMANDS}[name]
+    sys.exit(_cli_util.run_single(command, prog, label, sys.argv if argv is None else argv,
+                                  prepare=_quiet_then_import))
 
 
 if __name__ == "__main__":

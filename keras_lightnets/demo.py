@@ -18,7 +18,9 @@
 
 import dataclasses
 import json
+import math
 import os
+import sys
 import time
 from typing import List, Optional
 
@@ -77,9 +79,38 @@ def short_schedule_batch_norm(model, momentum=0.9):
             layer.momentum = momentum
 
 
+# The console: with `verbose`, each stage is one "==> [k/5]" line on stdout and one
+# progress bar on stderr, and nothing else (the lightnets command silences TensorFlow).
+
+
 def _stage(verbose, text):
     if verbose:
         print(f"==> {text}", flush=True)
+
+
+def _bar(verbose, total, unit):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, disable=not verbose, leave=True, dynamic_ncols=True, file=sys.stderr)
+
+
+def _fit_progress(callback_base, bar):
+    """A Keras (or tf_keras: pass its Callback class) callback that advances `bar` one
+    step per batch and shows the epoch and the running loss."""
+
+    class FitProgress(callback_base):
+        epoch = 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None:
+                bar.set_postfix_str(f"epoch {self.epoch}/{self.params['epochs']}, loss {float(loss):.3f}", refresh=False)
+            bar.update(1)
+
+    return FitProgress()
 
 
 def run_demo(model_name="mobilenet_v3_small", image_size=64, epochs=8, batch_size=32, learning_rate=2e-3, seed=0,
@@ -105,12 +136,15 @@ def run_demo(model_name="mobilenet_v3_small", image_size=64, epochs=8, batch_siz
     model = create_model(model_name, input_shape=(image_size, image_size, 3), classes=num_classes)
     short_schedule_batch_norm(model)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    start = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
-    train_seconds = time.perf_counter() - start
-    _, accuracy = model.evaluate(x_test, y_test, batch_size=128, verbose=0)
-    stats = profile(model)
-    _stage(verbose, f"      Keras float accuracy on {len(x_test)} held-out digits: {accuracy:.2%}")
+    with _bar(verbose, epochs * math.ceil(len(x_train) / batch_size), "step") as bar:
+        start = time.perf_counter()
+        history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True,
+                            callbacks=[_fit_progress(keras.callbacks.Callback, bar)] if verbose else None)
+        train_seconds = time.perf_counter() - start
+        _, accuracy = model.evaluate(x_test, y_test, batch_size=128, verbose=0)
+        stats = profile(model)
+        bar.set_postfix_str(f"loss {history.history['loss'][-1]:.3f}; Keras float accuracy on {len(x_test)} "
+                            f"held-out digits: {accuracy:.2%}")
     result = DemoResult(
         model_name=model_name, image_size=image_size, epochs=epochs,
         train_loss=[float(v) for v in history.history["loss"]], test_accuracy=float(accuracy),
@@ -135,21 +169,31 @@ def _convert_all(model, x_train, y_train, output_dir, result, batch_size, qat_le
                 "description": f"{result.model_name} trained on the bundled handwritten digits by `lightnets demo`."}
     paths = {name: os.path.join(output_dir, f"{result.model_name}_{name}.tflite") for name in VARIANTS}
     _stage(verbose, "[2/5] converting: float32, int8 post-training (calibrated on 200 training digits)")
-    kt.convert(model, paths["float32"], metadata=metadata)
-    kt.convert(model, paths["int8_ptq"], quantization="int8", representative_data=x_train, input_type="uint8",
-               metadata=metadata)
+    with _bar(verbose, 2, "file") as bar:
+        bar.set_postfix_str(os.path.basename(paths["float32"]))
+        kt.convert(model, paths["float32"], metadata=metadata)
+        bar.update(1)
+        bar.set_postfix_str(os.path.basename(paths["int8_ptq"]))
+        kt.convert(model, paths["int8_ptq"], quantization="int8", representative_data=x_train, input_type="uint8",
+                   metadata=metadata)
+        bar.update(1)
 
     _stage(verbose, f"[3/5] quantization-aware training: {result.qat_epochs} epoch(s) from the float weights")
-    qat = fine_tune_qat(model, x_train, y_train, epochs=result.qat_epochs, batch_size=batch_size,
-                        learning_rate=qat_learning_rate, verbose=verbose)
-    # Its ranges come from training: no calibration data.
-    kt.convert(qat, paths["int8_qat"], quantization="int8", input_type="uint8", metadata=metadata)
+    import tf_keras
+
+    with _bar(verbose, result.qat_epochs * math.ceil(len(x_train) / batch_size), "step") as bar:
+        qat = fine_tune_qat(model, x_train, y_train, epochs=result.qat_epochs, batch_size=batch_size,
+                            learning_rate=qat_learning_rate, verbose=0,
+                            callbacks=[_fit_progress(tf_keras.callbacks.Callback, bar)] if verbose else None)
+        bar.set_postfix_str(f"{bar.postfix or ''}; converting to {os.path.basename(paths['int8_qat'])}")
+        # Its ranges come from training: no calibration data.
+        kt.convert(qat, paths["int8_qat"], quantization="int8", input_type="uint8", metadata=metadata)
     return paths
 
 
-def fine_tune_qat(model, x_train, y_train, epochs=1, batch_size=32, learning_rate=1e-4, verbose=1):
+def fine_tune_qat(model, x_train, y_train, epochs=1, batch_size=32, learning_rate=1e-4, verbose=1, callbacks=None):
     """The float `model` as a tf_keras fake-quant model (ranges calibrated on the
-    training images), fine-tuned for `epochs`."""
+    training images), fine-tuned for `epochs` (`callbacks`: tf_keras callbacks)."""
     import tf_keras
 
     from keras_lightnets import tflite as kt
@@ -157,7 +201,7 @@ def fine_tune_qat(model, x_train, y_train, epochs=1, batch_size=32, learning_rat
     qat = kt.quantize_aware(model, representative_data=x_train)
     qat.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"])
-    qat.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
+    qat.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True, callbacks=callbacks)
     return qat
 
 
@@ -166,28 +210,41 @@ def _measure_all(paths, x_test, y_test, runs, min_secs, verbose):
 
     variants = []
     _stage(verbose, f"[4/5] accuracy of each .tflite on {len(x_test)} held-out digits (LiteRT interpreter, batch 1)")
-    accuracies = {name: evaluate_tflite(path, x_test, y_test, verbose=verbose, desc=name) for name, path in paths.items()}
+    accuracies = {}
+    with _bar(verbose, len(paths) * len(x_test), "image") as bar:
+        for name, path in paths.items():
+            bar.set_postfix_str(name)
+            accuracies[name] = evaluate_tflite(path, x_test, y_test, progress=bar)
+        bar.set_postfix_str(", ".join(f"{name} {accuracy:.2%}" for name, accuracy in accuracies.items()))
     _stage(verbose, "[5/5] host benchmark: LiteRT, 1 thread, batch 1, warm-up then median of the timed runs")
-    for name, path in paths.items():
-        measured = bench.run(path, target="host", num_threads=1, num_runs=runs, min_secs=min_secs)
-        variants.append(Variant(name=name, path=path, input_dtype=_input_dtype(path), size_bytes=os.path.getsize(path),
-                                accuracy=accuracies[name], latency_ms=float(measured.median_ms)))
+    with _bar(verbose, len(paths), "file") as bar:
+        for name, path in paths.items():
+            bar.set_postfix_str(name)
+            measured = bench.run(path, target="host", num_threads=1, num_runs=runs, min_secs=min_secs)
+            variants.append(Variant(name=name, path=path, input_dtype=_input_dtype(path), size_bytes=os.path.getsize(path),
+                                    accuracy=accuracies[name], latency_ms=float(measured.median_ms)))
+            bar.update(1)
+        bar.set_postfix_str(", ".join(f"{v.name} {v.latency_ms:.3f} ms" for v in variants))
     base = variants[0].latency_ms
     for v in variants:
         v.speedup = base / v.latency_ms
     return variants
 
 
-def evaluate_tflite(path, images, labels, verbose=0, desc=None):
-    """Top-1 accuracy of a classifier .tflite on (images, labels), one image per invoke."""
+def evaluate_tflite(path, images, labels, verbose=0, desc=None, progress=None):
+    """Top-1 accuracy of a classifier .tflite on (images, labels), one image per invoke
+    (`verbose`: a progress bar named `desc`; `progress`: a tqdm bar to advance instead)."""
     from tqdm import tqdm
 
     from keras_lightnets.tflite import load_interpreter
 
     interpreter = load_interpreter(path, num_threads=1)
     correct = 0
-    for image, label in tqdm(zip(images, labels), total=len(labels), desc=desc, disable=not verbose, leave=False):
-        correct += int(_predict(interpreter, image).argmax() == label)
+    with tqdm(total=len(labels), desc=desc, disable=not verbose or progress is not None, leave=False) as own:
+        bar = own if progress is None else progress
+        for image, label in zip(images, labels):
+            correct += int(_predict(interpreter, image).argmax() == label)
+            bar.update(1)
     return correct / len(labels)
 
 

@@ -3,6 +3,9 @@
 import dataclasses
 import difflib
 import fnmatch
+import json
+import os
+import pprint
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 
@@ -48,11 +51,16 @@ def list_models(pattern="*") -> List[str]:
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
+def unknown_model_error(name, names) -> ValueError:
+    """The error for a name not among `names`, with the closest names as a hint."""
+    close = difflib.get_close_matches(name, list(names), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return ValueError(f"Unknown model {name!r}.{hint} See keras_lightnets.list_models().")
+
+
 def _lookup(name) -> ModelInfo:
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown model {name!r}.{hint} See keras_lightnets.list_models().")
+        raise unknown_model_error(name, _REGISTRY)
     return _REGISTRY[name]
 
 
@@ -81,3 +89,35 @@ def model_info(name, measure=False) -> ModelInfo:
     from keras_lightnets.profile import profile  # deferred: avoids building at import
 
     return dataclasses.replace(info, measured=profile(create_model(name)))
+
+
+# The registry without TensorFlow: `lightnets list` and `info` read
+# keras_lightnets/registry_index.py, written from the live registry by write_index()
+# (the command in INDEX_HEADER); tests/test_cli_help.py holds it equal to index().
+INDEX_MODULE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registry_index.py")
+INDEX_HEADER = '''"""Every registered model as `lightnets info` prints it, by name, for `lightnets list`
+and `lightnets info` to answer without importing TensorFlow.
+
+Generated from the live registry; do not edit. tests/test_cli_help.py fails when it
+differs from the registry; then rewrite it with
+    python -c "from keras_lightnets.registry import write_index; write_index()"
+"""
+
+'''
+
+
+def index() -> Dict[str, dict]:
+    """Every registered model's `ModelInfo.to_dict()` in JSON types, by name."""
+    return {name: json.loads(json.dumps(_REGISTRY[name].to_dict())) for name in sorted(_REGISTRY)}
+
+
+def write_index(path=INDEX_MODULE):
+    """Writes index() as the Python module keras_lightnets/registry_index.py (a .py file,
+    so every install carries it)."""
+    text = INDEX_HEADER + "MODELS = " + pprint.pformat(index(), indent=1, width=120, sort_dicts=False) + "\n"
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf8") as f:
+        f.write(text)
+    os.replace(temporary, path)
+    return path
+

@@ -10,7 +10,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-from absl.testing import flagsaver
 
 from keras_lightnets import cli
 from keras_lightnets import tflite as kt
@@ -102,11 +101,8 @@ def test_unknown_model_is_one_line_without_traceback(tmp_path):
 
 def run_in_process(capsys, *args):
     """`lightnets convert ARGS` in this process: (exit status, error lines)."""
-    with flagsaver.flagsaver():
-        cli.FLAGS.unparse_flags()
-        argv = cli.FLAGS(["lightnets", "convert", *args])
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main(argv)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["lightnets", "convert", *args])
     return exit_info.value.code, error_lines(capsys.readouterr().err)
 
 
@@ -151,10 +147,7 @@ def test_int16x8_names_the_op_without_a_kernel_and_the_fix(capsys, lrn_keras_fil
     assert status == 2 and len(errors) == 1
     assert "int16x8" in errors[0] and "POW, SQUARE" in errors[0] and "allow_float_fallback" in errors[0]
     assert not out.exists()
-    with flagsaver.flagsaver():
-        cli.FLAGS.unparse_flags()
-        argv = cli.FLAGS(["lightnets", "convert", f"--keras_file={lrn_keras_file}", "--quantization=int16x8",
-                          "--num_calibration_samples=8", "--allow_float_fallback", f"--output={out}"])
-        cli.main(argv)
+    cli.main(["lightnets", "convert", f"--keras_file={lrn_keras_file}", "--quantization=int16x8",
+              "--num_calibration_samples=8", "--allow_float_fallback", f"--output={out}"])
     assert "NOT fully integer: float ops ['DIV', 'POW', 'SQUARE']" in capsys.readouterr().out
     assert kt.analyze(out.read_bytes()).op_counts["POW"] == 1

@@ -66,12 +66,8 @@ def test_interrupted_run_resumes_at_the_next_epoch(tmp_path):
 def test_cli_errors_are_one_line(tmp_path, capsys):
     from keras_lightnets import cli
 
-    cli.FLAGS(["lightnets", "--model=mobilenet_v9", f"--output_dir={tmp_path}"])
-    try:
-        with pytest.raises(SystemExit) as exit_:
-            cli.main(["lightnets", "train"])
-    finally:
-        cli.FLAGS.unparse_flags()
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["lightnets", "train", "--model=mobilenet_v9", f"--output_dir={tmp_path}"])
     assert exit_.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("lightnets train: error: Unknown model 'mobilenet_v9'. Did you mean")

@@ -9,27 +9,18 @@ benchmark tool on one big core of a phone, batch 1, warm-up first.
     # Host: the official binary when given or on PATH, else LiteRT in-process
     python tflite/benchmark.py --graph=m.tflite [--benchmark_binary=benchmark_model]
 
-The logic lives in keras_lightnets.bench (also `lightnets benchmark` and
+    python tflite/benchmark.py --help   every flag, with examples
+
+The logic lives in keras_lightnets.bench (also `lightnets benchmark`, same flags, and
 `keras_lightnets.bench.run(...)`); this is its TensorFlow-repo-style entry point.
+TensorFlow's logs are off unless --verbose.
 """
 
-import os
+# keras_lightnets imports TensorFlow only when the command needs it, after quieting its
+# logs (keras_lightnets/__init__.py reads this).
+LIGHTNETS_APP = True
 
-from absl import app
-from absl import flags
-
-from keras_lightnets.bench import cli as bench_cli
-
-bench_cli.define_flags()
-bench_cli.define_bool_or_path("json", False, "--json=PATH writes the JSON result there; a bare --json prints it.")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments {argv[1:]}; options are --flags.")
-    bench_cli.main_errors("benchmark", lambda: bench_cli.benchmark(flags.FLAGS))
-
+from keras_lightnets import cli  # noqa: E402
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    app.run(main)
+    cli.run_app("benchmark", prog="python tflite/benchmark.py", label="benchmark")

@@ -7,35 +7,19 @@
     # a trained .keras file, float32, with TFLite Support metadata and labels for the Task Library
     python tflite/convert.py --keras_file=trained.keras --labels=labels.txt --output=model.tflite
 
-    --quantization=float32|float16|dynamic|int8|int16x8, --input_size, --classes,
-    --representative_data=digits|<tensorflow-datasets name>|<images.npy>, --verify,
-    --metadata, --labels, --norm_mean/--norm_std, --metadata_{name,description,author,version,license},
-    --json[=report.json]
+    python tflite/convert.py --help     every flag, with examples
 
-The logic lives in keras_lightnets.tflite (also `lightnets convert` and
+The logic lives in keras_lightnets.tflite (also `lightnets convert`, same flags, and
 `keras_lightnets.tflite.convert(...)`); this is its TensorFlow-repo-style entry point.
-Errors (an unknown model, a missing output directory, a bad mode, images of the wrong
-shape) are one line on stderr and exit status 2.
+TensorFlow's logs are off unless --verbose. Errors (an unknown model, a missing output
+directory, a bad mode, images of the wrong shape) are one line on stderr and exit status 2.
 """
 
-import os
+# keras_lightnets imports TensorFlow only when the command needs it, after quieting its
+# logs (keras_lightnets/__init__.py reads this).
+LIGHTNETS_APP = True
 
-from absl import app
-from absl import flags
-
-from keras_lightnets.bench import cli as bench_cli
-from keras_lightnets.tflite import cli as convert_cli
-
-convert_cli.define_flags()
-bench_cli.define_bool_or_path("json", False, "Print the report as JSON; --json=PATH also writes it there.")
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments {argv[1:]}; options are --flags.")
-    convert_cli.run_with_errors("convert", lambda: convert_cli.convert_command(flags.FLAGS))
-
+from keras_lightnets import cli  # noqa: E402
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    app.run(main)
+    cli.run_app("convert", prog="python tflite/convert.py", label="convert")

@@ -1,5 +1,6 @@
-"""The `convert` command's flags and body, shared by `lightnets convert` and the absl
-app tflite/convert.py (one definition, two entry points).
+"""The body of the `convert` command, shared by `lightnets convert` and the absl app
+tflite/convert.py (one definition, two entry points; the flags are defined in
+keras_lightnets/cli.py, which imports no TensorFlow, so that `--help` is quick).
 
     lightnets convert --model=mobilenet_v3_large --quantization=int8 --input_type=uint8 \
         --representative_data=digits --output=m.tflite [--labels=labels.txt] [--verify] [--json]
@@ -8,49 +9,17 @@ app tflite/convert.py (one definition, two entry points).
 
 import json
 import os
-import sys
 
 import numpy as np
-from absl import flags
+
+from keras_lightnets.cli import METADATA_TEXT_FIELDS
+from keras_lightnets.cli import QUANTIZATION as QUANTIZATION_NAMES
 
 # Command-line spellings of convert()'s modes; float32 is convert()'s None.
-QUANTIZATION = {"float32": None, "float16": "float16", "dynamic": "dynamic", "int8": "int8", "int16x8": "int16x8"}
-METADATA_TEXT_FIELDS = ("name", "description", "author", "version", "license")
+QUANTIZATION = {name: None if name == "float32" else name for name in QUANTIZATION_NAMES}
 
 
-def define_flags(flag_values=flags.FLAGS, model_flags=True):
-    """Defines the flags of `convert`. `model_flags=False` leaves out --model,
-    --input_size and --classes, for a program that defines them already."""
-    f = dict(flag_values=flag_values)
-    if model_flags:
-        flags.DEFINE_string("model", None, "Registered model name (see `lightnets list`).", **f)
-        flags.DEFINE_integer("input_size", None, "Input resolution (default: the paper's).", **f)
-        flags.DEFINE_integer("classes", 1000, "Classifier width.", **f)
-    flags.DEFINE_string("keras_file", None, "`convert`: a saved .keras model, instead of --model.", **f)
-    flags.DEFINE_string("output", None, "`convert`: the .tflite file to write (its directory must exist).", **f)
-    flags.DEFINE_string("quantization", "float32", f"`convert`: {' | '.join(QUANTIZATION)}.", **f)
-    flags.DEFINE_string("input_type", "float32", "`convert`: the file's input type: float32; uint8 or int8 "
-                        "(int8); int16 (int16x8).", **f)
-    flags.DEFINE_string("output_type", "float32", "`convert`: the file's output type (same choices).", **f)
-    flags.DEFINE_string("representative_data", None, "`convert`: calibration images for int8/int16x8: 'digits' "
-                        "(the bundled real digit scans), a tensorflow-datasets name, or a .npy file of images "
-                        "(N, H, W, C) in the model's input units ([0, 255] for registry models).", **f)
-    flags.DEFINE_integer("num_calibration_samples", 200, "`convert`: how many representative images calibrate.", **f)
-    flags.DEFINE_bool("allow_float_fallback", False, "`convert`: let ops without an integer kernel run in float "
-                      "(int8/int16x8) instead of failing.", **f)
-    flags.DEFINE_bool("verify", False, "`convert`: run the file against the Keras model on the representative "
-                      "data (default: digits) and report the agreement.", **f)
-    flags.DEFINE_bool("metadata", False, "`convert`: write TFLite Support metadata for Android's Task Library "
-                      "(implied by --labels and the --metadata_* flags).", **f)
-    flags.DEFINE_string("labels", None, "`convert`: a text file, one label per class, packed into the metadata.", **f)
-    flags.DEFINE_list("norm_mean", None, "`convert`: metadata normalization mean, one value or one per channel "
-                      "(default: 0 for models that take [0, 255] pixels).", **f)
-    flags.DEFINE_list("norm_std", None, "`convert`: metadata normalization std (default: 1, as above).", **f)
-    for field in METADATA_TEXT_FIELDS:
-        flags.DEFINE_string(f"metadata_{field}", None, f"`convert`: the metadata's {field}.", **f)
-
-
-def convert_command(flag_values=flags.FLAGS, json_flag="json"):
+def convert_command(flag_values, json_flag="json"):
     """Builds or loads the model, converts it as the flags say and prints the report
     (JSON with a bare --json; --json=PATH also writes it there)."""
     from keras_lightnets.tflite.convert import convert
@@ -84,19 +53,6 @@ def convert_command(flag_values=flags.FLAGS, json_flag="json"):
             json.dump(report.to_dict(), f, indent=2, default=_jsonable)
         print(f"wrote {output}")
     return report
-
-
-def run_with_errors(command, function):
-    """Runs `function`; argument and file errors become one line on stderr and
-    exit status 2, with no traceback."""
-    try:
-        return function()
-    except ValueError as error:
-        print(f"{command}: error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as error:
-        print(f"{command}: error: {error}", file=sys.stderr)
-        sys.exit(1)
 
 
 def _quantization(name):
