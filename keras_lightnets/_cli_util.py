@@ -282,6 +282,23 @@ def quiet(verbose):
     _filter_c_stderr()
 
 
+def import_api(command, values):
+    """Imports the package's API (every model registered, every layer known to Keras)
+    unless the command is light. The command-line apps defer it (keras_lightnets/__init__.py)."""
+    if not command.light(values):
+        import keras_lightnets
+
+        keras_lightnets._import_api()
+
+
+def start(command, values):
+    """The `prepare` of a command-line app's process: quiet() (before TensorFlow is
+    imported), then import_api(); a light command needs neither."""
+    if not command.light(values):
+        quiet(values.verbose)
+    import_api(command, values)
+
+
 def _filter_c_stderr():
     sys.stderr.flush()
     real = os.dup(2)

@@ -264,13 +264,9 @@ BENCHMARK_EXAMPLES = r"""
 # ---------------------------------------------------------------------------- the command table
 
 
-def _is(value):
-    return lambda values: value
-
-
 COMMANDS = (
     Command("list", "List the registered models (answers without TensorFlow).", _list_flags, _list,
-            examples="{prog}\n{prog} --pattern='mobilenet_v3*'", light=_is(True)),
+            examples="{prog}\n{prog} --pattern='mobilenet_v3*'", light=lambda values: True),
     Command("info", "Print a model's paper, figures and their sources as JSON; --measure also counts ours.",
             _info_flags, _info, usage="--model=NAME [--measure]",
             examples="{prog} --model=mobilenet_v3_large\n{prog} --model=efficientnet_b0 --measure",
@@ -292,23 +288,10 @@ COMMANDS = (
 )
 
 
-def _import_api(command, values):
-    if not command.light(values):
-        import keras_lightnets
-
-        keras_lightnets._import_api()  # every model registered, every layer known to Keras
-
-
-def _quiet_then_import(command, values):
-    if not command.light(values):
-        _cli_util.quiet(values.verbose)  # before TensorFlow is imported
-    _import_api(command, values)
-
-
 def main(argv):
     """Runs `lightnets ARGV[1:]` in this process (logging as it is); exits with the
     status if it is not 0."""
-    status = _cli_util.dispatch(PROG, DESCRIPTION, COMMANDS, argv, prepare=_import_api)
+    status = _cli_util.dispatch(PROG, DESCRIPTION, COMMANDS, argv, prepare=_cli_util.import_api)
     if status:
         sys.exit(status)
     return status
@@ -317,7 +300,7 @@ def main(argv):
 def run(argv=None):
     """The console script `lightnets`: as main(), with TensorFlow's logs off unless --verbose."""
     sys.exit(_cli_util.dispatch(PROG, DESCRIPTION, COMMANDS, sys.argv if argv is None else argv,
-                                prepare=_quiet_then_import))
+                                prepare=_cli_util.start))
 
 
 def run_app(name, prog, label, argv=None):
@@ -325,7 +308,7 @@ def run_app(name, prog, label, argv=None):
     flags, help and body as `lightnets NAME`; its errors start with `label`."""
     command = {c.name: c for c in COMMANDS}[name]
     sys.exit(_cli_util.run_single(command, prog, label, sys.argv if argv is None else argv,
-                                  prepare=_quiet_then_import))
+                                  prepare=_cli_util.start))
 
 
 if __name__ == "__main__":
