@@ -279,7 +279,6 @@ def test_fit_reduces_loss_on_real_digits():
     (lambda: vgg.VGG16(input_shape=(None, None, 3)), r"include_top=True.*fixed `input_shape`"),
     (lambda: vgg.VGG16(dropout_rate=1.5), r"dropout_rate.*\[0, 1\)"),
     (lambda: vgg.VGG16(include_top=False, pooling="mean"), r"pooling"),
-    (lambda: vgg.VGG16(input_shape=(64, 64, 1), include_top=False, include_preprocessing=True), r"RGB"),
     (lambda: alexnet.AlexNet(input_shape=(62, 62, 3), include_top=False), r"at least 63x63"),
     (lambda: alexnet.ZFNet(input_shape=(46, 46, 3), include_top=False), r"at least 47x47"),
     (lambda: alexnet.AlexNet(weights="imagenet"), r"No ImageNet weights.*alexnet"),
