@@ -158,15 +158,19 @@ def test_open_sizes_and_class_style_aliases():
 
 
 def test_fit_reduces_loss_on_real_digits():
-    keras.utils.set_random_seed(1)
+    # SqueezeNet has no batch normalization and starts slowly. Measured here, 6 epochs, 5
+    # classes (chance 0.2), seeds 2-6: with Adam 1e-3 all five stalled (loss ratio
+    # 0.50-1.02, accuracy 0.20-0.60; the old seed 1 passed by luck); with 3e-4 the loss
+    # ratio was 0.03-0.64 and the accuracy 0.58-0.98 (worst: seed 4). Bounds below the worst.
+    keras.utils.set_random_seed(3)
     (x, y), _ = load_digits(image_size=32, num_classes=5)
     x, y = x[:704], y[:704]  # whole batches of 32: a last, smaller batch would trace the step again
     model = kl.SqueezeNet1_1(input_shape=(32, 32, 3), classes=5)
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(3e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, batch_size=32, epochs=6, verbose=0)
     losses = history.history["loss"]
-    at_most("squeezenet1_1: last / first epoch loss", losses[-1] / losses[0], 0.5)
-    at_least("squeezenet1_1: last epoch accuracy", history.history["accuracy"][-1], 0.7)
+    at_most("squeezenet1_1: last / first epoch loss", losses[-1] / losses[0], 0.8)
+    at_least("squeezenet1_1: last epoch accuracy", history.history["accuracy"][-1], 0.45)
 
 
 @pytest.mark.parametrize("call, match", [
