@@ -92,7 +92,8 @@ def write(rows, runs, seeds, seconds, output):
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for f in rows:
-        lines.append(f"| `{f['test'].split('::')[-1]}` | {f['figure']} | {f['relation']} {f['bound']:.4g} | {f['min']:.4g} | "
+        figure = f["figure"].replace("|", "\\|")  # a literal pipe would split the table's cell
+        lines.append(f"| `{f['test'].split('::')[-1]}` | {figure} | {f['relation']} {f['bound']:.4g} | {f['min']:.4g} | "
                      f"{f['max']:.4g} | {f['margin']:+.4g} | {f['seeds_measured']} | {'yes' if f['holds'] else '**no**'} |")
     lines += ["", "pytest per seed offset:", ""]
     lines += [f"- {r['seed_offset']}: {r['summary']}" for r in runs]
