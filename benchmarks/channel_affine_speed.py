@@ -32,7 +32,6 @@ on the calibration photos first, so activations have the ranges of a trained net
 import argparse
 import collections
 import importlib.util
-import json
 import os
 import pathlib
 import platform
@@ -45,7 +44,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import results_io  # noqa: E402  (the atomic JSON + Markdown writer)
 SIZE = 224
 MODELS = [  # (label, registry name, where its chains come from)
     ("EfficientNet-B0", "efficientnet_b0", "input normalization (Rescaling + Normalization)"),
@@ -247,17 +247,12 @@ def main():
     parser.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/")
     parser.add_argument("--render", action="store_true", help="rewrite the Markdown from the saved JSON; measure nothing")
     args = parser.parse_args()
-    results = json.loads((RESULTS / "channel_affine_speed.json").read_text()) if args.render else measure(args)
+    results = results_io.load("channel_affine_speed") if args.render else measure(args)
     text = markdown(results)
     if args.no_save:
         print(text)
         return
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    for suffix, content in (("json", json.dumps(results, indent=2) + "\n"), ("md", text)):
-        path = RESULTS / f"channel_affine_speed.{suffix}"
-        partial = path.with_name(path.name + ".partial")  # never a half-written result
-        partial.write_text(content)
-        os.replace(partial, path)
+    results_io.save("channel_affine_speed", results, text)
     print(text)
 
 

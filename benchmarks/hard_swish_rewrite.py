@@ -27,7 +27,6 @@ per-round ratios of the calling thread's CPU time give the median and quartiles.
 """
 
 import argparse
-import json
 import os
 import pathlib
 import platform
@@ -40,9 +39,9 @@ import numpy as np  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import results_io  # noqa: E402
 import channel_affine_speed as shared  # noqa: E402  (photos, timing rounds, ratio statistics)
 
-RESULTS = ROOT / "benchmarks" / "results"
 SIZE = 224
 MODELS = [("MobileNetV3-Large", "mobilenet_v3_large"), ("MobileNetV3-Small", "mobilenet_v3_small")]
 
@@ -182,17 +181,12 @@ def main():
     parser.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/")
     parser.add_argument("--render", action="store_true", help="rewrite the Markdown from the saved JSON; measure nothing")
     args = parser.parse_args()
-    results = json.loads((RESULTS / "hard_swish_rewrite.json").read_text()) if args.render else measure(args)
+    results = results_io.load("hard_swish_rewrite") if args.render else measure(args)
     text = markdown(results)
     if args.no_save:
         print(text)
         return
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    for suffix, content in (("json", json.dumps(results, indent=2) + "\n"), ("md", text)):
-        path = RESULTS / f"hard_swish_rewrite.{suffix}"
-        partial = path.with_name(path.name + ".partial")  # never a half-written result
-        partial.write_text(content)
-        os.replace(partial, path)
+    results_io.save("hard_swish_rewrite", results, text)
     print(text)
 
 

@@ -37,7 +37,6 @@ magnitude through the network, which gives int8 files no trained network would h
 import argparse
 import collections
 import copy
-import json
 import os
 import pathlib
 import platform
@@ -52,6 +51,8 @@ from tqdm import tqdm  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import results_io  # noqa: E402  (the atomic JSON + Markdown writer)
 SIZE = 224
 # (label, our registry name, keras.applications class or None, keras.applications input units)
 MODELS = [
@@ -485,14 +486,12 @@ def main():
     parser.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/")
     parser.add_argument("--render", action="store_true", help="rewrite int8_speed.md from the saved JSON; measure nothing")
     args = parser.parse_args()
-    results = json.loads((RESULTS / "int8_speed.json").read_text()) if args.render else measure(args)
+    results = results_io.load("int8_speed") if args.render else measure(args)
     text = markdown(results)
     if args.no_save:
         print(text)
         return
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "int8_speed.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "int8_speed.md").write_text(text)
+    results_io.save("int8_speed", results, text)
     print(text)
     print(f"wrote {RESULTS / 'int8_speed.json'} and {RESULTS / 'int8_speed.md'}", file=sys.stderr)
 
