@@ -68,7 +68,9 @@ TEST_IMAGES = 64
 CODE_LABELS = {
     "before-fix": "a concatenation group's range held by its last concatenation alone, the other members "
                   "unquantized in the QAT model (clipped and rounded only in the file)",
-    "fixed": "every member of a concatenation group fake-quantized with the group's range, held in training",
+    "groups-fixed": "every member of a concatenation group fake-quantized with the group's range, held in training",
+    "groups+ties-fixed": "that, and calibrated ranges moved off a zero-point tie (a range symmetric about zero, "
+                         "e.g. the [-1, 1] input scaling, which TF's FakeQuant and the converter round apart)",
 }
 
 
@@ -271,7 +273,7 @@ def main(argv=None):
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fit", choices=sorted(FIT_OPTIMIZERS), default="adam", help="the QAT fit step's optimizer")
-    parser.add_argument("--code", default="fixed", help=f"which QAT code ran: {', '.join(CODE_LABELS)}")
+    parser.add_argument("--code", default="groups+ties-fixed", help=f"which QAT code ran: {', '.join(CODE_LABELS)}")
     parser.add_argument("--render", action="store_true")
     args = parser.parse_args(argv)
     results = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {"runs": {}}

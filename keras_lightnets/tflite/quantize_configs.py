@@ -66,14 +66,37 @@ class _Session:
         self.seen = set()
         self.group_ranges = {}  # group -> (low, high) over all its members
         self.group_members = {}  # group -> {id: (min_var, max_var)} of every quantizer in it
+        self.asymmetric = {}  # id -> (min_var, max_var) of every asymmetric (activation) range
 
     def finish(self):
-        """Gives every member of each group the range of the whole group."""
+        """Gives every member of each group the range of the whole group, then moves
+        each asymmetric range off a zero-point tie."""
         for group, members in self.group_members.items():
             low, high = self.group_ranges[group]
             for low_var, high_var in members.values():
                 low_var.assign(tf.broadcast_to(low, low_var.shape))
                 high_var.assign(tf.broadcast_to(high, high_var.shape))
+        for low_var, high_var in self.asymmetric.values():
+            high_var.assign(tf.broadcast_to(untied_high(float(tf.reduce_min(low_var)), float(tf.reduce_max(high_var))),
+                                            high_var.shape))
+
+
+def untied_high(low, high, steps=255):
+    """`high`, or `high` plus one quantization step when [low, high] puts the zero
+    point on a tie (x.5 steps above `low`), as a symmetric range does: [-1, 1], the
+    output of the [-1, 1] input scaling of MobileNet and others. TF's FakeQuant nudges
+    such a range in float32 and the TFLite converter in double, and they round the tie
+    apart: the QAT model and its int8 file then clip the range's end values (every 0
+    and 255 pixel) one step apart (benchmarks/results/qat_layerwise.md). One step more
+    at the top moves the zero point off the tie; nothing within the range is clipped."""
+    for _ in range(3):
+        if not low < 0.0 < high:
+            return high
+        zero_point = -low * steps / (high - low)
+        if abs(zero_point - int(zero_point) - 0.5) > 1e-3:
+            return high
+        high += (high - low) / steps
+    return high
 
 
 @contextlib.contextmanager
@@ -127,6 +150,8 @@ class _Calibrating:
         session.seen.add(id(low_var))
         low_var.assign(tf.broadcast_to(low, low_var.shape))
         high_var.assign(tf.broadcast_to(high, high_var.shape))
+        if not self.symmetric and not self.per_axis:
+            session.asymmetric[id(low_var)] = (low_var, high_var)
         if self.group is not None:
             if self.group in session.group_ranges:
                 old_low, old_high = session.group_ranges[self.group]
