@@ -73,6 +73,21 @@ def define_bool_or_path(name, default, help_string, flag_values=flags.FLAGS):
                       flag_values)
 
 
+def write_json(path, data, default=None):
+    """Writes `data` as JSON to `path` through a temporary file, so that a failure
+    never leaves half a file."""
+    import json
+
+    temporary = f"{path}.tmp"
+    try:
+        with open(temporary, "w") as f:
+            json.dump(data, f, indent=2, default=default)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 # ---------------------------------------------------------------------------- help
 
 

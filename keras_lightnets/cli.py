@@ -103,8 +103,7 @@ def _profile(values):
         return
     print(stats.summary() if values.per_layer else stats)
     if values.json:
-        with open(values.json, "w") as f:
-            json.dump(stats.to_dict(), f, indent=2)
+        _cli_util.write_json(values.json, stats.to_dict())
         print(f"wrote {values.json}")
 
 

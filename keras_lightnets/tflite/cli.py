@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from keras_lightnets._cli_util import write_json
 from keras_lightnets.cli import METADATA_TEXT_FIELDS
 from keras_lightnets.cli import QUANTIZATION as QUANTIZATION_NAMES
 
@@ -49,8 +50,7 @@ def convert_command(flag_values, json_flag="json"):
         return report
     print(report)
     if isinstance(output, str) and output:
-        with open(output, "w") as f:
-            json.dump(report.to_dict(), f, indent=2, default=_jsonable)
+        write_json(output, report.to_dict(), default=_jsonable)
         print(f"wrote {output}")
     return report
 
