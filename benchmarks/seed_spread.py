@@ -43,9 +43,14 @@ def bounded_tests(tests_dir=ROOT / "tests"):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("seeds", 5, "Seed offsets 0..seeds-1 (0 is the suite's own seeds).")
-flags.DEFINE_list("tests", None, "pytest node ids to rerun (default: every test that calls at_least / at_most).")
-flags.DEFINE_string("output", str(RESULTS / "seed_spread"), "Writes OUTPUT.json and OUTPUT.md.")
+
+
+def define_flags():
+    """Defined when run as a script only: importing this module (tests/test_seed_spread_list.py
+    does, for bounded_tests) must not add flags to a process's global absl flag set."""
+    flags.DEFINE_integer("seeds", 5, "Seed offsets 0..seeds-1 (0 is the suite's own seeds).")
+    flags.DEFINE_list("tests", None, "pytest node ids to rerun (default: every test that calls at_least / at_most).")
+    flags.DEFINE_string("output", str(RESULTS / "seed_spread"), "Writes OUTPUT.json and OUTPUT.md.")
 
 
 def run_seed(offset, tests, log):
@@ -120,4 +125,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
