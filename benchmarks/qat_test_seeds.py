@@ -34,18 +34,18 @@ JSON_PATH, MD_PATH = RESULTS / "qat_test_seeds.json", RESULTS / "qat_test_seeds.
 # figure -> (test that bounds it, the bound as written there)
 BOUNDS = {
     "float_accuracy": ("test_qat_starts_at_the_float_model...", ">= 0.80"),
-    "start_agreement_with_float": ("test_qat_starts_at_the_float_model...", ">= 0.90"),
-    "start_mean_abs_diff": ("test_qat_starts_at_the_float_model...", "<= 0.03"),
-    "fit_accuracy": ("test_qat_starts_at_the_float_model...", ">= 0.80"),
-    "int8_agreement_with_qat": ("test_qat_starts_at_the_float_model...", ">= 0.98"),
-    "int8_mean_abs_diff_from_qat": ("test_qat_starts_at_the_float_model...", "<= 0.01"),
-    "int8_minus_qat_accuracy": ("test_qat_starts_at_the_float_model...", ">= -0.02"),
-    "int8_minus_float_accuracy": ("test_qat_starts_at_the_float_model...", ">= -0.03"),
+    "start_agreement_with_float": ("test_qat_starts_at_the_float_model...", ">= 0.85"),
+    "start_mean_abs_diff": ("test_qat_starts_at_the_float_model...", "<= 0.06"),
+    "fit_accuracy": ("test_qat_starts_at_the_float_model...", ">= 0.75"),
+    "int8_agreement_with_qat": ("test_qat_starts_at_the_float_model...", ">= 0.93"),
+    "int8_mean_abs_diff_from_qat": ("test_qat_starts_at_the_float_model...", "<= 0.05"),
+    "int8_minus_qat_accuracy": ("test_qat_starts_at_the_float_model...", ">= -0.04"),
+    "int8_minus_float_accuracy": ("test_qat_starts_at_the_float_model...", ">= -0.06"),
     "motif_moved_fraction": ("test_every_pattern_of_the_zoo_trains...", ">= 0.9 (first and last moved)"),
     "motif_max_abs_diff": ("test_every_pattern_of_the_zoo_trains...", "<= 0.05"),
     "calibrated_max_abs_diff": ("test_without_representative_data...", "(reference)"),
     "uncalibrated_max_abs_diff": ("test_without_representative_data...", "(reference)"),
-    "uncalibrated_over_calibrated": ("test_without_representative_data...", "> 2"),
+    "uncalibrated_over_calibrated": ("test_without_representative_data...", "> 10"),
     "custom_layer_max_abs_diff": ("test_a_weightless_registered_custom_layer...", "<= 0.01"),
     "custom_layer_dropped_max_abs_diff": ("test_a_weightless_registered_custom_layer...", "> 0.01"),
 }
@@ -114,10 +114,14 @@ def render(results):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--render", action="store_true", help="the Markdown again, from the JSON")
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="the tests to run, comma-separated; the others' figures are kept from the saved results")
     args = parser.parse_args(argv)
     parts = tuple(args.parts.split(","))
+    if args.render:
+        write_atomically(MD_PATH, render(json.loads(JSON_PATH.read_text())))
+        return 0
 
     import tensorflow as tf
     import tensorflow_model_optimization as tfmot

@@ -28,6 +28,20 @@ from qat_motifs import CLASSES, SIZE, zoo_motif_model  # tests/qat_motifs.py
 
 # ---------------------------------------------------------------- the whole way
 
+# Every test here builds its models under this seed (the autouse fixture below). The
+# bounds on trained or random-weight figures carry a margin measured across seeds:
+# benchmarks/qat_test_seeds.py runs the same bodies (the *_figures functions) under
+# seeds 0-4 and writes the spread to benchmarks/results/qat_test_seeds.{json,md};
+# each bound's comment quotes it. Where a figure can be taken against the QAT model's
+# own int8 file instead of a freshly trained float model, it is: that does not move
+# with a CPU's floating-point order.
+SEED = 0
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    keras.utils.set_random_seed(SEED)
+
 
 @pytest.fixture(scope="module")
 def digits():
@@ -45,20 +59,28 @@ def _kernels_moved_by_a_fit_step(qat, x, y):
     return [not np.array_equal(b, w.numpy()) for b, w in zip(before, kernels)]
 
 
-def test_every_pattern_of_the_zoo_trains_and_converts_fully_integer(digits, tmp_path):
+def motif_figures(digits, path, seed=SEED):
+    """The motif model the whole way: (model, qat, which kernels a fit step moved, report)."""
     (x, y), (x_test, _) = digits
+    keras.utils.set_random_seed(seed)
     model = recalibrate_batch_norm(zoo_motif_model(), x[:64])
     qat = kt.quantize_aware(model, representative_data=x[:64])
-    assert is_quantize_aware(qat) and not is_quantize_aware(model)
     moved = _kernels_moved_by_a_fit_step(qat, x[:16], y[:16])
+    report = kt.convert(qat, path, quantization="int8", input_type="uint8", verify=True, verify_data=x_test[:16])
+    return model, qat, moved, report
+
+
+def test_every_pattern_of_the_zoo_trains_and_converts_fully_integer(digits, tmp_path):
+    model, qat, moved, report = motif_figures(digits, tmp_path / "qat.tflite")
+    assert is_quantize_aware(qat) and not is_quantize_aware(model)
     # Gradients pass every fake-quant op (straight-through) down to the first convolution.
+    # Seeds 0-4: every kernel moved, in every run.
     assert moved[0] and moved[-1] and np.mean(moved) >= 0.9, moved
-    report = kt.convert(qat, tmp_path / "qat.tflite", quantization="int8", input_type="uint8",
-                        verify=True, verify_data=x_test[:16])
     assert report.fully_integer, report
     assert report.float_ops == [] and report.inner_quantize_ops == 0
     assert report.input_dtype == "uint8"
-    assert report.fidelity["max_abs_diff"] <= 0.05, report.fidelity  # the file computes what the QAT model does
+    # The file computes what the QAT model does. Seeds 0-4: max |prob diff| 0.004-0.014.
+    assert report.fidelity["max_abs_diff"] <= 0.05, report.fidelity
 
 
 # -------------------------------------------------------- weights and fidelity
@@ -82,11 +104,9 @@ def test_tf_keras_twin_computes_what_the_keras_3_model_computes(photos):
     assert type(twin.get_layer("expand_bn")).__name__ == "BatchNormalization"  # BN after its conv: folded by TFLite
 
 
-@pytest.fixture(scope="module")
-def trained(digits):
+def train_float(x, y, seed=SEED):
     """MobileNetV2-0.35 trained on the digits in float, as QAT expects to start."""
-    (x, y), _ = digits
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     model = kl.create_model("mobilenet_v2_035", classes=CLASSES, input_shape=(SIZE, SIZE, 3))
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=4, verbose=0)
@@ -95,42 +115,85 @@ def trained(digits):
     return recalibrate_batch_norm(model, x[:256])
 
 
+@pytest.fixture(scope="module")
+def trained(digits):
+    (x, y), _ = digits
+    return train_float(x, y)
+
+
 def _accuracy(predictions, labels):
     return float(np.mean(np.asarray(predictions).argmax(1) == labels))
+
+
+def qat_figures(trained, digits, path, seed=SEED):
+    """A trained float model the QAT way: calibrated, one epoch of compiled fit,
+    converted. Returns the conversion report and the figures the test bounds."""
+    import tf_keras
+
+    (x, y), (x_test, y_test) = digits
+    expected = trained.predict(x_test, verbose=0)
+    figures = {"test_images": len(x_test), "float_accuracy": _accuracy(expected, y_test)}
+    qat = kt.quantize_aware(trained, representative_data=x[:200])
+    start = qat(x_test, training=False).numpy()  # eager: no tracing
+    figures["start_agreement_with_float"] = _accuracy(start, expected.argmax(1))
+    figures["start_mean_abs_diff"] = float(np.abs(start - expected).mean())
+
+    keras.utils.set_random_seed(seed)  # fit's shuffling
+    qat.compile(tf_keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = qat.fit(x[:256], y[:256], batch_size=32, epochs=1, verbose=0)  # compiled (graph) training
+    figures["fit_accuracy"] = float(history.history["accuracy"][0])
+    tuned = qat(x_test, training=False).numpy()
+    figures["qat_accuracy"] = _accuracy(tuned, y_test)
+    report = kt.convert(qat, path, quantization="int8", input_type="uint8")
+    got = kt.run(kt.load_interpreter(path), x_test)
+    figures["int8_accuracy"] = _accuracy(got, y_test)
+    figures["int8_agreement_with_qat"] = _accuracy(got, tuned.argmax(1))
+    figures["int8_mean_abs_diff_from_qat"] = float(np.abs(got - tuned).mean())
+    return report, figures
 
 
 def test_qat_starts_at_the_float_model_fine_tunes_with_fit_and_keeps_its_accuracy_in_int8(trained, digits, tmp_path):
     """Calibrated on representative images, the QAT model starts at the float model
     (its weights are the Keras model's), up to int8 rounding; it trains with a
-    compiled fit; its int8 file keeps the float accuracy."""
-    import tf_keras
+    compiled fit; its int8 file computes what it computes, and keeps the accuracy.
 
-    (x, y), (x_test, y_test) = digits
-    expected = trained.predict(x_test, verbose=0)
-    float_accuracy = _accuracy(expected, y_test)
-    assert float_accuracy >= 0.8  # trained: outputs with real margins
-    qat = kt.quantize_aware(trained, representative_data=x[:200])
-    got = qat(x_test, training=False).numpy()  # eager: no tracing
-    assert _accuracy(got, expected.argmax(1)) >= 0.97
-    assert np.abs(got - expected).mean() <= 0.02
-
-    qat.compile(tf_keras.optimizers.Adam(1e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = qat.fit(x[:256], y[:256], batch_size=32, epochs=1, verbose=0)  # compiled (graph) training
-    assert history.history["accuracy"][0] >= 0.8
-    path = tmp_path / "qat.tflite"
-    report = kt.convert(qat, path, quantization="int8", input_type="uint8")
+    The figures against the float model move with the CPU's floating-point order (an
+    AMD Zen 4 host trains another model from the same seed: 95.3% start agreement where
+    this host gave 100%); their bounds sit below the spread over seeds 0-4 (quoted,
+    from benchmarks/results/qat_test_seeds.md). The file against its own QAT model is
+    what the conversion must keep on any CPU. 107 test images: one is 0.93 points."""
+    report, f = qat_figures(trained, digits, tmp_path / "qat.tflite")
+    assert f["test_images"] == 107
+    # Seeds 0-4 on this host (benchmarks/results/qat_test_seeds.md), min-max; each bound
+    # sits at least one whole spread below the worst seed.
+    assert f["float_accuracy"] >= 0.80, f  # 0.869-0.935: trained, outputs with real margins
+    assert f["start_agreement_with_float"] >= 0.85, f  # 0.935-1.000 (an AMD Zen 4 host, seed 0: 0.953)
+    assert f["start_mean_abs_diff"] <= 0.06, f  # 0.015-0.035
+    assert f["fit_accuracy"] >= 0.75, f  # 0.883-0.988
     assert report.fully_integer and report.input_dtype == "uint8"
-    int8_accuracy = _accuracy(kt.run(kt.load_interpreter(path), x_test), y_test)
-    assert int8_accuracy >= float_accuracy - 0.03, (int8_accuracy, float_accuracy)
+    # The file against its own QAT model: what the conversion must keep, whatever the CPU.
+    assert f["int8_agreement_with_qat"] >= 0.93, f  # 0.972-1.000
+    assert f["int8_mean_abs_diff_from_qat"] <= 0.05, f  # 0.010-0.025
+    assert f["int8_accuracy"] >= f["qat_accuracy"] - 0.04, f  # int8 - QAT: -0.009-+0.009
+    assert f["int8_accuracy"] >= f["float_accuracy"] - 0.06, f  # int8 - float: -0.009-+0.037
 
 
-def test_without_representative_data_only_the_weights_get_ranges():
+def calibration_figures(seed=SEED):
+    """A small random model QAT'd with and without representative images:
+    (model, uncalibrated QAT model, max |diff| from the float model calibrated, uncalibrated).
+    Images in [0, 1]: [0, 255] saturates this small model's softmax (both errors 0 for some seeds)."""
+    keras.utils.set_random_seed(seed)
     model = _small(lambda x: layers.ReLU(name="relu")(x))
-    images = np.random.RandomState(0).uniform(0, 255, (16, 8, 8, 3)).astype("float32")
+    images = np.random.RandomState(0).uniform(0, 1, (16, 8, 8, 3)).astype("float32")
     expected = model.predict(images, verbose=0)
     calibrated = kt.quantize_aware(model, representative_data=images)(images, training=False).numpy()
     qat = kt.quantize_aware(model)
     uncalibrated = qat(images, training=False).numpy()
+    return model, qat, float(np.abs(calibrated - expected).max()), float(np.abs(uncalibrated - expected).max())
+
+
+def test_without_representative_data_only_the_weights_get_ranges():
+    model, qat, calibrated, uncalibrated = calibration_figures()
 
     def variables(layer):
         return {w.name.split("/")[-1].split(":")[0]: w.numpy() for w in qat.get_layer(layer).weights}
@@ -138,7 +201,9 @@ def test_without_representative_data_only_the_weights_get_ranges():
     kernel = model.get_layer("conv").get_weights()[0]
     np.testing.assert_allclose(variables("quant_conv")["kernel_max"], np.abs(kernel).max(axis=(0, 1, 2)), rtol=1e-6)
     np.testing.assert_allclose(variables("quant_relu")["output_max"], 6.0)  # tfmot's initial range
-    assert np.abs(uncalibrated - expected).max() > np.abs(calibrated - expected).max()
+    # tfmot's [-6, 6] start rounds far coarser than a calibrated ReLU range. Seeds 0-4: the
+    # uncalibrated error is 58-130x the calibrated one (0.00025-0.0014 vs 0.025-0.17).
+    assert uncalibrated > 10 * calibrated, (uncalibrated, calibrated)
 
 
 # ----------------------------------------------------------------------- errors
@@ -168,11 +233,26 @@ def _small(middle):
     return keras.Model(inputs, layers.Dense(2, activation="softmax", name="fc")(x))
 
 
-def test_a_weightless_registered_custom_layer_is_wrapped_and_converts(tmp_path):
+def custom_layer_figures(seed=SEED):
+    """A random model with a weightless custom layer, QAT'd: (QAT model, max |diff| from
+    the float model, max |diff| of the float model without the custom layer). Images in
+    [0, 1]: [0, 255] saturates this small model's softmax, where any two models agree."""
+    keras.utils.set_random_seed(seed)
     model = _small(lambda x: Doubling(name="double")(layers.ReLU(name="relu")(x)))
-    images = np.random.RandomState(0).uniform(0, 255, (16, 8, 8, 3)).astype("float32")
+    without = _small(lambda x: layers.ReLU(name="relu")(x))
+    without.set_weights(model.get_weights())
+    images = np.random.RandomState(0).uniform(0, 1, (16, 8, 8, 3)).astype("float32")
     qat = kt.quantize_aware(model, representative_data=images)
-    np.testing.assert_allclose(qat.predict(images, verbose=0), model.predict(images, verbose=0), atol=0.05)
+    expected = model.predict(images, verbose=0)
+    return (qat, float(np.abs(qat.predict(images, verbose=0) - expected).max()),
+            float(np.abs(without.predict(images, verbose=0) - expected).max()))
+
+
+def test_a_weightless_registered_custom_layer_is_wrapped_and_converts(tmp_path):
+    qat, max_abs_diff, without_the_layer = custom_layer_figures()
+    # Seeds 0-4: the QAT model within 0.0005-0.0021 of the float model; the float model
+    # without the doubling 0.025-0.134 away: the bound tells them apart.
+    assert max_abs_diff <= 0.01 < without_the_layer, (max_abs_diff, without_the_layer)
     assert kt.convert(qat, tmp_path / "d.tflite", quantization="int8").fully_integer
 
 
