@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from absl import app
 from absl import flags
@@ -51,6 +52,7 @@ def define_flags():
     flags.DEFINE_integer("seeds", 5, "Seed offsets 0..seeds-1 (0 is the suite's own seeds).")
     flags.DEFINE_list("tests", None, "pytest node ids to rerun (default: every test that calls at_least / at_most).")
     flags.DEFINE_string("output", str(RESULTS / "seed_spread"), "Writes OUTPUT.json and OUTPUT.md.")
+    flags.DEFINE_integer("workers", 2, "Seed offsets run side by side (one pytest process each).")
 
 
 def run_seed(offset, tests, log):
@@ -84,7 +86,7 @@ def write(rows, runs, seeds, seconds, output):
     record = {"seeds": seeds, "runs": runs, "figures": rows, "wall_seconds": round(seconds),
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
               "command": "python benchmarks/seed_spread.py " + " ".join(sys.argv[1:])}
-    pathlib.Path(output + ".json").write_text(json.dumps(record, indent=2) + "\n")
+    _write_atomically(output + ".json", json.dumps(record, indent=2) + "\n")
     lines = [
         "# Trained figures of the test suite: spread across seeds",
         "",
@@ -102,7 +104,13 @@ def write(rows, runs, seeds, seconds, output):
                      f"{f['max']:.4g} | {f['margin']:+.4g} | {f['seeds_measured']} | {'yes' if f['holds'] else '**no**'} |")
     lines += ["", "pytest per seed offset:", ""]
     lines += [f"- {r['seed_offset']}: {r['summary']}" for r in runs]
-    pathlib.Path(output + ".md").write_text("\n".join(lines) + "\n")
+    _write_atomically(output + ".md", "\n".join(lines) + "\n")
+
+
+def _write_atomically(path, text):
+    partial = path + ".partial"
+    pathlib.Path(partial).write_text(text)
+    os.replace(partial, path)
 
 
 def main(argv):
@@ -110,15 +118,19 @@ def main(argv):
     from tqdm import tqdm
 
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        log = os.path.join(tmp, "figures.jsonl")
+    tests = FLAGS.tests or bounded_tests()
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(FLAGS.workers) as pool:
+        # One log per offset: two pytest processes never append to one file.
+        logs = [os.path.join(tmp, f"figures{offset}.jsonl") for offset in range(FLAGS.seeds)]
+        pending = {pool.submit(run_seed, offset, tests, logs[offset]): offset for offset in range(FLAGS.seeds)}
         runs = []
-        tests = FLAGS.tests or bounded_tests()
-        for offset in tqdm(range(FLAGS.seeds), desc="seed offsets"):
-            code, summary = run_seed(offset, tests, log)
+        for done in tqdm(as_completed(pending), total=len(pending), desc="seed offsets"):
+            offset = pending[done]
+            code, summary = done.result()
             runs.append({"seed_offset": offset, "exit_code": code, "summary": summary})
             print(f"seed offset {offset}: {summary}", flush=True)
-        entries = [json.loads(line) for line in open(log)] if os.path.exists(log) else []
+        runs.sort(key=lambda r: r["seed_offset"])
+        entries = [json.loads(line) for log in logs if os.path.exists(log) for line in open(log)]
     rows = summarize(entries, FLAGS.seeds)
     write(rows, runs, FLAGS.seeds, time.perf_counter() - start, FLAGS.output)
     print(open(FLAGS.output + ".md").read())
