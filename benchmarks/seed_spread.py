@@ -53,6 +53,7 @@ def define_flags():
     flags.DEFINE_list("tests", None, "pytest node ids to rerun (default: every test that calls at_least / at_most).")
     flags.DEFINE_string("output", str(RESULTS / "seed_spread"), "Writes OUTPUT.json and OUTPUT.md.")
     flags.DEFINE_integer("workers", 2, "Seed offsets run side by side (one pytest process each).")
+    flags.DEFINE_bool("update", False, "Rerun only --tests and keep the other tests' figures from OUTPUT.json.")
 
 
 def run_seed(offset, tests, log):
@@ -82,15 +83,16 @@ def summarize(entries, seeds):
     return sorted(rows, key=lambda f: (f["test"], f["figure"]))
 
 
-def write(rows, runs, seeds, seconds, output):
+def write(rows, runs, seeds, seconds, output, earlier_commands=()):
+    command = "python benchmarks/seed_spread.py " + " ".join(sys.argv[1:])
     record = {"seeds": seeds, "runs": runs, "figures": rows, "wall_seconds": round(seconds),
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-              "command": "python benchmarks/seed_spread.py " + " ".join(sys.argv[1:])}
+              "command": command, "commands": [*earlier_commands, command]}
     _write_atomically(output + ".json", json.dumps(record, indent=2) + "\n")
     lines = [
         "# Trained figures of the test suite: spread across seeds",
         "",
-        f"`{record['command'].strip()}` — each test that bounds a trained figure (tests/figures.py), rerun under "
+        " then ".join(f"`{c.strip()}`" for c in record["commands"]) + " — each test that bounds a trained figure (tests/figures.py), rerun under "
         f"seed offsets 0..{seeds - 1} (KL_SEED_OFFSET; 0 is the suite's own seeds), {record['machine']}, "
         f"{seconds / 60:.0f} min. A seed changes the initial weights and the training order, a far larger "
         "perturbation than another CPU's float order. Margin: how far the worst seed stays from the bound.",
@@ -103,7 +105,8 @@ def write(rows, runs, seeds, seconds, output):
         lines.append(f"| `{f['test'].split('::')[-1]}` | {figure} | {f['relation']} {f['bound']:.4g} | {f['min']:.4g} | "
                      f"{f['max']:.4g} | {f['margin']:+.4g} | {f['seeds_measured']} | {'yes' if f['holds'] else '**no**'} |")
     lines += ["", "pytest per seed offset:", ""]
-    lines += [f"- {r['seed_offset']}: {r['summary']}" for r in runs]
+    lines += [f"- {r['seed_offset']}: {r['summary']}" + (f" (rerun of {', '.join(t.split('::')[-1] for t in r['tests'])})"
+                                                          if r.get("tests") else "") for r in runs]
     _write_atomically(output + ".md", "\n".join(lines) + "\n")
 
 
@@ -111,6 +114,15 @@ def _write_atomically(path, text):
     partial = path + ".partial"
     pathlib.Path(partial).write_text(text)
     os.replace(partial, path)
+
+
+def _merged_with_saved(rows, runs, tests, output):
+    """The saved figures of every test not rerun, with the new ones of those rerun."""
+    saved = json.loads(pathlib.Path(output + ".json").read_text())
+    rerun = lambda figure: figure["test"].split("[")[0] in tests  # noqa: E731  (a parametrized id ends in [...])
+    kept = [f for f in saved["figures"] if not rerun(f)]
+    runs = saved["runs"] + [dict(r, tests=tests) for r in runs]
+    return sorted(kept + rows, key=lambda f: (f["test"], f["figure"])), runs, saved.get("commands", [saved["command"]])
 
 
 def main(argv):
@@ -132,7 +144,10 @@ def main(argv):
         runs.sort(key=lambda r: r["seed_offset"])
         entries = [json.loads(line) for log in logs if os.path.exists(log) for line in open(log)]
     rows = summarize(entries, FLAGS.seeds)
-    write(rows, runs, FLAGS.seeds, time.perf_counter() - start, FLAGS.output)
+    earlier = ()
+    if FLAGS.update:
+        rows, runs, earlier = _merged_with_saved(rows, runs, tests, FLAGS.output)
+    write(rows, runs, FLAGS.seeds, time.perf_counter() - start, FLAGS.output, earlier)
     print(open(FLAGS.output + ".md").read())
 
 

@@ -63,3 +63,33 @@ def _offset_every_seed():
 
 
 _offset_every_seed()
+
+
+@pytest.fixture(scope="session")
+def digits_32px_5_classes():
+    """The bundled digits at 32x32, 5 classes: ((x, y), (x_test, y_test))."""
+    from keras_lightnets.data import load_digits
+
+    return load_digits(image_size=32, num_classes=5, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_mobilenet_v3_small(digits_32px_5_classes):
+    """MobileNetV3-Small (h-swish, squeeze-excite) trained for real on the digits (5
+    epochs; test accuracy 0.97-0.99 over seeds 0-7), so its outputs have a trained
+    network's margins and int8 rounding does not flip its top-1 by chance, as it does
+    for random weights. Shared by the converter tests (one training per worker)."""
+    import keras
+
+    import keras_lightnets as kl
+
+    (x, y), _ = digits_32px_5_classes
+    x, y = x[:704], y[:704]  # whole batches of 32: a last, smaller batch would trace the step again
+    keras.utils.set_random_seed(0)
+    model = kl.create_model("mobilenet_v3_small", input_shape=(32, 32, 3), classes=5)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9  # a short run: let the moving statistics keep up
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=32, epochs=5, verbose=0)
+    return model

@@ -9,7 +9,6 @@ import pytest
 
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
-from keras_lightnets.data import load_digits
 from keras_lightnets.training import recalibrate_batch_norm
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
@@ -19,23 +18,14 @@ SIZE = 32
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_digits(image_size=SIZE, num_classes=5, seed=0)
+def digits(digits_32px_5_classes):  # tests/conftest.py
+    return digits_32px_5_classes
 
 
 @pytest.fixture(scope="module")
-def trained(digits):
-    """A MobileNetV3 (h-swish, SE) trained for real, so its outputs are meaningful."""
-    (x, y), _ = digits
-    x, y = x[:704], y[:704]  # whole batches of 32: a last, smaller batch would trace the step again
-    keras.utils.set_random_seed(0)
-    model = kl.create_model("mobilenet_v3_small", input_shape=(SIZE, SIZE, 3), classes=5)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = 0.9  # a short run: let the moving statistics keep up
-    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, batch_size=32, epochs=5, verbose=0)
-    return model
+def trained(trained_mobilenet_v3_small):
+    """A MobileNetV3 (h-swish, SE) trained for real, so its outputs are meaningful (tests/conftest.py)."""
+    return trained_mobilenet_v3_small
 
 
 def test_float32_agrees_with_keras_to_1e4_on_real_photos(trained, photos, tmp_path):
@@ -52,12 +42,18 @@ def test_float32_agrees_with_keras_to_1e4_on_real_photos(trained, photos, tmp_pa
     assert "float32" in str(report)
 
 
-@pytest.mark.parametrize("mode, max_abs", [("float16", 1e-2), ("dynamic", 5e-2)])
-def test_float_storage_modes_shrink_the_file_and_stay_close(trained, digits, mode, max_abs, tmp_path):
+# Seeds 0-4 (benchmarks/results/seed_spread.md) and 0-7 by hand: float16's largest
+# probability difference 0.0001-0.0022; dynamic range's 0.001-0.063 (it quantizes each
+# activation per inference, so one image in a few hundred can move far), its mean
+# 0.00016-0.00034, its top-1 agreement 1.0 for every seed. The largest is a tail: for
+# dynamic range the bound is on the mean, the maximum only caught when it is gross.
+@pytest.mark.parametrize("mode, max_abs, mean_abs", [("float16", 1e-2, 1e-3), ("dynamic", 0.25, 5e-3)])
+def test_float_storage_modes_shrink_the_file_and_stay_close(trained, digits, mode, max_abs, mean_abs, tmp_path):
     _, (x_test, _) = digits
     float_size = kt.convert(trained, tmp_path / "f32.tflite").size_bytes
     report = kt.convert(trained, tmp_path / f"{mode}.tflite", quantization=mode, verify=True, verify_data=x_test)
     assert report.size_bytes < (0.6 if mode == "float16" else 0.35) * float_size
+    at_most(f"trained MobileNetV3-Small, {mode}: mean abs probability difference", report.fidelity["mean_abs_diff"], mean_abs)
     at_most(f"trained MobileNetV3-Small, {mode}: max abs probability difference", report.fidelity["max_abs_diff"], max_abs)
     at_least(f"trained MobileNetV3-Small, {mode}: top-1 agreement with Keras", report.fidelity["top1_agreement"], 0.95)
 

@@ -12,10 +12,8 @@ import pytest
 
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
-from keras_lightnets.data import load_digits
 from keras_lightnets.tflite.hard_swish import decompose_int16_hard_swish
 from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
-from keras_lightnets.training import recalibrate_batch_norm
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most
@@ -24,18 +22,18 @@ SIZE = 32
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return load_digits(image_size=SIZE, num_classes=5, seed=0)
+def digits(digits_32px_5_classes):  # tests/conftest.py
+    return digits_32px_5_classes
 
 
 @pytest.fixture(scope="module")
-def model(digits):
-    """MobileNetV3-Small giving logits, its BatchNorm statistics set from real images
-    so activations have a trained network's ranges."""
-    (x, _), _ = digits
-    keras.utils.set_random_seed(0)
-    model = kl.create_model("mobilenet_v3_small", input_shape=(SIZE, SIZE, 3), classes=5, classifier_activation=None)
-    return recalibrate_batch_norm(model, x[:128])
+def model(trained_mobilenet_v3_small):
+    """MobileNetV3-Small trained on the digits (tests/conftest.py), giving logits. Trained,
+    not random: a random network's close logits let either int8 file's rounding flip its
+    top-1 (seed_spread found the rewritten file 11 points of agreement under the fused
+    one for one seed, 6 over it for another); a trained one's do not."""
+    trained = trained_mobilenet_v3_small
+    return keras.Model(trained.inputs, trained.get_layer("predictions").input, name="mobilenet_v3_small_logits")
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +82,13 @@ def test_as_close_to_keras_as_the_fused_kernel(files, model, digits):
     stock = kt.run(kt.load_interpreter(files["stock"][1]), images)
     ours = kt.run(kt.load_interpreter(files["ours"][1]), images)
     stock_error, our_error = np.abs(stock - expected).mean(), np.abs(ours - expected).mean()
-    at_most("int8 MobileNetV3-Small: rewritten / fused h-swish mean abs error", our_error / stock_error, 1.15)
-    at_most("int8 MobileNetV3-Small: rewritten h-swish mean abs error / Keras std", our_error / expected.std(), 0.25)
+    # Seeds 0-5 of the trained model (by hand; seed_spread.md for 0-4): error ratio
+    # 0.99-1.07, error 0.025-0.044 of the logits' std, top-1 agreement 1.0 for both files.
+    at_most("int8 MobileNetV3-Small: rewritten / fused h-swish mean abs error", our_error / stock_error, 1.2)
+    at_most("int8 MobileNetV3-Small: rewritten h-swish mean abs error / Keras std", our_error / expected.std(), 0.1)
     top1 = lambda got: np.mean(got.argmax(1) == expected.argmax(1))  # noqa: E731
     at_least("int8 MobileNetV3-Small: rewritten minus fused h-swish top-1 agreement", top1(ours) - top1(stock), -0.05)
-    at_least("int8 MobileNetV3-Small: rewritten h-swish top-1 agreement", top1(ours), 0.75)
+    at_least("int8 MobileNetV3-Small: rewritten h-swish top-1 agreement", top1(ours), 0.9)
 
 
 def test_convert_rewrites_int8_by_default_and_leaves_float_alone(digits, tmp_path):
@@ -162,11 +162,12 @@ def test_int16x8_as_close_to_keras_as_float_hard_swish(int16_files, model, digit
     stock = kt.run(kt.load_interpreter(int16_files["stock"]), images)
     ours = kt.run(kt.load_interpreter(int16_files["ours"]), images)
     stock_error, our_error = np.abs(stock - expected).mean(), np.abs(ours - expected).mean()
-    at_most("int16x8 h-swish: our mean abs error / the stock file's", our_error / stock_error, 1.02)  # 0.1351 / 0.1351
+    # Seeds 0-5 of the trained model (by hand): error ratio 0.9988-1.0012, the largest
+    # difference between the files 0.00014-0.00032 of the largest logit, top-1 equal.
+    at_most("int16x8 h-swish: our mean abs error / the stock file's", our_error / stock_error, 1.02)
     at_most("int16x8 h-swish: max |ours - stock| / max |Keras|", np.abs(ours - stock).max() / np.abs(expected).max(),
-            0.005)  # measured: 0.0014
+            0.002)
     agreement = {name: np.mean(out.argmax(1) == expected.argmax(1)) for name, out in (("ours", ours), ("stock", stock))}
-    # an untrained net: close logits tie
     at_least("int16x8 h-swish: our top-1 agreement - the stock file's", agreement["ours"] - agreement["stock"], -2 / 64)
 
 

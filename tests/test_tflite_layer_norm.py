@@ -137,8 +137,11 @@ def test_a_vision_transformer_is_fully_integer_in_both_integer_modes(photos, tmp
     """Every LayerNormalization of a ViT (and its GELU, softmax attention): no float op
     left in int8 or int16x8, and the files follow the model on real photos."""
     keras.utils.set_random_seed(0)
+    # [0, 255] photos through its own preprocessing: raw pixels into a random patch
+    # embedding make activations no trained ViT has (int8's error was 1.4-5.9x the
+    # spread of the outputs over seeds 0-9, int16x8's 0.33-1.58x: seed_spread found it).
     model = kl.ViT(patch_size=8, depth=2, num_heads=2, width=32, mlp_dim=64, input_shape=(32, 32, 3), classes=5,
-                   classifier_activation=None, name="vit_tiny")
+                   classifier_activation=None, include_preprocessing=True, name="vit_tiny")
     images = photos(32)
     expected = model.predict(images, verbose=0)
     errors = {}
@@ -149,10 +152,14 @@ def test_a_vision_transformer_is_fully_integer_in_both_integer_modes(photos, tmp
         assert mode == "int8" or "SQUARED_DIFFERENCE" not in report.op_counts
         errors[mode] = np.abs(kt.run(kt.load_interpreter(tmp_path / f"{mode}.tflite"), images) - expected).mean()
     spread = expected.std(axis=0).mean()  # how much the logits move from photo to photo
-    # a random transformer amplifies int8 activation rounding (trained int8 accuracy is
-    # benchmarks/results/quantization_accuracy.md's); int16 activations follow it closely
+    # Seeds 0-9 (by hand, and seed_spread.md for 0-4): int16x8's error 0.05-0.23 of the
+    # spread, int8's 0.16-0.34 (bounds a whole spread past the worst seed), their ratio
+    # 0.26-0.69 (bounded at 1: int16x8 never further than int8). A random transformer
+    # amplifies int8 activation rounding (trained int8 accuracy is
+    # benchmarks/results/quantization_accuracy.md's); int16 follows closer.
     at_most("ViT: int16x8 mean abs error / output spread", errors["int16x8"] / spread, 0.5)
-    at_most("ViT: int16x8 / int8 mean abs error", errors["int16x8"] / errors["int8"], 0.25)
+    at_most("ViT: int8 mean abs error / output spread", errors["int8"] / spread, 0.6)
+    at_most("ViT: int16x8 / int8 mean abs error", errors["int16x8"] / errors["int8"], 1.0)
 
 
 def test_files_without_those_ops_are_returned_unchanged(tmp_path):
