@@ -46,6 +46,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import results_io  # noqa: E402  (the atomic JSON + Markdown writer)
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # (label, our registry name, tf_keras.applications class or None)
@@ -190,6 +193,8 @@ def render(results):
         "int8 files take uint8 input. "
         f"TensorFlow {env['tensorflow']}, tensorflow-model-optimization {env['tfmot']}; {env['cpu']}.",
         "",
+        *([f"**Partial: {len(results['models'])} of {env['models_planned']} models measured so far.**", ""]
+          if len(results["models"]) < env.get("models_planned", 0) else []),
         f"Targets: PTQ loses at most {PTQ_BUDGET} point against float32 ({PTQ_BUDGET / share:.1f} images), "
         f"QAT at most {QAT_BUDGET} against its control ({QAT_BUDGET / share:.1f} images).",
         "",
@@ -237,8 +242,8 @@ def main(argv=None):
     parser.add_argument("--render", action="store_true", help="rewrite the Markdown from the saved JSON")
     args = parser.parse_args(argv)
     if args.render:
-        results = json.loads((RESULTS / "quantization_accuracy.json").read_text())
-        (RESULTS / "quantization_accuracy.md").write_text(render(results))
+        results = results_io.load("quantization_accuracy")
+        results_io.save("quantization_accuracy", results, render(results))
         return 0
 
     from keras_lightnets.data import load_digits
@@ -246,17 +251,14 @@ def main(argv=None):
     (x_train, y_train), (x_test, y_test) = load_digits(image_size=args.size, seed=args.seed)
     data = (x_train.astype("float32"), y_train), (x_test.astype("float32"), y_test)
     chosen = [m for m in MODELS if not args.models or m[1] in args.models]
-    results = {"environment": environment(args, data), "models": []}
+    results = {"environment": dict(environment(args, data), models_planned=len(chosen)), "models": []}
     with tempfile.TemporaryDirectory() as workdir:
         for label, name, apps_class in tqdm(chosen, desc="models", unit="model"):
             results["models"].append(measure(label, name, apps_class, data, args, pathlib.Path(workdir)))
             tqdm.write(json.dumps(results["models"][-1]))
-    text = render(results)
-    print(text)
-    if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "quantization_accuracy.json").write_text(json.dumps(results, indent=1))
-        (RESULTS / "quantization_accuracy.md").write_text(text)
+            if not args.no_save:  # after every model: a long run stopped part way keeps what it measured
+                results_io.save("quantization_accuracy", results, render(results))
+    print(render(results))
     return 0
 
 
