@@ -25,11 +25,14 @@ Weights are random (no download); the BatchNormalization statistics are re-estim
 on the calibration photos first, so activations have the ranges of a trained network.
 
     python benchmarks/channel_affine_speed.py                  # all three, writes results
-    python benchmarks/channel_affine_speed.py --models densenet121 --runs 10 --no-save
+    python benchmarks/channel_affine_speed.py --models=densenet121 --runs=10 --nosave
     python benchmarks/channel_affine_speed.py --render         # the Markdown again, from the JSON
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import collections
 import importlib.util
 import os
@@ -39,12 +42,12 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
+import numpy as np
+from absl import flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 import results_io  # noqa: E402  (the atomic JSON + Markdown writer)
 SIZE = 224
 MODELS = [  # (label, registry name, where its chains come from)
@@ -153,7 +156,7 @@ def measure(args):
 
     speed = _int8_speed()
     images = speed.photos()
-    chosen = [m for m in MODELS if not args.models or m[1] in args.models]
+    chosen = bench_cli.chosen(MODELS, args.models)
     results = {"settings": {"input": f"1x{SIZE}x{SIZE}x3 float32", "threads": 1, "runs": args.runs, "warmup": 3,
                             "op_runs": args.op_runs, "calibration_images": len(images), "cpu": speed._cpu_name(),
                             "host": platform.machine(), "tensorflow": speed._version("tensorflow"),
@@ -238,23 +241,28 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", help="registry names (default: all three)")
-    parser.add_argument("--runs", type=int, default=30, help="timed rounds per model")
-    parser.add_argument("--op_runs", type=int, default=15, help="timed runs of each one-operator model")
-    parser.add_argument("--shared", action="store_true", help="say in the results that the machine was shared")
-    parser.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/")
-    parser.add_argument("--render", action="store_true", help="rewrite the Markdown from the saved JSON; measure nothing")
-    args = parser.parse_args()
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_list("models", None, "Registry names (default: all three: "
+                      f"{','.join(m[1] for m in MODELS)}).", **f)
+    flags.DEFINE_integer("runs", 30, "Timed rounds per model.", **f)
+    flags.DEFINE_integer("op_runs", 15, "Timed runs of each one-operator model.", **f)
+    flags.DEFINE_bool("shared", False, "Say in the results that the machine was shared.", **f)
+    flags.DEFINE_bool("save", True, "Write benchmarks/results/; --nosave prints only.", **f)
+    flags.DEFINE_bool("render", False, "Rewrite the Markdown from the saved JSON; measure nothing.", **f)
+
+
+def run(args):
     results = results_io.load("channel_affine_speed") if args.render else measure(args)
     text = markdown(results)
-    if args.no_save:
+    if not args.save:
         print(text)
         return
     results_io.save("channel_affine_speed", results, text)
     print(text)
 
 
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
+
 if __name__ == "__main__":
-    main()
+    bench_cli.main(COMMAND)

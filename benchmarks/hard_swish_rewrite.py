@@ -22,23 +22,26 @@ then rounds in which each of the model's three files runs once (rotating order);
 per-round ratios of the calling thread's CPU time give the median and quartiles.
 
     python benchmarks/hard_swish_rewrite.py                  # both models, writes results
-    python benchmarks/hard_swish_rewrite.py --models mobilenet_v3_small --runs 10 --no-save
+    python benchmarks/hard_swish_rewrite.py --models=mobilenet_v3_small --runs=10 --nosave
     python benchmarks/hard_swish_rewrite.py --render         # the Markdown again, from the JSON
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import os
 import pathlib
 import platform
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
+import numpy as np
+from absl import flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 import results_io  # noqa: E402
 import channel_affine_speed as shared  # noqa: E402  (photos, timing rounds, ratio statistics)
 
@@ -94,7 +97,7 @@ def measure(args):
 
     speed = shared._int8_speed()
     images = speed.photos()
-    chosen = [m for m in MODELS if not args.models or m[1] in args.models]
+    chosen = bench_cli.chosen(MODELS, args.models)
     results = {"settings": {"input": f"1x{SIZE}x{SIZE}x3 float32", "threads": 1, "runs": args.runs, "warmup": 3,
                             "calibration_images": len(images), "cpu": speed._cpu_name(), "host": platform.machine(),
                             "tensorflow": speed._version("tensorflow"), "keras": keras.__version__,
@@ -173,22 +176,26 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", help="registry names (default: both)")
-    parser.add_argument("--runs", type=int, default=40, help="timed rounds per model")
-    parser.add_argument("--shared", action="store_true", help="say in the results that the machine was shared")
-    parser.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/")
-    parser.add_argument("--render", action="store_true", help="rewrite the Markdown from the saved JSON; measure nothing")
-    args = parser.parse_args()
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_list("models", None, f"Registry names (default: both: {','.join(m[1] for m in MODELS)}).", **f)
+    flags.DEFINE_integer("runs", 40, "Timed rounds per model.", **f)
+    flags.DEFINE_bool("shared", False, "Say in the results that the machine was shared.", **f)
+    flags.DEFINE_bool("save", True, "Write benchmarks/results/; --nosave prints only.", **f)
+    flags.DEFINE_bool("render", False, "Rewrite the Markdown from the saved JSON; measure nothing.", **f)
+
+
+def run(args):
     results = results_io.load("hard_swish_rewrite") if args.render else measure(args)
     text = markdown(results)
-    if args.no_save:
+    if not args.save:
         print(text)
         return
     results_io.save("hard_swish_rewrite", results, text)
     print(text)
 
 
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
+
 if __name__ == "__main__":
-    main()
+    bench_cli.main(COMMAND)

@@ -30,11 +30,14 @@ on the calibration photos first, so activations have the ranges of a trained net
 magnitude through the network, which gives int8 files no trained network would have).
 
     python benchmarks/int8_speed.py                       # all models, writes results
-    python benchmarks/int8_speed.py --models mobilenet_v3_small --runs 20 --no-save
+    python benchmarks/int8_speed.py --models=mobilenet_v3_small --runs=20 --nosave
     python benchmarks/int8_speed.py --render              # the Markdown again, from the saved JSON
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import collections
 import copy
 import os
@@ -44,14 +47,14 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from absl import flags
+from tqdm import tqdm
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 import results_io  # noqa: E402  (the atomic JSON + Markdown writer)
 SIZE = 224
 # (label, our registry name, keras.applications class or None, keras.applications input units)
@@ -246,7 +249,7 @@ def measure(args):
     import keras_lightnets as kl
 
     registered = set(kl.list_models())
-    chosen = [m for m in MODELS if not args.models or m[1] in args.models]
+    chosen = bench_cli.chosen(MODELS, args.models)
     images = photos()
     results = {"settings": {"input": f"1x{SIZE}x{SIZE}x3 float32", "threads": 1, "runs": args.runs, "warmup": 5,
                             "calibration_images": len(images), "host": platform.processor() or platform.machine(),
@@ -479,16 +482,18 @@ def _what_is_left(results):
     )
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", help="registry names (default: all six)")
-    parser.add_argument("--runs", type=int, default=40, help="timed rounds per model")
-    parser.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results/")
-    parser.add_argument("--render", action="store_true", help="rewrite int8_speed.md from the saved JSON; measure nothing")
-    args = parser.parse_args()
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_list("models", None, f"Registry names (default: all six: {','.join(m[1] for m in MODELS)}).", **f)
+    flags.DEFINE_integer("runs", 40, "Timed rounds per model.", **f)
+    flags.DEFINE_bool("save", True, "Write benchmarks/results/; --nosave prints only.", **f)
+    flags.DEFINE_bool("render", False, "Rewrite int8_speed.md from the saved JSON; measure nothing.", **f)
+
+
+def run(args):
     results = results_io.load("int8_speed") if args.render else measure(args)
     text = markdown(results)
-    if args.no_save:
+    if not args.save:
         print(text)
         return
     results_io.save("int8_speed", results, text)
@@ -496,5 +501,7 @@ def main():
     print(f"wrote {RESULTS / 'int8_speed.json'} and {RESULTS / 'int8_speed.md'}", file=sys.stderr)
 
 
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
+
 if __name__ == "__main__":
-    main()
+    bench_cli.main(COMMAND)

@@ -12,19 +12,24 @@ reference implementation's published metadata, or says that none is published).
                                                 # and the registry's current sources (no builds)
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import dataclasses
 import json
 import os
 import pathlib
 import re
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from absl import flags
+from tqdm import tqdm
 
-from tqdm import tqdm  # noqa: E402
+import keras_lightnets as kl  # the API on first use (kl.list_models): after --help, after quieting logs
 
-import keras_lightnets as kl  # noqa: E402
-from keras_lightnets.profile import Profile  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "model_table.json"
@@ -45,6 +50,8 @@ def saved_rows(path=None):
     missing = sorted(set(kl.list_models()) - set(saved))
     if missing:
         raise ValueError(f"{RESULTS.name} has no measurement for {missing}; run `python benchmarks/model_table.py --update`.")
+    from keras_lightnets.profile import Profile
+
     rows = []
     for name in kl.list_models():
         measured = {k: v for k, v in saved[name].items() if k in Profile.__dataclass_fields__}
@@ -85,12 +92,14 @@ def markdown(rows):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--update", action="store_true", help="rewrite README.md's table and save JSON")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite README.md's table and the JSON's sources from the saved measurements")
-    args = parser.parse_args()
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_bool("update", False, "Rewrite README.md's table and save the JSON.", **f)
+    flags.DEFINE_bool("render", False, "Rewrite README.md's table and the JSON's sources from the saved "
+                      "measurements (no builds).", **f)
+
+
+def run(args):
     rows = saved_rows() if args.render else measure_all()
     table = markdown(rows)
     print(table)
@@ -99,9 +108,18 @@ def main():
         text = readme.read_text()
         block = f"{BEGIN}\n{table}\n{END}"
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        readme.write_text(text)
-        RESULTS.write_text(json.dumps([info.to_dict() for info in rows], indent=2) + "\n")
+        _write_atomically(readme, text)
+        _write_atomically(RESULTS, json.dumps([info.to_dict() for info in rows], indent=2) + "\n")
 
+
+def _write_atomically(path, text):
+    """Through a temporary file and a rename: a stopped run never leaves half a README."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run)
 
 if __name__ == "__main__":
-    main()
+    bench_cli.main(COMMAND)

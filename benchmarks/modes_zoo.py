@@ -24,9 +24,13 @@ benchmarks/results/modes_zoo.{json,md} after every model, so an interrupted run
 resumes where it stopped.
 
     python benchmarks/modes_zoo.py                      # every model not yet in the results
-    python benchmarks/modes_zoo.py --models 'mobilenet*' --redo
+    python benchmarks/modes_zoo.py --models='mobilenet*' --redo
     python benchmarks/modes_zoo.py --render             # the Markdown again, from the JSON
 """
+
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
 
 import json
 import os
@@ -35,10 +39,8 @@ import platform
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import per_model  # noqa: E402
-from per_model import stage, write_atomically  # noqa: E402
+import per_model
+from per_model import stage, write_atomically
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -287,10 +289,14 @@ def save(results):
     write_atomically(MD_PATH, render(results))
 
 
-def main(argv=None):
+def every_model():
     import keras_lightnets as kl
 
-    return per_model.main(__file__, doc=__doc__, names=kl.list_models, measure=measure, results_path=JSON_PATH,
+    return kl.list_models()
+
+
+def main(argv=None):
+    return per_model.main(__file__, doc=__doc__, names=every_model, measure=measure, results_path=JSON_PATH,
                           save=save, render=render, desc="modes", argv=argv,
                           succeeded=lambda row: row["status"] == "ok")
 

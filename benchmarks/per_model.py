@@ -7,12 +7,15 @@ the results, not the end of the run. Results are saved after every model, so an
 interrupted run resumes where it stopped.
 
 A script hands its measurement to `main(...)`, which gives it the common command
-line (--models, --redo, --jobs, --render, and the internal `--one NAME` that prints
-one row as JSON on the last line of stdout); the measurement calls `stage(...)` as it
-goes, so a killed process still says where it died.
+line, absl flags as the package's apps have them (benchmarks/bench_cli.py): --models,
+--redo, --jobs, --render, and `--one=NAME`, with which the runner starts each model's
+process (it prints one row as JSON on the last line of stdout); the measurement calls
+`stage(...)` as it goes, so a killed process still says where it died.
+
+Importing this module defines no flag and imports neither absl's flags nor
+keras_lightnets (a measurement process imports it for `stage`).
 """
 
-import argparse
 import concurrent.futures
 import fnmatch
 import json
@@ -28,8 +31,8 @@ def stage(name):
 
 
 def measure_in_subprocess(script, name):
-    """`python script --one name` in a fresh interpreter; its row, or why the process gave none."""
-    done = subprocess.run([sys.executable, str(script), "--one", name], capture_output=True, text=True)
+    """`python script --one=name` in a fresh interpreter; its row, or why the process gave none."""
+    done = subprocess.run([sys.executable, str(script), f"--one={name}"], capture_output=True, text=True)
     lines = done.stdout.strip().splitlines()
     if done.returncode == 0 and lines:
         return json.loads(lines[-1])
@@ -71,19 +74,38 @@ def load_json(path, default):
     return json.loads(path.read_text()) if path.exists() else default
 
 
-def main(script, *, doc, names, measure, results_path, save, render, succeeded, desc, argv=None):
-    """The command line of a zoo-wide benchmark script.
+def define_flags(values):
+    from absl import flags
+
+    f = dict(flag_values=values)
+    flags.DEFINE_string("models", "*", "Shell pattern(s), comma-separated.", **f)
+    flags.DEFINE_bool("redo", False, "Measure models already in the results again.", **f)
+    flags.DEFINE_integer("jobs", 1, "Models measured in parallel (one process each).", **f)
+    flags.DEFINE_bool("render", False, "The Markdown again, from the JSON.", **f)
+    flags.DEFINE_string("one", None, "Measure this one model in this process and print its row as JSON on stdout's "
+                        "last line, recording nothing (how the runner starts each model's process).", **f)
+
+
+def main(script, *, doc, names, measure, results_path, save, render, succeeded, desc, argv=None,
+         light=lambda values: False):
+    """The command line of a zoo-wide benchmark script: absl flags (define_flags), logs
+    quiet unless --verbose; returns the exit status.
 
     names(): every model it covers; measure(name): one model's row; save(results):
     write the JSON and Markdown; render(results): the Markdown; succeeded(row): whether
-    a row meets the script's bar (the exit status is 1 unless every row does)."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--models", default="*", help="shell pattern(s), comma-separated")
-    parser.add_argument("--redo", action="store_true", help="measure models already in the results again")
-    parser.add_argument("--jobs", type=int, default=1, help="models measured in parallel (one process each)")
-    parser.add_argument("--render", action="store_true", help="the Markdown again, from the JSON")
-    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its row as JSON
-    args = parser.parse_args(argv)
+    a row meets the script's bar (the exit status is 1 unless every row does); argv:
+    the arguments after the program (default: sys.argv[1:]); light(values): the run
+    needs neither TensorFlow nor the models (it then starts without them)."""
+    import bench_cli  # here, not at the top: importing it imports keras_lightnets
+
+    def run(args):
+        return _run(script, args, names=names, measure=measure, results_path=results_path, save=save, render=render,
+                    succeeded=succeeded, desc=desc)
+
+    return bench_cli.run(bench_cli.command(script, doc, define_flags, run, light=light), argv)
+
+
+def _run(script, args, *, names, measure, results_path, save, render, succeeded, desc):
     if args.one:
         print(json.dumps(measure(args.one)))
         return 0

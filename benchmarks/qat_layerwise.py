@@ -35,13 +35,16 @@ margin over the runner-up in output LSBs (1/256 for a softmax): with a margin of
 under one step, int8 rounding alone decides the top-1.
 
     python benchmarks/qat_layerwise.py                       # the models of issue 20, both weight sets
-    python benchmarks/qat_layerwise.py --models zfnet --weights trained
+    python benchmarks/qat_layerwise.py --models=zfnet --weights=trained
     python benchmarks/qat_layerwise.py --render              # the Markdown again, from the JSON
 
 Results: benchmarks/results/qat_layerwise.{json,md}, written after every run.
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import json
 import os
 import pathlib
@@ -51,11 +54,11 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
+import numpy as np
+from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 from per_model import write_atomically  # noqa: E402
 from qat_zoo import build_smallest  # noqa: E402
 
@@ -272,23 +275,32 @@ def save(results):
     write_atomically(MD_PATH, render(results))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(MODELS), help="registry names, comma-separated")
-    parser.add_argument("--weights", default="random,trained", help="random, trained or both")
-    parser.add_argument("--epochs", type=int, default=2, help="float epochs on the digits for 'trained'")
-    parser.add_argument("--learning_rate", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fit", choices=sorted(FIT_OPTIMIZERS), default="adam", help="the QAT fit step's optimizer")
-    parser.add_argument("--code", default="groups+ties-fixed", help=f"which QAT code ran: {', '.join(CODE_LABELS)}")
-    parser.add_argument("--render", action="store_true")
-    args = parser.parse_args(argv)
+WEIGHTS = ("random", "trained")
+
+
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_list("models", MODELS, "Registry names.", **f)
+    flags.DEFINE_list("weights", list(WEIGHTS), "random, trained or both.", **f)
+    flags.DEFINE_integer("epochs", 2, "Float epochs on the digits for 'trained'.", **f)
+    flags.DEFINE_float("learning_rate", 1e-3, "Learning rate of the float training for 'trained'.", **f)
+    flags.DEFINE_integer("seed", 0, "Seed of the model's weights and of training.", **f)
+    flags.DEFINE_enum("fit", "adam", sorted(FIT_OPTIMIZERS), "The QAT fit step's optimizer.", **f)
+    flags.DEFINE_enum("code", "groups+ties-fixed", list(CODE_LABELS), "Which QAT code ran (recorded with each run).",
+                      **f)
+    flags.DEFINE_bool("render", False, "Rewrite the Markdown from the saved JSON; measure nothing.", **f)
+
+
+def run(args):
+    unknown = [w for w in args.weights if w not in WEIGHTS]
+    if unknown:
+        raise ValueError(f"--weights: {', '.join(unknown)} is not a weight set; choose from {','.join(WEIGHTS)}.")
     results = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {"runs": {}}
     if args.render:
         write_atomically(MD_PATH, render(results))
         return 0
-    for name in args.models.split(","):
-        for weights in args.weights.split(","):
+    for name in args.models:
+        for weights in args.weights:
             try:
                 run = compare(name, weights, args.epochs, args.seed, args.learning_rate, args.fit)
             except Exception as error:  # noqa: BLE001 -- a failure is a result to record
@@ -301,5 +313,7 @@ def main(argv=None):
     return 0
 
 
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.main(COMMAND)

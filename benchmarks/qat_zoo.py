@@ -30,9 +30,13 @@ Results go to benchmarks/results/qat_zoo.{json,md} after every model, so an
 interrupted run resumes where it stopped.
 
     python benchmarks/qat_zoo.py --redo              # every CNN, under the gate
-    python benchmarks/qat_zoo.py --models 'mobilenet*' --redo
+    python benchmarks/qat_zoo.py --models='mobilenet*' --redo
     python benchmarks/qat_zoo.py --render            # the Markdown again, from the JSON
 """
+
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
 
 import json
 import os
@@ -42,10 +46,8 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import per_model  # noqa: E402
-from per_model import stage, write_atomically  # noqa: E402
+import per_model
+from per_model import stage, write_atomically
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -28,11 +28,14 @@ tf_keras.applications' same architecture (the route a user of keras.applications
 has): whether it can quantize the model at all, and the error when it cannot.
 
     python benchmarks/quantization_accuracy.py                    # all models, writes results
-    python benchmarks/quantization_accuracy.py --models mobilenet_v3_small --epochs 2 --no-save
+    python benchmarks/quantization_accuracy.py --models=mobilenet_v3_small --epochs=2 --nosave
     python benchmarks/quantization_accuracy.py --render           # the Markdown again, from the saved JSON
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import json
 import os
 import pathlib
@@ -41,12 +44,12 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import numpy as np
+from absl import flags
+from tqdm import tqdm
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 import results_io  # noqa: E402  (the atomic JSON + Markdown writer)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -231,16 +234,19 @@ def environment(args, data):
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", help="registry names (default: the six of the issue)")
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--qat_epochs", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-save", action="store_true")
-    parser.add_argument("--render", action="store_true", help="rewrite the Markdown from the saved JSON")
-    args = parser.parse_args(argv)
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_list("models", None, "Registry names (default: the six of the issue: "
+                      f"{','.join(m[1] for m in MODELS)}).", **f)
+    flags.DEFINE_integer("size", 64, "Image size the digits are upsampled to.", **f)
+    flags.DEFINE_integer("epochs", 10, "Float training epochs.", **f)
+    flags.DEFINE_integer("qat_epochs", 2, "Fine-tuning epochs of QAT and of its float32 control.", **f)
+    flags.DEFINE_integer("seed", 0, "Seed of the digits' split and of training.", **f)
+    flags.DEFINE_bool("save", True, "Write benchmarks/results/ after every model; --nosave prints only.", **f)
+    flags.DEFINE_bool("render", False, "Rewrite the Markdown from the saved JSON; measure nothing.", **f)
+
+
+def run(args):
     if args.render:
         results = results_io.load("quantization_accuracy")
         results_io.save("quantization_accuracy", results, render(results))
@@ -250,17 +256,19 @@ def main(argv=None):
 
     (x_train, y_train), (x_test, y_test) = load_digits(image_size=args.size, seed=args.seed)
     data = (x_train.astype("float32"), y_train), (x_test.astype("float32"), y_test)
-    chosen = [m for m in MODELS if not args.models or m[1] in args.models]
+    chosen = bench_cli.chosen(MODELS, args.models)
     results = {"environment": dict(environment(args, data), models_planned=len(chosen)), "models": []}
     with tempfile.TemporaryDirectory() as workdir:
         for label, name, apps_class in tqdm(chosen, desc="models", unit="model"):
             results["models"].append(measure(label, name, apps_class, data, args, pathlib.Path(workdir)))
             tqdm.write(json.dumps(results["models"][-1]))
-            if not args.no_save:  # after every model: a long run stopped part way keeps what it measured
+            if args.save:  # after every model: a long run stopped part way keeps what it measured
                 results_io.save("quantization_accuracy", results, render(results))
     print(render(results))
     return 0
 
 
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    bench_cli.main(COMMAND)

@@ -12,6 +12,10 @@ machine. Writes benchmarks/results/seed_spread.{json,md}: per figure its bound, 
 values per seed, the worst one and the margin left.
 """
 
+# keras_lightnets (bench_cli imports it) leaves TensorFlow out: this script needs none
+# (keras_lightnets/__init__.py reads this).
+LIGHTNETS_APP = True
+
 import ast
 import json
 import os
@@ -23,8 +27,10 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from absl import app
 from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -43,17 +49,16 @@ def bounded_tests(tests_dir=ROOT / "tests"):
     return found
 
 
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-    """Defined when run as a script only: importing this module (tests/test_seed_spread_list.py
-    does, for bounded_tests) must not add flags to a process's global absl flag set."""
-    flags.DEFINE_integer("seeds", 5, "Seed offsets 0..seeds-1 (0 is the suite's own seeds).")
-    flags.DEFINE_list("tests", None, "pytest node ids to rerun (default: every test that calls at_least / at_most).")
-    flags.DEFINE_string("output", str(RESULTS / "seed_spread"), "Writes OUTPUT.json and OUTPUT.md.")
-    flags.DEFINE_integer("workers", 2, "Seed offsets run side by side (one pytest process each).")
-    flags.DEFINE_bool("update", False, "Rerun only --tests and keep the other tests' figures from OUTPUT.json.")
+def define_flags(values):
+    """In the command's own flag set, not absl's global one: importing this module
+    (tests/test_seed_spread_list.py does, for bounded_tests) defines no flag."""
+    f = dict(flag_values=values)
+    flags.DEFINE_integer("seeds", 5, "Seed offsets 0..seeds-1 (0 is the suite's own seeds).", **f)
+    flags.DEFINE_list("tests", None, "pytest node ids to rerun (default: every test that calls at_least / at_most).",
+                      **f)
+    flags.DEFINE_string("output", str(RESULTS / "seed_spread"), "Writes OUTPUT.json and OUTPUT.md.", **f)
+    flags.DEFINE_integer("workers", 2, "Seed offsets run side by side (one pytest process each).", **f)
+    flags.DEFINE_bool("update", False, "Rerun only --tests and keep the other tests' figures from OUTPUT.json.", **f)
 
 
 def run_seed(offset, tests, log):
@@ -125,16 +130,15 @@ def _merged_with_saved(rows, runs, tests, output):
     return sorted(kept + rows, key=lambda f: (f["test"], f["figure"])), runs, saved.get("commands", [saved["command"]])
 
 
-def main(argv):
-    del argv
+def run(args):
     from tqdm import tqdm
 
     start = time.perf_counter()
-    tests = FLAGS.tests or bounded_tests()
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(FLAGS.workers) as pool:
+    tests = args.tests or bounded_tests()
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.workers) as pool:
         # One log per offset: two pytest processes never append to one file.
-        logs = [os.path.join(tmp, f"figures{offset}.jsonl") for offset in range(FLAGS.seeds)]
-        pending = {pool.submit(run_seed, offset, tests, logs[offset]): offset for offset in range(FLAGS.seeds)}
+        logs = [os.path.join(tmp, f"figures{offset}.jsonl") for offset in range(args.seeds)]
+        pending = {pool.submit(run_seed, offset, tests, logs[offset]): offset for offset in range(args.seeds)}
         runs = []
         for done in tqdm(as_completed(pending), total=len(pending), desc="seed offsets"):
             offset = pending[done]
@@ -143,14 +147,16 @@ def main(argv):
             print(f"seed offset {offset}: {summary}", flush=True)
         runs.sort(key=lambda r: r["seed_offset"])
         entries = [json.loads(line) for log in logs if os.path.exists(log) for line in open(log)]
-    rows = summarize(entries, FLAGS.seeds)
+    rows = summarize(entries, args.seeds)
     earlier = ()
-    if FLAGS.update:
-        rows, runs, earlier = _merged_with_saved(rows, runs, tests, FLAGS.output)
-    write(rows, runs, FLAGS.seeds, time.perf_counter() - start, FLAGS.output, earlier)
-    print(open(FLAGS.output + ".md").read())
+    if args.update:
+        rows, runs, earlier = _merged_with_saved(rows, runs, tests, args.output)
+    write(rows, runs, args.seeds, time.perf_counter() - start, args.output, earlier)
+    print(open(args.output + ".md").read())
 
+
+# The pytest processes it starts quiet their own logs; this one imports no TensorFlow.
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: True)
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    bench_cli.main(COMMAND)

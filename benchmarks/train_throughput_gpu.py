@@ -25,8 +25,8 @@ loss is on the host. Reported: the median img/s over rounds, the ours/anchor rat
 median over rounds of the ratio within a round) and the bf16/fp32 speed-up of each.
 
     KERAS_BACKEND=jax python benchmarks/train_throughput_gpu.py            # writes results
-    python benchmarks/train_throughput_gpu.py --models resnet50 --precisions float32 \\
-        --image_size 64 --batch_size 8 --rounds 1 --no-save                 # CPU smoke test
+    python benchmarks/train_throughput_gpu.py --models=resnet50 --precisions=float32 \\
+        --image_size=64 --batch_size=8 --rounds=1 --nosave                  # CPU smoke test
     python benchmarks/train_throughput_gpu.py --render                      # Markdown from the JSON
 
 Writes benchmarks/results/train_throughput_gpu.{json,md} (or --output_dir), after every
@@ -41,7 +41,10 @@ longer device budget than one 15-minute session, or XLA's
 tuning from one run to the next.
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import datetime
 import gc
 import json
@@ -57,6 +60,10 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is imported: the backend is fixed then
 
 import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -329,54 +336,54 @@ def markdown(results):
     return "\n".join(lines) + "\n"
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="*", default=[m[1] for m in MODELS],
-                        help="registry names, from: " + ", ".join(m[1] for m in MODELS))
-    parser.add_argument("--precisions", nargs="*", default=list(PRECISIONS), help="Keras dtype policies")
-    parser.add_argument("--batch_size", type=int, default=128)
-    parser.add_argument("--image_size", type=int, default=224)
-    parser.add_argument("--classes", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per (model, precision)")
-    parser.add_argument("--round_s", type=float, default=1.5, help="target seconds of one model's fit in a round")
-    parser.add_argument("--min_steps", type=int, default=10)
-    parser.add_argument("--max_steps", type=int, default=200)
-    parser.add_argument("--warmup_steps", type=int, default=2, help="steps of the compiling fit")
-    parser.add_argument("--calibration_steps", type=int, default=5)
-    parser.add_argument("--compile_workers", type=int, default=1,
-                        help="threads for the warm-up fits that compile every model (1: one after another)")
-    parser.add_argument("--host_feed_check", action=argparse.BooleanOptionalAction, default=True,
-                        help="one extra round per model fed from a host NumPy array")
-    parser.add_argument("--time_budget_s", type=float, default=None,
-                        help="start no new (model, precision) after this many seconds")
-    parser.add_argument("--note", action="append", default=[], help="a line for the notes (repeatable)")
-    parser.add_argument("--output_dir", default=str(RESULTS), help="where the .json and .md go")
-    parser.add_argument("--no-save", dest="save", action="store_false", help="print only; write nothing")
-    parser.add_argument("--render", action="store_true", help="rewrite the .md from the saved .json; measure nothing")
-    args = parser.parse_args(argv)
-    known = {m[1] for m in MODELS}
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_list("models", [m[1] for m in MODELS], "Registry names, from: " + ",".join(m[1] for m in MODELS) + ".",
+                      **f)
+    flags.DEFINE_list("precisions", list(PRECISIONS), "Keras dtype policies.", **f)
+    flags.DEFINE_integer("batch_size", 128, "Images per training step.", **f)
+    flags.DEFINE_integer("image_size", 224, "Input height and width.", **f)
+    flags.DEFINE_integer("classes", 1000, "Classifier width.", **f)
+    flags.DEFINE_integer("rounds", 3, "Timed rounds per (model, precision).", **f)
+    flags.DEFINE_float("round_s", 1.5, "Target seconds of one model's fit in a round.", **f)
+    flags.DEFINE_integer("min_steps", 10, "Fewest steps of a round's fit.", **f)
+    flags.DEFINE_integer("max_steps", 200, "Most steps of a round's fit.", **f)
+    flags.DEFINE_integer("warmup_steps", 2, "Steps of the compiling fit.", **f)
+    flags.DEFINE_integer("calibration_steps", 5, "Steps of the fit that sizes a round.", **f)
+    flags.DEFINE_integer("compile_workers", 1, "Threads for the warm-up fits that compile every model (1: one after "
+                         "another).", **f)
+    flags.DEFINE_bool("host_feed_check", True, "One extra round per model fed from a host NumPy array.", **f)
+    flags.DEFINE_float("time_budget_s", None, "Start no new (model, precision) after this many seconds.", **f)
+    flags.DEFINE_multi_string("note", None, "A line for the notes; repeat the flag for more.", **f)
+    flags.DEFINE_string("output_dir", str(RESULTS), "Where the .json and .md go.", **f)
+    flags.DEFINE_bool("save", True, "Write the results; --nosave prints only.", **f)
+    flags.DEFINE_bool("render", False, "Rewrite the .md from the saved .json; measure nothing.", **f)
+
+
+def check(args):
+    """A ValueError naming the flag for settings the run cannot take."""
+    known = [m[1] for m in MODELS]
     bad = [m for m in args.models if m not in known]
     if bad:
-        parser.error(f"unknown --models {bad}: choose from {sorted(known)}")
+        raise ValueError(f"unknown --models {bad}: choose from {','.join(known)}")
     bad = [p for p in args.precisions if p not in PRECISIONS]
     if bad:
-        parser.error(f"unknown --precisions {bad}: choose from {list(PRECISIONS)}")
+        raise ValueError(f"unknown --precisions {bad}: choose from {','.join(PRECISIONS)}")
     for name in ("batch_size", "image_size", "classes", "rounds", "min_steps", "warmup_steps", "calibration_steps",
                  "compile_workers"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+        if args[name].value < 1:
+            raise ValueError(f"--{name} must be at least 1, got {args[name].value}")
     if args.max_steps < args.min_steps:
-        parser.error(f"--max_steps ({args.max_steps}) is below --min_steps ({args.min_steps})")
-    return args
+        raise ValueError(f"--max_steps ({args.max_steps}) is below --min_steps ({args.min_steps})")
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run(args):
+    check(args)
     out_dir = pathlib.Path(args.output_dir)
     if args.render:
         path = out_dir / f"{NAME}.json"
         if not path.exists():
-            sys.exit(f"--render: no {path}; run the benchmark first")
+            raise ValueError(f"--render: no {path}; run the benchmark first")
         results = json.loads(path.read_text())
         write_atomic(out_dir / f"{NAME}.md", markdown(results))
         print(markdown(results))
@@ -384,8 +391,8 @@ def main(argv=None):
     import keras
 
     if keras.backend.backend() != "jax":
-        sys.exit(f"Keras runs on the {keras.backend.backend()!r} backend; this benchmark is for JAX: "
-                 "run it with KERAS_BACKEND=jax in the environment")
+        raise ValueError(f"Keras runs on the {keras.backend.backend()!r} backend; this benchmark is for JAX: "
+                         "run it with KERAS_BACKEND=jax in the environment")
     t_start = time.perf_counter()
 
     def log(msg):
@@ -395,14 +402,15 @@ def main(argv=None):
         "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join([f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}", "python",
                                "benchmarks/train_throughput_gpu.py", *sys.argv[1:]]),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("save", "render", "output_dir", "note")},
+        "settings": {k: v for k, v in args.flag_values_dict().items()
+                     if k not in ("save", "render", "output_dir", "note", "verbose")},
         "input": "device-resident: one fixed batch of random [0, 255] float32 pixels and random int32 labels, "
                  "put on the accelerator once and yielded by a Python generator every step",
         "environment": environment(),
         "rows": [],
         "skipped": [],
         "failed": [],
-        "notes": list(args.note),
+        "notes": list(args.note or []),
     }
     log(f"{results['environment']['devices']}, jax {results['environment']['jax']}, keras {keras.__version__}")
     if args.save:
@@ -450,5 +458,7 @@ def main(argv=None):
         print(f"wrote {out_dir / (NAME + '.json')} and {out_dir / (NAME + '.md')}", file=sys.stderr)
 
 
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
+
 if __name__ == "__main__":
-    main()
+    bench_cli.main(COMMAND)

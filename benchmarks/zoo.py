@@ -14,7 +14,7 @@ latency against accuracy where accuracy exists.
 
     python benchmarks/zoo.py                                  # the whole zoo at each paper's size
     python benchmarks/zoo.py --resolution=160 --jobs=2        # shorter run
-    python benchmarks/zoo.py --models='mobilenet*' --no-int8 --out=/tmp/zoo
+    python benchmarks/zoo.py --models='mobilenet*' --noint8 --out=/tmp/zoo
 
 Conversions are cached in --workdir (keyed by model, resolution and mode), so an
 interrupted run resumes where it stopped. Absolute milliseconds on a shared host are
@@ -22,7 +22,10 @@ noise; the ours/keras.applications ratios (each pair timed back to back, in
 alternating rounds) are the figure to read.
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import concurrent.futures
 import datetime
 import fnmatch
@@ -35,10 +38,12 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+from absl import flags
+from tqdm import tqdm
 
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -72,31 +77,33 @@ BATCH_NORM_CHUNK = 8
 TRANSFORMER_FAMILIES = ("vit", "swin")  # not CNNs: left out unless --transformers
 
 
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_string("models", "*", "Shell pattern(s), comma-separated; * is every registered model.", **f)
+    flags.DEFINE_integer("resolution", None, "Input size for all models, never above a paper's (default: each "
+                         "paper's).", **f)
+    flags.DEFINE_bool("int8", True, "Also full-integer int8.", **f)
+    flags.DEFINE_bool("anchors", True, "Also keras.applications' same architectures.", **f)
+    flags.DEFINE_integer("calibration", 16, "Calibration images for int8.", **f)
+    flags.DEFINE_integer("warmup_runs", 2, "Warm-up runs before the timed ones.", **f)
+    flags.DEFINE_integer("num_runs", 10, "Timed runs per round.", **f)
+    flags.DEFINE_integer("rounds", 2, "Alternating ours/keras rounds per pair.", **f)
+    flags.DEFINE_bool("transformers", False, f"Also the vision transformers ({', '.join(TRANSFORMER_FAMILIES)}); the "
+                      "zoo benchmark is of CNNs.", **f)
+    flags.DEFINE_integer("jobs", 1, "Parallel conversion processes (timing is always sequential).", **f)
+    flags.DEFINE_float("max_minutes", None, "Stop starting conversions after this long; models not converted by then "
+                       "are listed as skipped (the cache keeps what was done: a later run resumes).", **f)
+    flags.DEFINE_string("accuracy", None, "JSON file of trained top-1 figures: {model name: top-1 (0..1)}, or "
+                        '{"source": what they are, "top1": {model name: top-1}} (benchmarks/paper_top1.json).', **f)
+    flags.DEFINE_string("workdir", os.path.join(tempfile.gettempdir(), "keras_lightnets_zoo"),
+                        "Cache of converted files.", **f)
+    flags.DEFINE_string("out", str(RESULTS), "Where zoo.json, zoo.md and zoo.png go.", **f)
+    flags.DEFINE_bool("render_only", False, "Rewrite zoo.md and zoo.png from --out's zoo.json.", **f)
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="*", help="shell pattern(s), comma-separated (default: every registered model)")
-    parser.add_argument("--resolution", type=int, default=None, help="input size for all models, never above a paper's (default: each paper's)")
-    parser.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="also full-integer int8")
-    parser.add_argument("--anchors", action=argparse.BooleanOptionalAction, default=True,
-                        help="also keras.applications' same architectures")
-    parser.add_argument("--calibration", type=int, default=16, help="calibration images for int8")
-    parser.add_argument("--warmup_runs", type=int, default=2)
-    parser.add_argument("--num_runs", type=int, default=10, help="timed runs per round")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating ours/keras rounds per pair")
-    parser.add_argument("--transformers", action=argparse.BooleanOptionalAction, default=False,
-                        help=f"also the vision transformers ({', '.join(TRANSFORMER_FAMILIES)}); the zoo benchmark is of CNNs")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel conversion processes (timing is always sequential)")
-    parser.add_argument("--max_minutes", type=float, default=None,
-                        help="stop starting conversions after this long; models not converted by then are listed as skipped "
-                             "(the cache keeps what was done: a later run resumes)")
-    parser.add_argument("--accuracy", default=None,
-                        help="JSON file of trained top-1 figures: {model name: top-1 (0..1)}, or "
-                             "{\"source\": what they are, \"top1\": {model name: top-1}} (benchmarks/paper_top1.json)")
-    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "keras_lightnets_zoo"),
-                        help="cache of converted files")
-    parser.add_argument("--out", default=str(RESULTS), help="where zoo.json, zoo.md and zoo.png go")
-    parser.add_argument("--render_only", action="store_true", help="rewrite zoo.md and zoo.png from --out's zoo.json")
-    return parser.parse_args(argv)
+    """The flags from `argv` (the arguments after the program), in this process."""
+    return bench_cli.parse(COMMAND, sys.argv[1:] if argv is None else argv)
 
 
 def select_models(patterns, transformers=False):
@@ -568,7 +575,12 @@ def load_accuracy(path):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    """The benchmark on `argv` (the arguments after the program), in this process:
+    the zoo's records."""
+    return run(parse_args(argv), argv)
+
+
+def run(args, argv=None):
     if args.render_only:
         out = pathlib.Path(args.out)
         data = json.loads((out / "zoo.json").read_text())
@@ -607,5 +619,8 @@ def main(argv=None):
     return records
 
 
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, lambda args: 0 if run(args) else 1,
+                            light=lambda args: args.render_only)
+
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    bench_cli.main(COMMAND)

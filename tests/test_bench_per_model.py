@@ -17,7 +17,7 @@ def _per_model():
     return module
 
 
-# A measurement script the way qat_zoo.py / modes_zoo.py are written: `--one NAME`
+# A measurement script the way qat_zoo.py / modes_zoo.py are written: `--one=NAME`
 # prints the row as JSON on stdout's last line, announcing stages on stderr.
 SCRIPT = textwrap.dedent(
     """
@@ -25,7 +25,8 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, {benchmarks!r})
     from per_model import stage
 
-    name = sys.argv[2]
+    flag, name = sys.argv[1].split("=", 1)
+    assert flag == "--one", sys.argv
     stage("build")
     print("noise a converter prints")
     if name == "killed":
@@ -83,6 +84,7 @@ def test_the_zoo_benchmarks_run_each_model_through_the_runner():
 MAIN_SCRIPT = textwrap.dedent(
     '''
     """A toy zoo benchmark."""
+    LIGHTNETS_APP = True  # as every benchmark script: keras_lightnets waits for the command line
     import json, pathlib, sys
     sys.path.insert(0, {benchmarks!r})
     import per_model
@@ -101,7 +103,8 @@ MAIN_SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         sys.exit(per_model.main(__file__, doc=__doc__, names=lambda: ["a1", "a2", "bad"], measure=measure,
                                 results_path=RESULTS, save=save, render=render, desc="toy",
-                                succeeded=lambda row: row["status"] == "ok"))
+                                succeeded=lambda row: row["status"] == "ok",
+                                light=lambda values: True))  # no TensorFlow to start: the toy needs none
     '''
 )
 
@@ -117,11 +120,11 @@ def test_main_measures_resumes_and_fails_on_a_row_below_the_bar(tmp_path):
     def run(*args):
         return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
 
-    one = run("--one", "a1")
+    one = run("--one=a1")
     assert one.returncode == 0 and json.loads(one.stdout.splitlines()[-1]) == {"model": "a1", "status": "ok"}
     assert not results.exists()  # --one measures, it does not record
 
-    first = run("--models", "a*")
+    first = run("--models=a*")
     assert first.returncode == 0, first.stderr
     assert sorted(json.loads(results.read_text())["models"]) == ["a1", "a2"]
     assert "rows: a1,a2" in first.stdout
@@ -131,3 +134,8 @@ def test_main_measures_resumes_and_fails_on_a_row_below_the_bar(tmp_path):
     assert second.returncode == 1  # "bad" is below the bar
     rows = json.loads(results.read_text())["models"]
     assert rows["a1"]["kept"] and rows["bad"]["status"] == "failed" and sorted(rows) == ["a1", "a2", "bad"]
+
+    bad = run("--models=a*", "--jobs=two")  # absl's flags: a bad value is one line, exit status 2
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "toy_zoo.py: error: flag --jobs=two: invalid literal for int() with base 10: 'two'. "
+        "See `python benchmarks/toy_zoo.py --help`."], bad.stderr

@@ -23,7 +23,7 @@ def _zoo():
 def test_zoo_two_models_side_by_side_with_keras_applications(tmp_path):
     zoo = _zoo()
     work, out = tmp_path / "work", tmp_path / "out"
-    argv = ["--models=mobilenet_v1_025,mobilenet_v1", "--resolution=32", "--no-int8", "--warmup_runs=1", "--num_runs=3",
+    argv = ["--models=mobilenet_v1_025,mobilenet_v1", "--resolution=32", "--noint8", "--warmup_runs=1", "--num_runs=3",
             "--rounds=2", f"--workdir={work}", f"--out={out}"]
     zoo.main(argv)
 
@@ -56,7 +56,7 @@ def test_zoo_two_models_side_by_side_with_keras_applications(tmp_path):
     # a second run reuses every converted file, and a zero time budget skips what is not cached
     before = {p.name: p.stat().st_mtime_ns for p in work.glob("*.tflite")}
     assert len(before) == 3
-    zoo.main(argv + ["--models=mobilenet_v1*", "--no-anchors", "--max_minutes=0", f"--accuracy={PAPER_TOP1}"])
+    zoo.main(argv + ["--models=mobilenet_v1*", "--noanchors", "--max_minutes=0", f"--accuracy={PAPER_TOP1}"])
     assert {p.name: p.stat().st_mtime_ns for p in work.glob("*.tflite")} == before
     records = json.loads((out / "zoo.json").read_text())["models"]
     assert [r["name"] for r in records if not r.get("skipped")] == ["mobilenet_v1", "mobilenet_v1_025"]
