@@ -57,8 +57,6 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras is imported: the backend is fixed then
-
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
@@ -461,4 +459,7 @@ def run(args):
 COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
 
 if __name__ == "__main__":
+    # Before Keras is imported (the backend is fixed then), and only when run: a test that
+    # imports this module must not switch every later subprocess of its worker to JAX.
+    os.environ.setdefault("KERAS_BACKEND", "jax")
     bench_cli.main(COMMAND)

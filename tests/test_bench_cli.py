@@ -146,18 +146,21 @@ def test_a_bad_flag_is_one_line_and_exit_status_2():
 
 def test_importing_every_benchmark_defines_no_global_flag_and_no_tensorflow():
     """Tests import these modules side by side; a flag defined at import in absl's global
-    FLAGS clashes with the next module's (it broke CI once)."""
+    FLAGS clashes with the next module's (it broke CI once), and an environment variable set
+    at import leaks into every later test's subprocesses (KERAS_BACKEND=jax did: CI red)."""
     code = f"""
 LIGHTNETS_APP = True  # keras_lightnets' API (and TensorFlow) waits, as in the scripts
 import importlib.util, sys
 from absl import flags
 sys.path.insert(0, {str(BENCHMARKS)!r})
-before = set(flags.FLAGS)
+import os
+before, environ = set(flags.FLAGS), dict(os.environ)
 for name in {sorted(p.stem for p in BENCHMARKS.glob("*.py"))!r}:
     spec = importlib.util.spec_from_file_location(name, {str(BENCHMARKS)!r} + "/" + name + ".py")
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
-print(sorted(set(flags.FLAGS) - before), "tensorflow" in sys.modules)
+changed = sorted(k for k in set(os.environ) | set(environ) if os.environ.get(k) != environ.get(k))
+print(sorted(set(flags.FLAGS) - before), "tensorflow" in sys.modules, changed)
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[] False"
+    assert done.stdout.strip() == "[] False []"
