@@ -34,6 +34,8 @@ from keras_lightnets.layers.normalization import LocalResponseNormalization
 from keras_lightnets.layers.pooling import adaptive_average_pool
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models import _common
+from keras_lightnets.models._conv_table import max_pool
+from keras_lightnets.models._conv_table import min_input_size
 from keras_lightnets.registry import register_model
 
 # The feature extractor, in order:
@@ -67,44 +69,12 @@ ZFNET = {
 LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}  # AlexNet section 3.3; ZFNet reuses it
 
 
-def output_size(features, size):
-    """The feature extractor's output size for an input of `size`, or None if some
-    layer's input is smaller than its window."""
-    for row in features:
-        if row[0] == "conv":
-            _, _, kernel, stride, padding = row
-            size += 2 * padding
-        elif row[0] == "pool":
-            _, kernel, stride, ceil_mode = row
-            size += ceil_mode  # at most one row of padding for stride 2 (see _max_pool)
-        else:
-            continue
-        if size < kernel:
-            return None
-        size = (size - kernel) // stride + 1
-    return size
-
-
-def min_input_size(features):
-    return next(s for s in range(1, 2048) if output_size(features, s))
-
-
 def _conv(x, filters, kernel, stride, padding, name):
     if stride == 1 and 2 * padding == kernel - 1:
         return layers.Conv2D(filters, kernel, padding="same", name=name)(x)  # the same symmetric padding
     if padding:
         x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
     return layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name)(x)
-
-
-def _max_pool(x, kernel, stride, ceil_mode, name):
-    if ceil_mode:
-        # Caffe's ceil((H - k) / s) + 1 equals floor((H + 1 - k) / s) + 1 for s = 2:
-        # one extra row/column after the map. Zeros are exact after a ReLU.
-        if stride != 2:
-            raise ValueError("ceil_mode pooling is written for stride 2 only.")
-        x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
-    return layers.MaxPooling2D(kernel, strides=stride, padding="valid", name=name)(x)
 
 
 def ConvFCNet(
@@ -159,7 +129,7 @@ def ConvFCNet(
             index, stride = index + 2, stride * conv_stride
         elif kind == "pool":
             _, kernel, pool_stride, ceil_mode = row
-            x = _max_pool(x, kernel, pool_stride, ceil_mode, f"features_{index}")
+            x = max_pool(x, kernel, pool_stride, ceil_mode, f"features_{index}")
             index, stride = index + 1, stride * pool_stride
         else:
             lrn_count += 1

@@ -31,12 +31,18 @@ import keras
 from keras import layers
 
 from keras_lightnets.layers.preprocessing import torch_preprocessing
-from keras_lightnets.models import _common
-from keras_lightnets.models.alexnet import _max_pool  # ceil-mode pooling, shared with ZFNet
-from keras_lightnets.models.alexnet import min_input_size
-from keras_lightnets.registry import register_model
+from keras_lightnets.models._conv_table import max_pool
+from keras_lightnets.models._conv_table import min_input_size
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
+from keras_lightnets.models._family import rate
+from keras_lightnets.models._family import variant
 
-# Rows as in models/alexnet.py ("conv", filters, kernel, stride, padding) + ReLU;
+__all__ = ["SqueezeNet"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
+
+# Rows as in models/_conv_table.py ("conv", filters, kernel, stride, padding) + ReLU;
 # ("pool", kernel, stride, ceil_mode) max pooling; and ("fire", squeeze 1x1,
 # expand 1x1, expand 3x3) filters.
 VERSIONS = {
@@ -62,6 +68,8 @@ BYPASS_KINDS = (None, "simple")
 KERNEL_INIT = "he_uniform"
 DEFAULT_OUT_STRIDES = (4, 8, 16)
 
+# ------------------------------------------------------------------- the graph
+
 
 def fire(x, squeeze, expand1x1, expand3x3, prefix, bypass=None):
     """The fire module (section 3.2): a 1x1 squeeze layer, then 1x1 and 3x3
@@ -79,23 +87,57 @@ def fire(x, squeeze, expand1x1, expand3x3, prefix, bypass=None):
     return y
 
 
-def SqueezeNet(
-    input_shape=None,
-    version="1_0",
-    bypass=None,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.5,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name=None,
-    features_only=False,
-    out_strides=DEFAULT_OUT_STRIDES,
-):
-    """SqueezeNet 1.0 (paper Table 1) or 1.1; torchvision's layer names and counts.
+def graph(x, taps, *, version, bypass):
+    """The version's table: conv1 and pools as torchvision's `features` indices, fire
+    modules in between; taps the last map at each stride."""
+    index, stride = 0, 1
+    for row in VERSIONS[version]:
+        kind = row[0]
+        if kind == "conv":
+            _, filters, kernel, conv_stride, padding = row  # padding 0 in both versions
+            x = layers.Conv2D(filters, kernel, strides=conv_stride, padding="valid", kernel_initializer=KERNEL_INIT,
+                              name=f"features_{index}")(x)
+            x = layers.ReLU(name=f"features_{index + 1}")(x)
+            index, stride = index + 2, stride * conv_stride
+        elif kind == "pool":
+            taps.record(x, stride)  # the last tensor at this stride
+            _, kernel, pool_stride, ceil_mode = row
+            x = max_pool(x, kernel, pool_stride, ceil_mode, f"features_{index}")
+            index, stride = index + 1, stride * pool_stride
+        else:
+            _, squeeze, expand1x1, expand3x3 = row
+            x = fire(x, squeeze, expand1x1, expand3x3, f"features_{index}", bypass)
+            index += 1
+    taps.record(x, stride)
+    return x
+
+
+def head(x, *, classes, dropout_rate, classifier_activation):
+    """The paper's classifier: dropout, a 1x1 convolution to the classes, ReLU, global
+    average pooling (softmax of non-negative scores, as the paper and torchvision)."""
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="classifier_0")(x)
+    x = layers.Conv2D(classes, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="classifier_1")(x)
+    x = layers.ReLU(name="classifier_2")(x)
+    x = layers.GlobalAveragePooling2D(name="classifier_3")(x)
+    return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+# ------------------------------------------------------------------------ the builder
+
+SqueezeNet = Family(
+    "SqueezeNet", graph=graph, head=head, preprocessing=torch_preprocessing,
+    knobs={"version": "1_0", "bypass": None, "dropout_rate": 0.5},
+    order=("input_shape", "version", "bypass", "include_top", "weights", "input_tensor", "classes", "pooling",
+           "dropout_rate", "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides"),
+    checks={"version": one_of(VERSIONS), "bypass": one_of(BYPASS_KINDS, "None or 'simple' (the paper's identity bypass)"),
+            "dropout_rate": rate("0.5 (the paper's)")},
+    defaults={"include_preprocessing": True, "out_strides": DEFAULT_OUT_STRIDES},
+    min_size=lambda knobs: min_input_size(VERSIONS[knobs["version"]]),
+    static_default=False,  # open spatial dims even with the classifier (it pools globally)
+    default_name=lambda knobs, rows: f"squeezenet{knobs['version']}",
+    no_imagenet="no ImageNet weights are published for SqueezeNet in a Keras format (torchvision's are PyTorch files)",
+).builder(doc="""SqueezeNet 1.0 (paper Table 1) or 1.1; torchvision's layer names and counts.
 
     Args:
         input_shape: (height, width, channels), at least 21x21 (1.1: 17x17);
@@ -119,85 +161,27 @@ def SqueezeNet(
         features_only: return the feature maps at `out_strides` (2: conv1, 4, 8,
             16: the last fire module at each stride).
         out_strides: strides of the feature maps, default (4, 8, 16).
-    """
-    _common.check_channels_last()
-    if version not in VERSIONS:
-        raise ValueError(f"`version` must be one of {tuple(VERSIONS)}; received version={version!r}.")
-    if bypass not in BYPASS_KINDS:
-        raise ValueError(f"`bypass` must be None or 'simple' (the paper's identity bypass); received bypass={bypass!r}.")
-    if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
-        raise ValueError(f"`dropout_rate` must be a number in [0, 1), e.g. 0.5 (the paper's); received dropout_rate={dropout_rate!r}.")
-    _common.check_pooling(pooling)
-    has_top = include_top and not features_only
-    _common.check_weights(weights, has_top, classes, available=(
-        "no ImageNet weights are published for SqueezeNet in a Keras format (torchvision's are PyTorch files)"))
-    table = VERSIONS[version]
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, min_size=min_input_size(table),
-                                          weights=weights, static_default=False)
-
-    taps = _common.FeatureTaps()
-    x = torch_preprocessing(image) if include_preprocessing else image
-    index, stride = 0, 1
-    for row in table:
-        kind = row[0]
-        if kind == "conv":
-            _, filters, kernel, conv_stride, padding = row  # padding 0 in both versions
-            x = layers.Conv2D(filters, kernel, strides=conv_stride, padding="valid", kernel_initializer=KERNEL_INIT,
-                              name=f"features_{index}")(x)
-            x = layers.ReLU(name=f"features_{index + 1}")(x)
-            index, stride = index + 2, stride * conv_stride
-        elif kind == "pool":
-            taps.record(x, stride)  # the last tensor at this stride
-            _, kernel, pool_stride, ceil_mode = row
-            x = _max_pool(x, kernel, pool_stride, ceil_mode, f"features_{index}")
-            index, stride = index + 1, stride * pool_stride
-        else:
-            _, squeeze, expand1x1, expand3x3 = row
-            x = fire(x, squeeze, expand1x1, expand3x3, f"features_{index}", bypass)
-            index += 1
-    taps.record(x, stride)
-
-    if has_top:
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="classifier_0")(x)
-        x = layers.Conv2D(classes, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="classifier_1")(x)
-        x = layers.ReLU(name="classifier_2")(x)
-        x = layers.GlobalAveragePooling2D(name="classifier_3")(x)
-        x = layers.Activation(classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
-    return _common.finish(
-        inputs, x, name=name or f"squeezenet{version}", weights=weights, imagenet_file=None,
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
+    """)
 
 
+# ------------------------------------------------------------------------ the variants
+
+_PAPER = "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size (2016)"
+
+
+@variant("squeezenet1_0", SqueezeNet, knobs={"version": "1_0"}, family="squeezenet", paper=_PAPER,
+         arxiv="1602.07360", default_size=224, paper_params_m=1.248424, paper_macs_m=819,
+         figures_source="paper (Table 1) for params; MACs: torchvision's model table at 224",
+         reference="torchvision.models.squeezenet1_0")
 def SqueezeNet1_0(input_shape=None, **kwargs):
     """SqueezeNet 1.0 (the paper's Table 1): torchvision's squeezenet1_0, 1,248,424
     parameters, 819M MACs at 224. Takes SqueezeNet's arguments but `version`."""
-    return _version("1_0", "SqueezeNet1_0", input_shape, kwargs)
 
 
+@variant("squeezenet1_1", SqueezeNet, knobs={"version": "1_1"}, family="squeezenet", paper=_PAPER,
+         arxiv="1602.07360", default_size=224, paper_params_m=1.235496, paper_macs_m=349,
+         figures_source="torchvision's model table (no paper: the authors' v1.1 release)",
+         reference="torchvision.models.squeezenet1_1")
 def SqueezeNet1_1(input_shape=None, **kwargs):
     """SqueezeNet 1.1 (the authors' v1.1): torchvision's squeezenet1_1, 1,235,496
     parameters, 349M MACs at 224. Takes SqueezeNet's arguments but `version`."""
-    return _version("1_1", "SqueezeNet1_1", input_shape, kwargs)
-
-
-def _version(version, class_name, input_shape, kwargs):
-    if "version" in kwargs:
-        raise ValueError(f"{class_name} is version {version!r}; use SqueezeNet(version=...) for another.")
-    kwargs.setdefault("name", class_name)
-    return SqueezeNet(input_shape, version=version, **kwargs)
-
-
-_PAPER = "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size (2016)"
-for _name, _version_key, _params, _macs, _source in (
-    ("squeezenet1_0", "1_0", 1.248424, 819, "paper (Table 1) for params; MACs: torchvision's model table at 224"),
-    ("squeezenet1_1", "1_1", 1.235496, 349, "torchvision's model table (no paper: the authors' v1.1 release)"),
-):
-    register_model(
-        _name, SqueezeNet, defaults={"version": _version_key}, family="squeezenet", paper=_PAPER, arxiv="1602.07360",
-        default_size=224, paper_params_m=_params, paper_macs_m=_macs, figures_source=_source,
-        reference=f"torchvision.models.{_name}",
-    )

@@ -1,0 +1,179 @@
+"""One builder per family from the family's own parts, and each variant declared once.
+
+A family file has four parts (issue 16):
+
+1. the architecture as data: the paper's table;
+2. the graph code specific to the family: `graph(x, taps, **knobs)` walks the table and
+   records the feature maps, `head(x, classes=..., classifier_activation=..., **knobs)`
+   is its classifier;
+3. its builder, `Family(...).builder()`: keras.applications' arguments and checks, the
+   input, the preprocessing, `features_only`, pooling and weights, written here once;
+4. each variant, an explicit `def` under `@variant(...)`, which registers it with its
+   published figures and fixes its knobs.
+
+The builder keeps keras.applications' calling convention: the family's arguments in the
+order it gives (so positional calls keep working), each a keyword with its default, and
+a signature `help()` and `inspect` show.
+"""
+
+import dataclasses
+import functools
+import inspect
+import sys
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+
+from keras_lightnets.models import _common
+from keras_lightnets.registry import register_model
+
+# keras.applications' arguments that every family takes; what they mean is the same
+# in every family (see _common).
+COMMON_DEFAULTS = {
+    "input_shape": None,
+    "include_top": True,
+    "weights": None,
+    "input_tensor": None,
+    "pooling": None,
+    "classes": 1000,
+    "classifier_activation": "softmax",
+    "include_preprocessing": False,
+    "name": None,
+    "features_only": False,
+    "out_strides": _common.DEFAULT_OUT_STRIDES,
+}
+
+
+def one_of(choices, described=None):
+    """A check: the value is one of `choices` (`described`: how the error names them)."""
+
+    def check(name, value):
+        if value not in choices:
+            raise ValueError(f"`{name}` must be {described or f'one of {tuple(choices)}'}; received {name}={value!r}.")
+
+    return check
+
+
+def rate(example):
+    """A check: a number in [0, 1), e.g. a dropout rate."""
+
+    def check(name, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"`{name}` must be a number in [0, 1), e.g. {example}; received {name}={value!r}.")
+
+    return check
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """A family's parts, from which `builder()` makes its one builder.
+
+    `knobs`: the family's own arguments and their defaults, in keras.applications'
+    positional order where it has one (`order` places them among the common ones).
+    `checks`: {argument: check(name, value)} run before anything is built.
+    `min_size(knobs)`, `default_name(knobs, rows)`: per configuration.
+    `imagenet(knobs, rows, has_top)`: (WeightFile, None) when ImageNet weights exist
+    for the configuration, else (None, why not).
+    `static_default`: with neither input_shape nor input_tensor, build at
+    default_size when the classifier is on (keras.applications'), else open dims.
+    """
+
+    name: str
+    # Each takes, by keyword, those of the builder's arguments it names.
+    graph: Callable  # graph(x, taps, *, <knobs>) -> x, taps recorded at every stride
+    head: Callable  # head(x, *, classes, classifier_activation, <knobs>) -> predictions
+    preprocessing: Callable  # [0, 255] pixels -> the range the network was trained on
+    knobs: Mapping[str, Any]
+    order: Sequence[str]  # every argument, in the builder's positional order
+    default_name: Callable[[Mapping[str, Any], Optional[int]], str]
+    checks: Mapping[str, Callable] = dataclasses.field(default_factory=dict)
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # common ones the family changes
+    default_size: int = 224
+    min_size: Callable[[Mapping[str, Any]], int] = lambda knobs: 32
+    static_default: bool = True
+    imagenet: Optional[Callable] = None
+    no_imagenet: str = "no ImageNet weights are published for it in a Keras format"
+
+    def signature(self):
+        defaults = {**COMMON_DEFAULTS, **self.defaults, **self.knobs}
+        missing = set(defaults) ^ set(self.order)
+        if missing:
+            raise TypeError(f"{self.name}: `order` must name every argument once; differs in {sorted(missing)}.")
+        return inspect.Signature(
+            [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[n]) for n in self.order])
+
+    def builder(self, doc):
+        signature = self.signature()
+
+        def build(*args, **kwargs):
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as error:
+                raise TypeError(f"{self.name}: {error}. Its arguments: {', '.join(self.order)}.") from None
+            bound.apply_defaults()
+            return self._build(dict(bound.arguments))
+
+        build.__name__ = build.__qualname__ = self.name
+        build.__doc__ = doc
+        build.__signature__ = signature
+        build.family = self
+        return build
+
+    def _build(self, args):
+        """keras.applications' set-up, the family's graph and head, and the tear-down."""
+        _common.check_channels_last()
+        knobs = {k: args[k] for k in self.knobs}
+        for name, check in self.checks.items():
+            check(name, args[name])
+        _common.check_pooling(args["pooling"])
+        has_top = args["include_top"] and not args["features_only"]
+        weights_file, problem = self.imagenet(knobs, None, has_top) if self.imagenet else (None, self.no_imagenet)
+        _common.check_weights(args["weights"], has_top, args["classes"], available=problem)
+        image, inputs = _common.resolve_input(
+            args["input_shape"], args["input_tensor"], default_size=self.default_size, min_size=self.min_size(knobs),
+            weights=args["weights"], static_default=self.static_default and has_top)
+
+        taps = _common.FeatureTaps()
+        x = self.preprocessing(image) if args["include_preprocessing"] else image
+        x = _call(self.graph, x, taps, arguments=args)
+        if has_top:
+            x = _call(self.head, x, arguments=args)
+        else:
+            x = _common.pool(x, args["pooling"])
+        rows = image.shape[1]
+        if self.imagenet and problem is None:
+            weights_file, _ = self.imagenet(knobs, rows if rows == image.shape[2] else None, has_top)
+        return _common.finish(
+            inputs, x, name=args["name"] or self.default_name(knobs, rows), weights=args["weights"],
+            imagenet_file=weights_file, taps=taps, features_only=args["features_only"], out_strides=args["out_strides"])
+
+
+def _call(function, *inputs, arguments):
+    """function(*inputs, **the arguments among its keyword parameters)."""
+    wanted = inspect.signature(function).parameters
+    return function(*inputs, **{k: v for k, v in arguments.items() if k in wanted})
+
+
+def variant(registry_name, builder, *, knobs, **figures):
+    """Declares a variant: `@variant("squeezenet1_1", SqueezeNet, knobs={"version": "1_1"}, paper=..., ...)`
+    over `def SqueezeNet1_1(input_shape=None, **kwargs)`, whose docstring is the
+    variant's. The decorated def builds `builder` with `knobs` fixed (another value for
+    one of them is an error that names the family builder), and is registered as
+    `registry_name` with its figures (registry.ModelInfo's fields)."""
+
+    def declare(function):
+        fixed: Tuple[str, ...] = tuple(knobs)
+
+        @functools.wraps(function)
+        def build(input_shape=None, **kwargs):
+            clash = [k for k in fixed if k in kwargs]
+            if clash:
+                settings = ", ".join(f"{k} {knobs[k]!r}" for k in clash)
+                raise ValueError(f"{function.__name__} is {settings}; "
+                                 f"use {builder.__name__}({', '.join(f'{k}=...' for k in clash)}) for another.")
+            kwargs.setdefault("name", function.__name__)
+            return builder(input_shape, **knobs, **kwargs)
+
+        register_model(registry_name, builder, defaults=dict(knobs), **figures)
+        sys.modules[function.__module__].__dict__.setdefault("__all__", []).append(function.__name__)
+        return build
+
+    return declare
