@@ -136,13 +136,15 @@ def finish(
     taps: FeatureTaps,
     features_only: bool,
     out_strides: Sequence[int],
+    load_imagenet=None,
 ):
-    """Builds the Model, loads weights, and returns it or its multi-scale backbone."""
+    """Builds the Model, loads weights, and returns it or its multi-scale backbone.
+    `load_imagenet(model, path)` reads the ImageNet file when layer names do not."""
     if features_only:
         feature_maps = taps.select(out_strides)  # check before the expensive part
     model = keras.Model(inputs, outputs, name=name)
     if weights == "imagenet":
-        load_weights_by_name(model, imagenet_file.fetch())
+        (load_imagenet or load_weights_by_name)(model, imagenet_file.fetch())
     elif weights is not None:
         load_weights_by_name(model, weights)
     if features_only:

@@ -72,6 +72,8 @@ class Family:
     `min_size(knobs)`, `default_name(knobs, rows)`: per configuration.
     `imagenet(knobs, rows, has_top)`: (WeightFile, None) when ImageNet weights exist
     for the configuration, else (None, why not).
+    `load_imagenet(model, path)`: how that file is read, when not by layer name.
+    `default_size`: an int, or `default_size(knobs)` when it depends on them.
     `static_default`: with neither input_shape nor input_tensor, build at
     default_size when the classifier is on (keras.applications'), else open dims.
     """
@@ -86,11 +88,12 @@ class Family:
     default_name: Callable[[Mapping[str, Any], Optional[int]], str]
     checks: Mapping[str, Callable] = dataclasses.field(default_factory=dict)
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # common ones the family changes
-    default_size: int = 224
+    default_size: Any = 224  # int, or callable(knobs) -> int
     min_size: Callable[[Mapping[str, Any]], int] = lambda knobs: 32
     static_default: bool = True
     imagenet: Optional[Callable] = None
     no_imagenet: str = "no ImageNet weights are published for it in a Keras format"
+    load_imagenet: Optional[Callable] = None  # load_imagenet(model, path); default: by layer name
 
     def signature(self):
         defaults = {**COMMON_DEFAULTS, **self.defaults, **self.knobs}
@@ -112,6 +115,7 @@ class Family:
             return self._build(dict(bound.arguments))
 
         build.__name__ = build.__qualname__ = self.name
+        build.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)  # the family's file, for help()
         build.__doc__ = doc
         build.__signature__ = signature
         build.family = self
@@ -128,7 +132,8 @@ class Family:
         weights_file, problem = self.imagenet(knobs, None, has_top) if self.imagenet else (None, self.no_imagenet)
         _common.check_weights(args["weights"], has_top, args["classes"], available=problem)
         image, inputs = _common.resolve_input(
-            args["input_shape"], args["input_tensor"], default_size=self.default_size, min_size=self.min_size(knobs),
+            args["input_shape"], args["input_tensor"],
+            default_size=self.default_size(knobs) if callable(self.default_size) else self.default_size, min_size=self.min_size(knobs),
             weights=args["weights"], static_default=self.static_default and has_top)
 
         taps = _common.FeatureTaps()
@@ -143,7 +148,8 @@ class Family:
             weights_file, _ = self.imagenet(knobs, rows if rows == image.shape[2] else None, has_top)
         return _common.finish(
             inputs, x, name=args["name"] or self.default_name(knobs, rows), weights=args["weights"],
-            imagenet_file=weights_file, taps=taps, features_only=args["features_only"], out_strides=args["out_strides"])
+            imagenet_file=weights_file, taps=taps, features_only=args["features_only"], out_strides=args["out_strides"],
+            load_imagenet=self.load_imagenet)
 
 
 def _call(function, *inputs, arguments):
