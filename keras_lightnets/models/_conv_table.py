@@ -1,12 +1,15 @@
 """Tables of plain convolution and pooling rows, as AlexNet, ZFNet and SqueezeNet
 write them (torchvision's `features` Sequential): their output size, their true
-minimum input size, and PyTorch's ceil-mode max pooling.
+minimum input size, and PyTorch's ceil-mode max pooling; and the Flatten that the
+fully connected classifiers of AlexNet, ZFNet and VGG start with.
 
 Rows: ("conv", filters, kernel, stride, padding); ("pool", kernel, stride, ceil_mode);
 any other row (a fire module, LRN) keeps the size.
 """
 
 from keras import layers
+
+from keras_lightnets.layers.pooling import adaptive_average_pool
 
 
 def output_size(features, size):
@@ -40,3 +43,18 @@ def max_pool(x, kernel, stride, ceil_mode, name):
             raise ValueError("ceil_mode pooling is written for stride 2 only.")
         x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
     return layers.MaxPooling2D(kernel, strides=stride, padding="valid", name=name)(x)
+
+
+def flatten(x, network, pool_to=None):
+    """The Flatten a fully connected classifier starts with, after adaptive average
+    pooling to `pool_to` x `pool_to` if given: the first Dense layer is sized by the
+    map, so the map must have a fixed size."""
+    if x.shape[1] is None or x.shape[2] is None:
+        raise ValueError(
+            f"`include_top=True` flattens the last feature map, so {network} needs a fixed `input_shape`, e.g. "
+            f"(224, 224, 3); its last feature map is {tuple(x.shape[1:])}. Use include_top=False (with pooling='avg') "
+            "for open sizes."
+        )
+    if pool_to:
+        x = adaptive_average_pool(x, pool_to, name="avgpool")
+    return layers.Flatten(name="flatten")(x)

@@ -28,45 +28,72 @@ normalization layers, which torchvision lacks, are lrn1 and lrn2 and shift no
 index, so AlexNet's weights move between lrn=False and lrn=True.
 """
 
+import dataclasses
+import functools
+from typing import Optional, Tuple
+
 from keras import layers
 
 from keras_lightnets.layers.normalization import LocalResponseNormalization
-from keras_lightnets.layers.pooling import adaptive_average_pool
 from keras_lightnets.layers.preprocessing import torch_preprocessing
-from keras_lightnets.models import _common
+from keras_lightnets.models._conv_table import flatten
 from keras_lightnets.models._conv_table import max_pool
 from keras_lightnets.models._conv_table import min_input_size
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
+from keras_lightnets.models._family import rate
 from keras_lightnets.registry import register_model
 
-# The feature extractor, in order:
-#   ("conv", filters, kernel, stride, padding)  followed by a ReLU
-#   ("pool", kernel, stride, ceil_mode)          max pooling; ceil_mode rounds the output size up (Caffe)
-#   ("lrn",)                                     the paper's local response normalization
-# and the head: the spatial size it adaptive-pools to (None: flatten as is), and
-# its layers: ("dropout",), ("fc", units) followed by a ReLU, ("classifier",).
-ALEXNET = {
-    "features": (
+__all__ = ["AlexNet", "ZFNet"]
+
+# ------------------------------------------------------------ the architecture as data
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvFCTable:
+    """Five convolutions and three fully connected layers.
+
+    `features`, in order: ("conv", filters, kernel, stride, padding) followed by a
+    ReLU; ("pool", kernel, stride, ceil_mode) max pooling, ceil_mode rounding the
+    output size up (Caffe); ("lrn",) the paper's local response normalization.
+    `adaptive_pool`: the size the last map is adaptive-pooled to (None: flattened
+    as is). `head`: ("dropout",), ("fc", units) followed by a ReLU, ("classifier",).
+    """
+
+    features: Tuple[tuple, ...]
+    adaptive_pool: Optional[int]
+    head: Tuple[tuple, ...]
+
+    def rows(self, lrn=None):
+        """The features with (True) or without (False) the normalization rows, or as written (None)."""
+        return tuple(row for row in self.features if lrn is not False or row[0] != "lrn")
+
+
+ALEXNET = ConvFCTable(
+    features=(
         ("conv", 64, 11, 4, 2), ("lrn",), ("pool", 3, 2, False),
         ("conv", 192, 5, 1, 2), ("lrn",), ("pool", 3, 2, False),
         ("conv", 384, 3, 1, 1),
         ("conv", 256, 3, 1, 1),
         ("conv", 256, 3, 1, 1), ("pool", 3, 2, False),
     ),
-    "adaptive_pool": 6,
-    "head": (("dropout",), ("fc", 4096), ("dropout",), ("fc", 4096), ("classifier",)),  # torchvision's order
-}
-ZFNET = {
-    "features": (
+    adaptive_pool=6,
+    head=(("dropout",), ("fc", 4096), ("dropout",), ("fc", 4096), ("classifier",)),  # torchvision's order
+)
+ZFNET = ConvFCTable(
+    features=(
         ("conv", 96, 7, 2, 1), ("pool", 3, 2, True), ("lrn",),
         ("conv", 256, 5, 2, 0), ("pool", 3, 2, True), ("lrn",),
         ("conv", 384, 3, 1, 1),
         ("conv", 384, 3, 1, 1),
         ("conv", 256, 3, 1, 1), ("pool", 3, 2, True),
     ),
-    "adaptive_pool": None,
-    "head": (("fc", 4096), ("dropout",), ("fc", 4096), ("dropout",), ("classifier",)),  # the paper's
-}
+    adaptive_pool=None,
+    head=(("fc", 4096), ("dropout",), ("fc", 4096), ("dropout",), ("classifier",)),  # the paper's
+)
 LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}  # AlexNet section 3.3; ZFNet reuses it
+
+# ------------------------------------------------------------------- the graph
 
 
 def _conv(x, filters, kernel, stride, padding, name):
@@ -77,48 +104,11 @@ def _conv(x, filters, kernel, stride, padding, name):
     return layers.Conv2D(filters, kernel, strides=stride, padding="valid", name=name)(x)
 
 
-def ConvFCNet(
-    table,
-    default_name,
-    lrn=None,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    dropout_rate=0.5,
-    include_preprocessing=True,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """Walks a 5-conv + 3-FC table (ALEXNET or ZFNET). `lrn`: keep the table's
-    normalization rows (True), drop them (False), or None for the table as is."""
-    _common.check_channels_last()
-    if lrn not in (None, True, False):
-        raise ValueError(f"`lrn` must be True or False; received lrn={lrn!r}.")
-    if not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
-        raise ValueError(f"`dropout_rate` must be a number in [0, 1), e.g. 0.5 (the paper's); received dropout_rate={dropout_rate!r}.")
-    _common.check_pooling(pooling)
-    has_top = include_top and not features_only
-    _common.check_weights(weights, has_top, classes, available=(
-        f"no ImageNet weights are published for {default_name} in a Keras format (torchvision's are PyTorch files)"))
-    features = tuple(row for row in table["features"] if lrn is not False or row[0] != "lrn")
-    min_size = min_input_size(features)
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, min_size=min_size,
-                                          weights=weights, static_default=has_top)
-    if has_top and (image.shape[1] is None or image.shape[2] is None):
-        raise ValueError(
-            f"`include_top=True` flattens the last feature map, so {default_name} needs a fixed `input_shape`, e.g. "
-            f"(224, 224, 3); received {tuple(image.shape[1:])}. Use include_top=False (with pooling='avg') for open sizes."
-        )
-
-    taps = _common.FeatureTaps()
-    x = torch_preprocessing(image) if include_preprocessing else image
+def graph(x, taps, *, table, lrn=None):
+    """Walks the table's features (layer names: torchvision's `features` indices; the
+    normalizations, which torchvision lacks, are lrn1 and lrn2 and shift no index)."""
     index, stride, lrn_count = 0, 1, 0
-    for row in features:
+    for row in table.rows(lrn):
         kind = row[0]
         if kind in ("conv", "pool") and row[-2 if kind == "conv" else 2] > 1 and stride > 1:
             taps.record(x, stride)  # the last tensor at this stride
@@ -135,44 +125,46 @@ def ConvFCNet(
             lrn_count += 1
             x = LocalResponseNormalization(**LRN, name=f"lrn{lrn_count}")(x)
     taps.record(x, stride)
+    return x
 
-    if has_top:
-        if table["adaptive_pool"]:
-            x = adaptive_average_pool(x, table["adaptive_pool"], name="avgpool")
-        x = layers.Flatten(name="flatten")(x)
-        for index, row in enumerate(table["head"]):
-            if row[0] == "dropout":
-                x = layers.Dropout(dropout_rate, name=f"classifier_{index}")(x)
-            elif row[0] == "fc":
-                x = layers.Dense(row[1], name=f"classifier_{index}")(x)
-                x = layers.ReLU(name=f"classifier_{index}_relu")(x)
-            else:
-                x = layers.Dense(classes, activation=classifier_activation, name=f"classifier_{index}")(x)
-    else:
-        x = _common.pool(x, pooling)
 
-    return _common.finish(
-        inputs, x, name=name or default_name, weights=weights, imagenet_file=None,
-        taps=taps, features_only=features_only, out_strides=out_strides,
+def head(x, *, table, network, classes, classifier_activation, dropout_rate):
+    """The table's classifier on the flattened (AlexNet: first adaptive-pooled) map."""
+    x = flatten(x, network, pool_to=table.adaptive_pool)
+    for index, row in enumerate(table.head):
+        if row[0] == "dropout":
+            x = layers.Dropout(dropout_rate, name=f"classifier_{index}")(x)
+        elif row[0] == "fc":
+            x = layers.Dense(row[1], name=f"classifier_{index}")(x)
+            x = layers.ReLU(name=f"classifier_{index}_relu")(x)
+        else:
+            x = layers.Dense(classes, activation=classifier_activation, name=f"classifier_{index}")(x)
+    return x
+
+
+# ------------------------------------------------------------------------ the builders
+
+
+def _family(name, table, knobs, order):
+    """AlexNet and ZFNet: the same walk over their own tables."""
+    network = name.lower()
+    return Family(
+        name, graph=functools.partial(graph, table=table), head=functools.partial(head, table=table, network=network),
+        preprocessing=torch_preprocessing, knobs=knobs, order=order,
+        checks={"dropout_rate": rate("0.5 (the paper's)"),
+                **({"lrn": one_of((None, True, False), "True or False")} if "lrn" in knobs else {})},
+        defaults={"include_preprocessing": True},
+        min_size=lambda knobs: min_input_size(table.rows(knobs.get("lrn"))),
+        default_name=lambda knobs, rows: network,
+        no_imagenet=f"no ImageNet weights are published for {network} in a Keras format (torchvision's are PyTorch files)",
     )
 
 
-def AlexNet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    dropout_rate=0.5,
-    lrn=False,
-    include_preprocessing=True,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """AlexNet as torchvision.models.alexnet (61.1M parameters), keras.applications-style.
+AlexNet = _family(
+    "AlexNet", ALEXNET, {"dropout_rate": 0.5, "lrn": False},
+    order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
+           "dropout_rate", "lrn", "include_preprocessing", "name", "features_only", "out_strides"),
+).builder(doc="""AlexNet as torchvision.models.alexnet (61.1M parameters), keras.applications-style.
 
     Args:
         include_top: add adaptive average pooling to 6x6 -> dropout -> 4096 ->
@@ -196,30 +188,13 @@ def AlexNet(
             True by default: keras.applications has no AlexNet to be a drop-in for.
         name: model name.
         features_only: return the feature maps at `out_strides` (4, 8, 16, 32).
-    """
-    return ConvFCNet(
-        ALEXNET, "alexnet", lrn=lrn, include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-        dropout_rate=dropout_rate, include_preprocessing=include_preprocessing, name=name,
-        features_only=features_only, out_strides=out_strides,
-    )
+    """)
 
-
-def ZFNet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    dropout_rate=0.5,
-    include_preprocessing=True,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """ZFNet, the paper's Figure 3 (62.4M parameters at 224x224, measured here), keras.applications-style.
+ZFNet = _family(
+    "ZFNet", ZFNET, {"dropout_rate": 0.5},
+    order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
+           "dropout_rate", "include_preprocessing", "name", "features_only", "out_strides"),
+).builder(doc="""ZFNet, the paper's Figure 3 (62.4M parameters at 224x224, measured here), keras.applications-style.
 
     Args:
         include_top: add Flatten -> 4096 -> dropout -> 4096 -> dropout -> classes
@@ -237,14 +212,10 @@ def ZFNet(
             mean image instead).
         name: model name.
         features_only: return the feature maps at `out_strides` (2, 4, 8, 16, 32).
-    """
-    return ConvFCNet(
-        ZFNET, "zfnet", include_top=include_top, weights=weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-        dropout_rate=dropout_rate, include_preprocessing=include_preprocessing, name=name,
-        features_only=features_only, out_strides=out_strides,
-    )
+    """)
 
+# ------------------------------------------------------------------------ the registry
+# Each builder is its one network (no variants to declare): registered as it is.
 
 register_model(
     "alexnet", AlexNet, family="alexnet",

@@ -21,13 +21,23 @@ Where we differ from the references:
   none). Dropout has no weights: the counts do not change.
 """
 
+import functools
+
 from keras import layers
 
+from keras_lightnets.layers import blocks
 from keras_lightnets.layers.preprocessing import caffe_preprocessing
-from keras_lightnets.models import _common
-from keras_lightnets.registry import register_model
+from keras_lightnets.models._conv_table import flatten
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
+from keras_lightnets.models._family import rate
+from keras_lightnets.models._family import variant
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
+
+__all__ = ["VGG"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
 
 # Table 1 of the paper: conv3 layer widths, "M" = 2x2 max pooling, stride 2.
 # (Configuration A-LRN and C, with its 1x1 convolutions, are not built.)
@@ -41,6 +51,7 @@ PAPER_TABLE = {
 FC_UNITS = 4096
 BN_EPSILON = 1e-5  # torchvision's BatchNorm2d
 BN_MOMENTUM = 0.9  # torchvision's 0.1 in Keras' convention
+IMAGENET_MAP = 7  # keras.applications' fc1 is sized for the 7x7 map of a 224x224 input
 
 # keras.applications' published files (URLs and hashes from keras/src/applications/vgg16.py, vgg19.py).
 _VGG_FILES = {
@@ -56,23 +67,68 @@ def imagenet_weights(config, include_top):
     return WeightFile(filename, KERAS_APPLICATIONS_URL + f"{config}/{filename}", file_hash)
 
 
-def VGG(
-    config="vgg16",
-    batch_norm=False,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    dropout_rate=0.0,
-    include_preprocessing=False,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """A VGG network of the paper's Table 1, keras.applications.VGG16's signature.
+def _imagenet(knobs, rows, has_top):
+    if knobs["batch_norm"] or (knobs["config"], has_top) not in _VGG_FILES:
+        return None, ("keras.applications publishes VGG-16 and VGG-19 without batch norm only "
+                      "(config='vgg16' or 'vgg19', batch_norm=False)")
+    return imagenet_weights(knobs["config"], has_top), None
+
+
+# ------------------------------------------------------------------- the graph
+
+
+def graph(x, taps, *, config, batch_norm):
+    """The configuration's column of Table 1, in keras.applications' layer names
+    (block{b}_conv{i}, block{b}_pool); taps the last tensor at each stride."""
+    block, conv, stride = 1, 1, 1
+    for item in PAPER_TABLE[config]:
+        if item == "M":
+            if stride > 1:  # the last tensor at each stride: the block's last conv
+                taps.record(x, stride)
+            stride *= 2
+            x = layers.MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool")(x)
+            block, conv = block + 1, 1
+            continue
+        conv_name = f"block{block}_conv{conv}"
+        if batch_norm:
+            x = layers.Conv2D(item, (3, 3), padding="same", name=conv_name)(x)
+            x = blocks.batch_norm(x, f"{conv_name}_bn", epsilon=BN_EPSILON, momentum=BN_MOMENTUM)
+            x = layers.ReLU(name=f"{conv_name}_relu")(x)
+        else:
+            x = layers.Conv2D(item, (3, 3), activation="relu", padding="same", name=conv_name)(x)
+        conv += 1
+    taps.record(x, stride)  # block5_pool, stride 32
+    return x
+
+
+def head(x, *, classes, classifier_activation, dropout_rate, weights):
+    """keras.applications' classifier: Flatten, fc1 and fc2 (4096, ReLU; each followed
+    by the paper's dropout when dropout_rate > 0), predictions."""
+    if weights == "imagenet" and tuple(x.shape[1:3]) != (IMAGENET_MAP, IMAGENET_MAP):
+        raise ValueError(
+            f"`weights='imagenet'` with `include_top=True` needs input_shape=(224, 224, 3) (fc1 is sized for a 7x7 "
+            f"map); the input gives a {x.shape[1]}x{x.shape[2]} map. Use include_top=False for other sizes."
+        )
+    x = flatten(x, "VGG")
+    for fc in ("fc1", "fc2"):
+        x = layers.Dense(FC_UNITS, activation="relu", name=fc)(x)
+        if dropout_rate > 0:
+            x = layers.Dropout(dropout_rate, name=f"{fc}_dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
+# ------------------------------------------------------------------------ the builder
+
+VGG = Family(
+    "VGG", graph=graph, head=head, preprocessing=caffe_preprocessing,
+    knobs={"config": "vgg16", "batch_norm": False, "dropout_rate": 0.0},
+    # keras.applications.VGG16's order after the two knobs (`name` follows classifier_activation).
+    order=("config", "batch_norm", "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
+           "classifier_activation", "name", "dropout_rate", "include_preprocessing", "features_only", "out_strides"),
+    checks={"config": one_of(PAPER_TABLE), "dropout_rate": rate("0.5 (the paper's)")},
+    default_name=lambda knobs, rows: knobs["config"] + ("_bn" if knobs["batch_norm"] else ""),
+    imagenet=_imagenet,
+).builder(doc="""A VGG network of the paper's Table 1, keras.applications.VGG16's signature.
 
     Args:
         config: "vgg11", "vgg13", "vgg16" or "vgg19" (configurations A, B, D, E).
@@ -88,131 +144,96 @@ def VGG(
         pooling: None, "avg" or "max", for include_top=False.
         classes: classifier width.
         classifier_activation: activation of the classifier, None for logits.
+        name: model name.
         dropout_rate: dropout after fc1 and fc2; the paper's 0.5, keras' 0.0.
         include_preprocessing: take [0, 255] RGB pixels (keras' "caffe"
             preprocess_input as layers: BGR flip, ImageNet mean subtraction).
             False, as keras.applications.
-        name: model name.
         features_only: return the feature maps at `out_strides`: the last tensor
             at each stride, i.e. the last convolution of blocks 2-5 (strides 2,
             4, 8, 16) and block5_pool (32).
-    """
-    _common.check_channels_last()
-    if config not in PAPER_TABLE:
-        raise ValueError(f"`config` must be one of {tuple(PAPER_TABLE)}; received config={config!r}.")
-    if not isinstance(dropout_rate, (int, float)) or not 0 <= dropout_rate < 1:
-        raise ValueError(f"`dropout_rate` must be a number in [0, 1), e.g. 0.5 (the paper's); received dropout_rate={dropout_rate!r}.")
-    _common.check_pooling(pooling)
-    has_top = include_top and not features_only
-    problem = None
-    if batch_norm or (config, has_top) not in _VGG_FILES:
-        problem = "keras.applications publishes VGG-16 and VGG-19 without batch norm only (config='vgg16' or 'vgg19', batch_norm=False)"
-    _common.check_weights(weights, has_top, classes, available=problem)
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, weights=weights, static_default=has_top)
-    if has_top and weights == "imagenet" and tuple(image.shape[1:3]) != (224, 224):
-        raise ValueError(
-            f"`weights='imagenet'` with `include_top=True` needs input_shape=(224, 224, 3) (fc1 is sized for a 7x7 "
-            f"map); received {tuple(image.shape[1:])}. Use include_top=False for other sizes."
-        )
-    if has_top and (image.shape[1] is None or image.shape[2] is None):
-        raise ValueError(
-            "`include_top=True` flattens the last feature map, so it needs a fixed `input_shape`, e.g. (224, 224, 3); "
-            f"received {tuple(image.shape[1:])}. Use include_top=False (with pooling='avg') for open sizes."
-        )
+    """)
 
-    taps = _common.FeatureTaps()
-    x = caffe_preprocessing(image) if include_preprocessing else image
-    block, conv, stride = 1, 1, 1
-    for item in PAPER_TABLE[config]:
-        if item == "M":
-            if stride > 1:  # the last tensor at each stride: the block's last conv
-                taps.record(x, stride)
-            stride *= 2
-            x = layers.MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool")(x)
-            block, conv = block + 1, 1
-            continue
-        conv_name = f"block{block}_conv{conv}"
-        if batch_norm:
-            x = layers.Conv2D(item, (3, 3), padding="same", name=conv_name)(x)
-            x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{conv_name}_bn")(x)
-            x = layers.ReLU(name=f"{conv_name}_relu")(x)
-        else:
-            x = layers.Conv2D(item, (3, 3), activation="relu", padding="same", name=conv_name)(x)
-        conv += 1
-    taps.record(x, stride)  # block5_pool, stride 32
-
-    if has_top:
-        x = layers.Flatten(name="flatten")(x)
-        for fc in ("fc1", "fc2"):
-            x = layers.Dense(FC_UNITS, activation="relu", name=fc)(x)
-            if dropout_rate > 0:
-                x = layers.Dropout(dropout_rate, name=f"{fc}_dropout")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
-
-    default_name = config + ("_bn" if batch_norm else "")
-    return _common.finish(
-        inputs, x,
-        name=name or default_name,
-        weights=weights,
-        imagenet_file=None if problem else imagenet_weights(config, has_top),
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
+# ------------------------------------------------------------------------ the variants
 
 
-def _class_style(config, batch_norm, class_name):
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=None,
-        dropout_rate=0.0,
-        include_preprocessing=False,
-        features_only=False,
-        out_strides=_common.DEFAULT_OUT_STRIDES,
-    ):
-        return VGG(
-            config, batch_norm, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            input_shape=input_shape, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-            dropout_rate=dropout_rate, include_preprocessing=include_preprocessing, name=name,
-            features_only=features_only, out_strides=out_strides,
-        )
+def vgg_variant(registry_name, *, config, batch_norm, params_m, macs_m):
+    """@variant with keras.applications' calling convention: `variant`'s wrapper
+    takes input_shape first and names the model after the def, where VGG16 takes
+    include_top first (keras.applications.VGG16's positional order) and is named
+    "vgg16" (its layer names and model name are keras'). So the def is registered
+    by `variant` and built by a wrapper with VGG's signature less the two knobs."""
+    knobs = {"config": config, "batch_norm": batch_norm}
+    register = variant(
+        registry_name, VGG, knobs=knobs, family="vgg", paper=_PAPER, arxiv="1409.1556", default_size=224,
+        paper_params_m=params_m, paper_macs_m=macs_m, figures_source=_SOURCE,
+        reference=(f"torchvision.models.{config}_bn" if batch_norm else
+                   f"keras.applications.VGG{config[3:]}" if config in ("vgg16", "vgg19") else f"torchvision.models.{config}"),
+        note="batch norm adds 2 parameters a channel (gamma, beta; ~0.01%), not in the paper" if batch_norm else "")
+    signature = VGG.__signature__.replace(
+        parameters=[p for name, p in VGG.__signature__.parameters.items() if name not in knobs])
 
-    builder.__name__ = builder.__qualname__ = class_name
-    depth = config[3:]
-    builder.__doc__ = (
-        f"VGG-{depth}{' with batch normalization (torchvision vgg' + depth + '_bn)' if batch_norm else ''}: "
-        f"VGG(config={config!r}, batch_norm={batch_norm}) with keras.applications.VGG16's signature and defaults."
-        " See `VGG` for the arguments."
-    )
-    return builder
+    def declare(function):
+        register(function)
 
+        @functools.wraps(function)
+        def build(*args, **kwargs):
+            return VGG(**signature.bind(*args, **kwargs).arguments, **knobs)
 
-VGG11 = _class_style("vgg11", False, "VGG11")
-VGG13 = _class_style("vgg13", False, "VGG13")
-VGG16 = _class_style("vgg16", False, "VGG16")
-VGG19 = _class_style("vgg19", False, "VGG19")
-VGG11BN = _class_style("vgg11", True, "VGG11BN")
-VGG13BN = _class_style("vgg13", True, "VGG13BN")
-VGG16BN = _class_style("vgg16", True, "VGG16BN")
-VGG19BN = _class_style("vgg19", True, "VGG19BN")
+        build.__signature__ = signature
+        return build
+
+    return declare
+
 
 _PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (ICLR 2015)"
 _SOURCE = "paper Table 2 (params); MACs from torchvision's model table (the paper prints none)"
-# config: (Table 2 params in millions, torchvision's GFLOPS (multiply-adds) at 224 in millions)
-_FIGURES = {"vgg11": (133, 7610), "vgg13": (133, 11310), "vgg16": (138, 15470), "vgg19": (144, 19630)}
-for _config, (_params, _macs) in _FIGURES.items():
-    for _bn in (False, True):
-        register_model(
-            _config + ("_bn" if _bn else ""), VGG, defaults={"config": _config, "batch_norm": _bn}, family="vgg",
-            paper=_PAPER, arxiv="1409.1556", default_size=224, paper_params_m=_params, paper_macs_m=_macs,
-            figures_source=_SOURCE,
-            reference=(f"torchvision.models.{_config}_bn" if _bn else
-                       f"keras.applications.VGG{_config[3:]}" if _config in ("vgg16", "vgg19") else f"torchvision.models.{_config}"),
-            note="batch norm adds 2 parameters a channel (gamma, beta; ~0.01%), not in the paper" if _bn else "",
-        )
+# Figures: Table 2's params in millions; torchvision's GFLOPS (multiply-adds) at 224, in millions.
+
+
+@vgg_variant("vgg11", config="vgg11", batch_norm=False, params_m=133, macs_m=7610)
+def VGG11(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """VGG-11: VGG(config='vgg11', batch_norm=False) with keras.applications.VGG16's signature and defaults.
+    See `VGG` for the arguments."""
+
+
+@vgg_variant("vgg13", config="vgg13", batch_norm=False, params_m=133, macs_m=11310)
+def VGG13(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """VGG-13: VGG(config='vgg13', batch_norm=False) with keras.applications.VGG16's signature and defaults.
+    See `VGG` for the arguments."""
+
+
+@vgg_variant("vgg16", config="vgg16", batch_norm=False, params_m=138, macs_m=15470)
+def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """VGG-16: VGG(config='vgg16', batch_norm=False) with keras.applications.VGG16's signature and defaults.
+    See `VGG` for the arguments."""
+
+
+@vgg_variant("vgg19", config="vgg19", batch_norm=False, params_m=144, macs_m=19630)
+def VGG19(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """VGG-19: VGG(config='vgg19', batch_norm=False) with keras.applications.VGG16's signature and defaults.
+    See `VGG` for the arguments."""
+
+
+@vgg_variant("vgg11_bn", config="vgg11", batch_norm=True, params_m=133, macs_m=7610)
+def VGG11BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """VGG-11 with batch normalization (torchvision vgg11_bn): VGG(config='vgg11', batch_norm=True) with
+    keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
+
+
+@vgg_variant("vgg13_bn", config="vgg13", batch_norm=True, params_m=133, macs_m=11310)
+def VGG13BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """VGG-13 with batch normalization (torchvision vgg13_bn): VGG(config='vgg13', batch_norm=True) with
+    keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
+
+
+@vgg_variant("vgg16_bn", config="vgg16", batch_norm=True, params_m=138, macs_m=15470)
+def VGG16BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """VGG-16 with batch normalization (torchvision vgg16_bn): VGG(config='vgg16', batch_norm=True) with
+    keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
+
+
+@vgg_variant("vgg19_bn", config="vgg19", batch_norm=True, params_m=144, macs_m=19630)
+def VGG19BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
+    """VGG-19 with batch normalization (torchvision vgg19_bn): VGG(config='vgg19', batch_norm=True) with
+    keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
