@@ -10,10 +10,14 @@ blocks both families share.
   `StochasticDepth(p, "row")`, timm's DropPath): a stock Dropout whose noise is
   shared by every element of a sample, scaled by 1 / (1 - p) during training and
   the identity at inference, as keras.applications' EfficientNet does it.
+- `positive_int`, `drop_rate`: checks of the families' arguments, as
+  models/_family.py takes them; `static_grid`: both need a static input size.
 
 Everything else of the encoders (LayerNormalization, MultiHeadAttention, Dense,
 the patchifying Conv2D) is stock Keras.
 """
+
+import numbers
 
 import keras
 from keras import layers
@@ -91,3 +95,36 @@ def linear_drop_rates(rate, count):
     if count <= 1:
         return [0.0] * count
     return [rate * i / (count - 1) for i in range(count)]
+
+
+def positive_int(example, meaning=""):
+    """A check: a positive integer (`meaning`: what the error calls it, e.g. "(C)")."""
+
+    def check(name, value):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            label = f"`{name}` {meaning}".rstrip()
+            raise ValueError(f"{label} must be a positive integer, e.g. {example}; received {name}={value!r}.")
+
+    return check
+
+
+def drop_rate(example):
+    """A check: a dropout or drop-path rate in [0, 1)."""
+
+    def check(name, value):
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
+            raise ValueError(f"`{name}` must be in [0, 1), e.g. {example}; received {name}={value!r}.")
+
+    return check
+
+
+def static_grid(image, family, why, example, patch_size=1):
+    """(rows, cols) of patches of `image`, whose size must be static (and divisible by
+    the patch size): the position embedding or window masks are built for it."""
+    rows, cols = image.shape[1:3]
+    if rows is None or cols is None or rows % patch_size or cols % patch_size:
+        divisible = f" divisible by patch_size={patch_size}" if patch_size > 1 else ""
+        raise ValueError(
+            f"{family} needs a static input size{divisible} ({why}); received input of shape "
+            f"{tuple(image.shape[1:])}. Use e.g. input_shape=({example}, {example}, 3).")
+    return rows // patch_size, cols // patch_size

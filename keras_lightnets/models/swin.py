@@ -34,13 +34,17 @@ Backbone mode: the stage outputs at strides 4, 8, 16 and the final
 """
 
 import dataclasses
+import functools
 import numbers
 from typing import Tuple
 
 from keras import layers
 
 from keras_lightnets.layers.preprocessing import torch_preprocessing
+from keras_lightnets.layers.transformer import drop_rate
 from keras_lightnets.layers.transformer import linear_drop_rates
+from keras_lightnets.layers.transformer import positive_int
+from keras_lightnets.layers.transformer import static_grid
 from keras_lightnets.layers.transformer import stochastic_depth
 from keras_lightnets.layers.transformer import transformer_mlp
 from keras_lightnets.layers.window_attention import PatchMerge
@@ -48,11 +52,13 @@ from keras_lightnets.layers.window_attention import WindowAttention
 from keras_lightnets.layers.window_attention import WindowPartition
 from keras_lightnets.layers.window_attention import WindowReverse
 from keras_lightnets.layers.window_attention import effective_shift
-from keras_lightnets.models import _common
-from keras_lightnets.registry import register_model
+from keras_lightnets.models._family import variant
+from keras_lightnets.models._transformer import TransformerFamily
+from keras_lightnets.models._transformer import by_keyword
 
-LAYER_NORM_EPSILON = 1e-5  # torchvision's Swin (nn.LayerNorm's default)
-PATCH_SIZE = 4
+__all__ = ["SwinTransformer"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,34 +76,10 @@ SPECS = {
     "swin_s": SwinSpec(96, (2, 2, 18, 2), (3, 6, 12, 24), 0.3),
     "swin_b": SwinSpec(128, (2, 2, 18, 2), (4, 8, 16, 32), 0.5),
 }
+LAYER_NORM_EPSILON = 1e-5  # torchvision's Swin (nn.LayerNorm's default)
+PATCH_SIZE = 4
 
-
-def _int_tuple(value, name, example):
-    values = tuple(value) if isinstance(value, (tuple, list)) else None
-    if not values or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values):
-        raise ValueError(f"`{name}` must be a non-empty sequence of positive integers, e.g. {example}; received {name}={value!r}.")
-    return tuple(int(v) for v in values)
-
-
-def check_swin_args(embed_dim, depths, num_heads, window_size, mlp_ratio, dropout_rate, stochastic_depth_rate):
-    if not isinstance(embed_dim, numbers.Integral) or isinstance(embed_dim, bool) or embed_dim < 1:
-        raise ValueError(f"`embed_dim` (C) must be a positive integer, e.g. 96; received embed_dim={embed_dim!r}.")
-    depths = _int_tuple(depths, "depths", (2, 2, 6, 2))
-    num_heads = _int_tuple(num_heads, "num_heads", (3, 6, 12, 24))
-    if len(depths) != len(num_heads):
-        raise ValueError(f"`depths` and `num_heads` need one entry per stage; received {len(depths)} and {len(num_heads)}.")
-    for s, heads in enumerate(num_heads):
-        dim = embed_dim * 2 ** s
-        if dim % heads:
-            raise ValueError(f"Stage {s + 1} has {dim} channels, not divisible by its num_heads={heads}.")
-    if not isinstance(window_size, numbers.Integral) or isinstance(window_size, bool) or window_size < 2:
-        raise ValueError(f"`window_size` (M) must be an integer >= 2, e.g. 7; received window_size={window_size!r}.")
-    if not isinstance(mlp_ratio, numbers.Real) or isinstance(mlp_ratio, bool) or mlp_ratio <= 0:
-        raise ValueError(f"`mlp_ratio` must be a positive number, e.g. 4.0; received mlp_ratio={mlp_ratio!r}.")
-    for value, name in ((dropout_rate, "dropout_rate"), (stochastic_depth_rate, "stochastic_depth_rate")):
-        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
-            raise ValueError(f"`{name}` must be in [0, 1), e.g. 0.2; received {name}={value!r}.")
-    return depths, num_heads
+# ------------------------------------------------------------------- the graph
 
 
 def swin_block(x, *, num_heads, window_size, shifted, mlp_ratio, dropout_rate, drop_path, name):
@@ -129,27 +111,77 @@ def patch_merging(x, name):
     return layers.Dense(2 * channels, use_bias=False, name=f"{name}_reduction")(x)
 
 
-def SwinTransformer(
-    embed_dim=96,
-    depths=(2, 2, 6, 2),
-    num_heads=(3, 6, 12, 24),
-    window_size=7,
-    mlp_ratio=4.0,
-    input_shape=None,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.0,
-    stochastic_depth_rate=0.0,
-    classifier_activation="softmax",
-    include_preprocessing=False,
-    name="swin_transformer",
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """A Swin Transformer of any size (defaults: Swin-T's table, without stochastic depth).
+def graph(x, taps, *, embed_dim, depths, num_heads, window_size, mlp_ratio, dropout_rate, stochastic_depth_rate):
+    """Patch partition, the stages (merging before all but the first), the final
+    LayerNorm; taps each stage's output, the last one layer-normed."""
+    depths, num_heads = tuple(depths), tuple(num_heads)
+    if len(depths) != len(num_heads):
+        raise ValueError(f"`depths` and `num_heads` need one entry per stage; received {len(depths)} and {len(num_heads)}.")
+    for s, heads in enumerate(num_heads):
+        if embed_dim * 2 ** s % heads:
+            raise ValueError(f"Stage {s + 1} has {embed_dim * 2 ** s} channels, not divisible by its num_heads={heads}.")
+    static_grid(x, "Swin Transformer", "its window masks are built for it", 224)
+    x = layers.Conv2D(embed_dim, PATCH_SIZE, strides=PATCH_SIZE, name="patch_embed")(x)
+    x = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="patch_embed_norm")(x)
+    stride = PATCH_SIZE
+    rates = iter(linear_drop_rates(stochastic_depth_rate, sum(depths)))
+    for s, (depth, heads) in enumerate(zip(depths, num_heads), start=1):
+        if s > 1:
+            x = patch_merging(x, f"stage{s}_merge")
+            stride *= 2
+        for b in range(depth):
+            x = swin_block(
+                x, num_heads=heads, window_size=window_size, shifted=b % 2 == 1, mlp_ratio=mlp_ratio,
+                dropout_rate=dropout_rate, drop_path=next(rates), name=f"stage{s}_block{b}",
+            )
+        taps.record(x, stride)
+    x = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm")(x)
+    taps.record(x, stride)
+    return x
+
+
+def head(x, *, classes, classifier_activation):
+    """Global average pooling and the Linear head (torchvision's avgpool, head)."""
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="head")(x)
+
+
+# ------------------------------------------------------------------------ the builder
+
+
+def _positive_ints(example):
+    def check(name, value):
+        values = tuple(value) if isinstance(value, (tuple, list)) else None
+        if not values or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in values):
+            raise ValueError(f"`{name}` must be a non-empty sequence of positive integers, e.g. {example}; received {name}={value!r}.")
+
+    return check
+
+
+def _window_size(name, value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 2:
+        raise ValueError(f"`{name}` (M) must be an integer >= 2, e.g. 7; received {name}={value!r}.")
+
+
+def _mlp_ratio(name, value):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive number, e.g. 4.0; received {name}={value!r}.")
+
+
+SwinTransformer = TransformerFamily(
+    "SwinTransformer", graph=graph, head=head, preprocessing=torch_preprocessing,
+    knobs={"embed_dim": 96, "depths": (2, 2, 6, 2), "num_heads": (3, 6, 12, 24), "window_size": 7, "mlp_ratio": 4.0,
+           "dropout_rate": 0.0, "stochastic_depth_rate": 0.0},
+    order=("embed_dim", "depths", "num_heads", "window_size", "mlp_ratio", "input_shape", "include_top", "weights",
+           "input_tensor", "classes", "pooling", "dropout_rate", "stochastic_depth_rate", "classifier_activation",
+           "include_preprocessing", "name", "features_only", "out_strides"),
+    checks={"embed_dim": positive_int(96, "(C)"), "depths": _positive_ints((2, 2, 6, 2)),
+            "num_heads": _positive_ints((3, 6, 12, 24)), "window_size": _window_size, "mlp_ratio": _mlp_ratio,
+            "dropout_rate": drop_rate(0.2), "stochastic_depth_rate": drop_rate(0.2)},
+    defaults={"name": "swin_transformer"},
+    default_name=lambda knobs, rows: "swin_transformer",
+    no_imagenet="torchvision's Swin weights are PyTorch checkpoints; convert them to a Keras file and pass its path",
+).builder(doc="""A Swin Transformer of any size (defaults: Swin-T's table, without stochastic depth).
 
     Args:
         embed_dim: C, the channels of the first stage (doubled by each merging).
@@ -172,88 +204,64 @@ def SwinTransformer(
         name: model name.
         features_only: return the feature maps at `out_strides` (4, 8, 16, 32:
             the four stages' outputs, the last one layer-normed).
-    """
-    _common.check_channels_last()
-    depths, num_heads = check_swin_args(embed_dim, depths, num_heads, window_size, mlp_ratio, dropout_rate, stochastic_depth_rate)
-    _common.check_pooling(pooling)
-    head = include_top and not features_only
-    _common.check_weights(
-        weights, head, classes,
-        available="torchvision's Swin weights are PyTorch checkpoints; convert them to a Keras file and pass its path",
-    )
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, weights=weights, static_default=True)
-    if None in image.shape[1:3]:
-        raise ValueError(
-            f"Swin Transformer needs a static input size (its window masks are built for it); received input of "
-            f"shape {tuple(image.shape[1:])}. Use e.g. input_shape=(224, 224, 3)."
-        )
-
-    taps = _common.FeatureTaps()
-    x = torch_preprocessing(image) if include_preprocessing else image
-    x = layers.Conv2D(embed_dim, PATCH_SIZE, strides=PATCH_SIZE, name="patch_embed")(x)
-    x = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="patch_embed_norm")(x)
-    stride = PATCH_SIZE
-    rates = iter(linear_drop_rates(stochastic_depth_rate, sum(depths)))
-    for s, (depth, heads) in enumerate(zip(depths, num_heads), start=1):
-        if s > 1:
-            x = patch_merging(x, f"stage{s}_merge")
-            stride *= 2
-        for b in range(depth):
-            x = swin_block(
-                x, num_heads=heads, window_size=window_size, shifted=b % 2 == 1, mlp_ratio=mlp_ratio,
-                dropout_rate=dropout_rate, drop_path=next(rates), name=f"stage{s}_block{b}",
-            )
-        taps.record(x, stride)
-    x = layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="norm")(x)
-    taps.record(x, stride)
-    if head:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="head")(x)
-    else:
-        x = _common.pool(x, pooling)
-    return _common.finish(
-        inputs, x, name=name, weights=weights, imagenet_file=None,
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
+    """)
 
 
-def _class_builder(class_name, key, summary):
-    spec = SPECS[key]
-
-    def builder(
-        input_shape=None, include_top=True, weights=None, input_tensor=None, classes=1000, pooling=None,
-        dropout_rate=0.0, stochastic_depth_rate=spec.stochastic_depth_rate, window_size=7,
-        classifier_activation="softmax", include_preprocessing=False, name=key, features_only=False,
-        out_strides=_common.DEFAULT_OUT_STRIDES,
-    ):
-        return SwinTransformer(
-            embed_dim=spec.embed_dim, depths=spec.depths, num_heads=spec.num_heads, window_size=window_size,
-            input_shape=input_shape, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            classes=classes, pooling=pooling, dropout_rate=dropout_rate, stochastic_depth_rate=stochastic_depth_rate,
-            classifier_activation=classifier_activation, include_preprocessing=include_preprocessing, name=name,
-            features_only=features_only, out_strides=out_strides,
-        )
-
-    builder.__name__ = builder.__qualname__ = class_name
-    builder.__doc__ = (
-        f"{summary}\n\n    C={spec.embed_dim}, depths {spec.depths}, heads {spec.num_heads}, window 7, "
-        f"stochastic depth {spec.stochastic_depth_rate}. Arguments as `SwinTransformer`."
-    )
-    return builder
-
-
-SwinT = _class_builder("SwinT", "swin_t", "Swin-T (torchvision's swin_t): 28,288,354 parameters, 4.5G MACs at 224.")
-SwinS = _class_builder("SwinS", "swin_s", "Swin-S (torchvision's swin_s): 49,606,258 parameters, 8.7G MACs at 224.")
-SwinB = _class_builder("SwinB", "swin_b", "Swin-B (torchvision's swin_b): 87,768,224 parameters, 15.4G MACs at 224.")
+# ------------------------------------------------------------------------ the variants
 
 _SWIN = "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows (ICCV 2021)"
-for _name, _builder, _params, _macs in (
-    ("swin_t", SwinT, 28, 4500),
-    ("swin_s", SwinS, 50, 8700),
-    ("swin_b", SwinB, 88, 15400),
-):
-    register_model(
-        _name, _builder, family="swin", paper=_SWIN, arxiv="2103.14030", default_size=224,
-        paper_params_m=_params, paper_macs_m=_macs, figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)",
-        reference=f"torchvision.models.{_name}",
-    )
+_BY_KEYWORD = by_keyword(SwinTransformer)  # what @variant calls
+
+
+def _trained_drop_path(spec):
+    """Swin-T/S/B build with the paper's drop-path rate, one of @variant's knobs (so the
+    registry's models train with it), and take another rate as before: @variant refuses a
+    new value for a knob, so that call goes to the family builder."""
+    table = dataclasses.asdict(spec)
+    del table["stochastic_depth_rate"]
+
+    def wrap(fixed):
+        @functools.wraps(fixed)
+        def build(input_shape=None, **kwargs):
+            if set(kwargs) & set(table):  # @variant's error, which names the family builder
+                return fixed(input_shape, **{k: v for k, v in kwargs.items() if k != "stochastic_depth_rate"})
+            if "stochastic_depth_rate" not in kwargs:
+                return fixed(input_shape, **kwargs)
+            return SwinTransformer(input_shape=input_shape, **table, **{"name": fixed.__name__, **kwargs})
+
+        return build
+
+    return wrap
+
+
+@_trained_drop_path(SPECS["swin_t"])
+@variant("swin_t", _BY_KEYWORD, knobs=dataclasses.asdict(SPECS["swin_t"]), family="swin", paper=_SWIN,
+         arxiv="2103.14030", default_size=224, paper_params_m=28, paper_macs_m=4500,
+         figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_t")
+def SwinT(input_shape=None, **kwargs):
+    """Swin-T (torchvision's swin_t): 28,288,354 parameters, 4.5G MACs at 224.
+
+    C=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24), window 7, stochastic depth 0.2.
+    Arguments as `SwinTransformer` but the table's."""
+
+
+@_trained_drop_path(SPECS["swin_s"])
+@variant("swin_s", _BY_KEYWORD, knobs=dataclasses.asdict(SPECS["swin_s"]), family="swin", paper=_SWIN,
+         arxiv="2103.14030", default_size=224, paper_params_m=50, paper_macs_m=8700,
+         figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_s")
+def SwinS(input_shape=None, **kwargs):
+    """Swin-S (torchvision's swin_s): 49,606,258 parameters, 8.7G MACs at 224.
+
+    C=96, depths (2, 2, 18, 2), heads (3, 6, 12, 24), window 7, stochastic depth 0.3.
+    Arguments as `SwinTransformer` but the table's."""
+
+
+@_trained_drop_path(SPECS["swin_b"])
+@variant("swin_b", _BY_KEYWORD, knobs=dataclasses.asdict(SPECS["swin_b"]), family="swin", paper=_SWIN,
+         arxiv="2103.14030", default_size=224, paper_params_m=88, paper_macs_m=15400,
+         figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_b")
+def SwinB(input_shape=None, **kwargs):
+    """Swin-B (torchvision's swin_b): 87,768,224 parameters, 15.4G MACs at 224.
+
+    C=128, depths (2, 2, 18, 2), heads (4, 8, 16, 32), window 7, stochastic depth 0.5.
+    Arguments as `SwinTransformer` but the table's."""

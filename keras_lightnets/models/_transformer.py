@@ -1,0 +1,52 @@
+"""The builder of the transformer families (ViT, Swin): models/_family.py's Family and
+what they need beyond it.
+
+- A static input size by default, with the classifier or without (keras.applications
+  builds open spatial dims without it): the position embedding (ViT) and the window
+  masks (Swin) are built for the size.
+- `poolings`: pooling modes of the family's own besides None, "avg" and "max" (ViT's
+  "token", the class token); the graph reads the mode as `family_pooling`.
+- `default_out_strides(knobs)`: what out_strides=None means (ViT: its one stride, the
+  patch size).
+
+And `by_keyword(builder)`, the builder as @variant may call it: @variant passes
+input_shape first by position, where a transformer's positional order starts with its
+table (ViT(patch_size, depth, ...), as before).
+"""
+
+import dataclasses
+import functools
+from typing import Callable, Optional, Tuple
+
+from keras_lightnets.models._family import Family
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerFamily(Family):
+    poolings: Tuple[str, ...] = ()
+    default_out_strides: Optional[Callable] = None
+
+    def _build(self, args):
+        for name, check in self.checks.items():  # before the default size reads the knobs
+            check(name, args[name])
+        knobs = {k: args[k] for k in self.knobs}
+        args = dict(args)
+        if args["input_shape"] is None and args["input_tensor"] is None:
+            size = self.default_size(knobs) if callable(self.default_size) else self.default_size
+            args["input_shape"] = (size, size, 3)
+        if args["out_strides"] is None and self.default_out_strides:
+            args["out_strides"] = self.default_out_strides(knobs)
+        own = args["pooling"] in self.poolings
+        args["family_pooling"] = args["pooling"] if own else None
+        args["pooling"] = None if own else args["pooling"]
+        return super()._build(args)
+
+
+def by_keyword(builder):
+    """`builder` with input_shape, if given by position, passed by keyword."""
+
+    @functools.wraps(builder)
+    def build(input_shape=None, **kwargs):
+        return builder(input_shape=input_shape, **kwargs)
+
+    return build
