@@ -158,27 +158,50 @@ def _call(function, *inputs, arguments):
     return function(*inputs, **{k: v for k, v in arguments.items() if k in wanted})
 
 
-def variant(registry_name, builder, *, knobs, **figures):
+def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_name=None, **figures):
     """Declares a variant: `@variant("squeezenet1_1", SqueezeNet, knobs={"version": "1_1"}, paper=..., ...)`
-    over `def SqueezeNet1_1(input_shape=None, **kwargs)`, whose docstring is the
-    variant's. The decorated def builds `builder` with `knobs` fixed (another value for
-    one of them is an error that names the family builder), and is registered as
-    `registry_name` with its figures (registry.ModelInfo's fields)."""
+    over `def SqueezeNet1_1(input_shape=None, **kwargs)`, whose docstring is the variant's.
+
+    The decorated def builds `builder` with `knobs` fixed (another value for one of them
+    is an error that names the family builder) and `defaults` as its own defaults (the
+    caller may override them: e.g. a paper's drop-path rate per size). It takes the
+    builder's other arguments, by keyword or by position in the builder's order, or in
+    `order` where keras.applications' variant orders them differently (VGG16 starts with
+    include_top). `model_name`: the model's default name, when the family's
+    `default_name` does not give the published one. It is registered as `registry_name`
+    with its figures (registry.ModelInfo's fields) and added to its module's `__all__`."""
+    defaults = dict(defaults or {})
 
     def declare(function):
-        fixed: Tuple[str, ...] = tuple(knobs)
+        family_signature = inspect.signature(builder)
+        parameters = {n: p for n, p in family_signature.parameters.items() if n not in knobs}
+        unknown = [n for n in [*(order or ()), *defaults] if n not in parameters]
+        if unknown:
+            raise TypeError(f"{function.__name__}: {sorted(set(unknown))} are not arguments of {builder.__name__} "
+                            "(or are fixed knobs).")
+        names = list(order or ()) + [n for n in parameters if n not in (order or ())]
+        signature = inspect.Signature([parameters[n].replace(default=defaults.get(n, parameters[n].default))
+                                       for n in names])
 
         @functools.wraps(function)
-        def build(input_shape=None, **kwargs):
-            clash = [k for k in fixed if k in kwargs]
+        def build(*args, **kwargs):
+            clash = [k for k in knobs if k in kwargs]
             if clash:
                 settings = ", ".join(f"{k} {knobs[k]!r}" for k in clash)
                 raise ValueError(f"{function.__name__} is {settings}; "
                                  f"use {builder.__name__}({', '.join(f'{k}=...' for k in clash)}) for another.")
-            kwargs.setdefault("name", function.__name__)
-            return builder(input_shape, **knobs, **kwargs)
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as error:
+                raise TypeError(f"{function.__name__}: {error}. Its arguments: {', '.join(names)}.") from None
+            bound.apply_defaults()
+            arguments = dict(bound.arguments)
+            if arguments.get("name") is None and model_name is not None:
+                arguments["name"] = model_name
+            return builder(**arguments, **knobs)
 
-        register_model(registry_name, builder, defaults=dict(knobs), **figures)
+        build.__signature__ = signature
+        register_model(registry_name, builder, defaults={**knobs, **defaults}, **figures)
         sys.modules[function.__module__].__dict__.setdefault("__all__", []).append(function.__name__)
         return build
 
