@@ -18,6 +18,8 @@ order to reverse.
 from keras import layers
 
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)  # keras.applications.imagenet_utils
+# ImageNet's channel statistics on [0, 1] pixels: torchvision's, and the TPU code's
+# MEAN_RGB / STDDEV_RGB over 255 (EfficientNet, MnasNet); the one copy in the package.
 TORCH_RGB_MEAN = (0.485, 0.456, 0.406)
 TORCH_RGB_STD = (0.229, 0.224, 0.225)
 # CIFAR-10's channel statistics on [0, 255] pixels, as the WRN and DenseNet authors'

@@ -1,4 +1,6 @@
-"""One builder for the inverted-residual family: it walks a paper's block table.
+"""What the inverted-residual families share: a table of stages expanded into blocks,
+the walk over them, and the EfficientNet-style network (stem, stages, top conv,
+pooled classifier) that EfficientNet and MnasNet both are.
 
 MobileNetV2, MobileNetV3, MnasNet and EfficientNet (and its Lite variants) differ
 only in their tables, channel rounding, SE style and layer names; everything else is
@@ -8,10 +10,15 @@ here.
 import dataclasses
 from typing import Callable, Optional, Sequence
 
+from keras import layers
+
+from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.blocks import make_divisible
 from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
 from keras_lightnets.layers.inverted_residual import inverted_residual
+from keras_lightnets.models.scaling import ScalableNet
+from keras_lightnets.models.scaling import Stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +35,7 @@ class Block:
 
 
 @dataclasses.dataclass(frozen=True)
-class Family:
+class BlockStyle:
     """What a family fixes beyond its table."""
 
     naming: BlockNaming
@@ -38,7 +45,18 @@ class Family:
     bn_momentum: float = 0.999
 
 
-def walk_blocks(x, blocks: Sequence[Block], alpha, family: Family, taps, stride, drop_connect_rate=0.0):
+def blocks_from_stages(stages: Sequence[Stage], act=None):
+    """One Block per layer: each stage's `repeats` blocks, its stride on the first;
+    the stage's own activation where the table gives one, else `act`."""
+    return tuple(
+        Block(kernel=s.kernel, expansion=s.expansion, out=s.out, se_ratio=s.se_ratio, act=s.act or act,
+              stride=s.stride if i == 0 else 1, skip=s.skip)
+        for s in stages
+        for i in range(s.repeats)
+    )
+
+
+def walk_blocks(x, blocks: Sequence[Block], alpha, style: BlockStyle, taps, stride, drop_connect_rate=0.0):
     """Applies `blocks`; records feature taps before each downsampling.
 
     `drop_connect_rate`: block i of n drops its residual branch with probability
@@ -53,17 +71,73 @@ def walk_blocks(x, blocks: Sequence[Block], alpha, family: Family, taps, stride,
         x = inverted_residual(
             x,
             expanded_filters=make_divisible(x.shape[-1] * block.expansion),
-            out_filters=family.round_filters(block.out, alpha),
+            out_filters=style.round_filters(block.out, alpha),
             kernel_size=block.kernel,
             stride=block.stride,
             act=block.act,
             se_ratio=block.se_ratio,
             index=index,
-            naming=family.naming,
-            se_style=family.se_style,
-            bn_epsilon=family.bn_epsilon,
-            bn_momentum=family.bn_momentum,
+            naming=style.naming,
+            se_style=style.se_style,
+            bn_epsilon=style.bn_epsilon,
+            bn_momentum=style.bn_momentum,
             skip=block.skip,
             drop_rate=drop_connect_rate * index / len(blocks),
         )
     return x, stride
+
+
+# ------------------------------------------- the EfficientNet-style network (and MnasNet's)
+
+SUFFIXES = {  # our block roles -> keras.applications' EfficientNet layer names
+    "expand": "expand_conv",
+    "expand_bn": "expand_bn",
+    "expand_act": "expand_activation",
+    "depthwise": "dwconv",
+    "depthwise_bn": "bn",
+    "depthwise_act": "activation",
+    "se_pool": "se_squeeze",
+    "se_reduce": "se_reduce",
+    "se_reduce_act": "se_reduce_activation",
+    "se_expand": "se_expand",
+    "se_gate": "se_expand_activation",
+    "se_scale": "se_excite",
+    "project": "project_conv",
+    "project_bn": "project_bn",
+    "drop": "drop",
+    "add": "add",
+}
+BN_EPSILON, BN_MOMENTUM = 1e-3, 0.99  # the authors' TPU code and keras.applications
+
+
+def _stage_letters(j):
+    """a, b, ..., z, then ba, bb, ... (keras.applications: chr(97 + j), j < 26)."""
+    return chr(97 + j) if j < 26 else _stage_letters(j // 26) + chr(97 + j % 26)
+
+
+def stage_prefixes(stages: Sequence[Stage]):
+    """keras.applications' block name prefixes: block{stage}{a, b, ...}_, one per block."""
+    return tuple(f"block{i + 1}{_stage_letters(j)}_" for i, stage in enumerate(stages) for j in range(stage.repeats))
+
+
+def scaled_net_graph(x, taps, net: ScalableNet, *, act, se_style, drop_connect_rate=0.0):
+    """Stem conv, `net`'s stages, top conv (EfficientNet's layer names), taps at
+    every stride. `net` is already scaled: its widths are built as they are."""
+    bn = {"bn_epsilon": BN_EPSILON, "bn_momentum": BN_MOMENTUM}
+    x = conv_bn_act(x, net.stem, 3, strides=2, act=act, name="stem_conv", bn_name="stem_bn",
+                    act_name="stem_activation", **bn)
+    style = BlockStyle(naming=BlockNaming(prefix=stage_prefixes(net.stages).__getitem__, suffixes=SUFFIXES),
+                       round_filters=lambda filters, _: filters, se_style=se_style, **bn)
+    x, stride = walk_blocks(x, blocks_from_stages(net.stages, act), 1.0, style, taps, stride=2,
+                            drop_connect_rate=drop_connect_rate)
+    x = conv_bn_act(x, net.head, 1, act=act, name="top_conv", bn_name="top_bn", act_name="top_activation", **bn)
+    taps.record(x, stride)
+    return x
+
+
+def pooled_dense_head(x, *, classes, classifier_activation, dropout_rate):
+    """Global average pooling, dropout, the Dense classifier (EfficientNet's names)."""
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)

@@ -25,24 +25,28 @@ import dataclasses
 import numbers
 import re
 
-import keras
 import numpy as np
 from keras import layers
 
-from keras_lightnets.layers.blocks import conv_bn_act
-from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
+from keras_lightnets.layers.preprocessing import TORCH_RGB_MEAN
+from keras_lightnets.layers.preprocessing import TORCH_RGB_STD
 from keras_lightnets.layers.preprocessing import channel_statistics
 from keras_lightnets.models import _common
-from keras_lightnets.models._inverted_residual_net import Block
-from keras_lightnets.models._inverted_residual_net import Family
-from keras_lightnets.models._inverted_residual_net import walk_blocks
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import rate
+from keras_lightnets.models._family import variant
+from keras_lightnets.models._inverted_residual_net import pooled_dense_head
+from keras_lightnets.models._inverted_residual_net import scaled_net_graph
 from keras_lightnets.models.scaling import ScalableNet
 from keras_lightnets.models.scaling import Stage
 from keras_lightnets.models.scaling import compound_scale
-from keras_lightnets.registry import register_model
 from keras_lightnets.weights import WeightFile
 from keras_lightnets.weights import load_weights_by_name
+
+__all__ = ["EfficientNet", "EfficientNetLite"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
 
 # Table 1 of the paper: EfficientNet-B0 (stem conv3x3 32, head conv1x1 1280).
 B0_STAGES = (
@@ -88,30 +92,19 @@ def scaled_table(variant):
     return compound_scale(base, width=width, depth=depth, resolution=resolution)
 
 
-SUFFIXES = {  # our block roles -> keras.applications' layer names
-    "expand": "expand_conv",
-    "expand_bn": "expand_bn",
-    "expand_act": "expand_activation",
-    "depthwise": "dwconv",
-    "depthwise_bn": "bn",
-    "depthwise_act": "activation",
-    "se_pool": "se_squeeze",
-    "se_reduce": "se_reduce",
-    "se_reduce_act": "se_reduce_activation",
-    "se_expand": "se_expand",
-    "se_gate": "se_expand_activation",
-    "se_scale": "se_excite",
-    "project": "project_conv",
-    "project_bn": "project_bn",
-    "drop": "drop",
-    "add": "add",
-}
+
+
+def coefficients(variant):
+    """A released variant's (width, depth, resolution) as the builders' arguments."""
+    width, depth, resolution, _ = COEFFICIENTS[variant]
+    return {"width_coefficient": width, "depth_coefficient": depth, "default_size": resolution}
+
+
 SE_STYLE = SqueezeExciteStyle(divisor=None, inner_act="swish", gate_act="sigmoid", from_input=True)
-BN_EPSILON, BN_MOMENTUM = 1e-3, 0.99  # the authors' code and keras.applications
 
 # ImageNet statistics of [0, 1] pixels (the authors' MEAN_RGB / STDDEV_RGB over 255).
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], "float32")
-IMAGENET_STDDEV = np.array([0.229, 0.224, 0.225], "float32")
+IMAGENET_MEAN = np.array(TORCH_RGB_MEAN, "float32")
+IMAGENET_STDDEV = np.array(TORCH_RGB_STD, "float32")
 
 WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
 _WEIGHT_HASHES = {  # keras.applications' (with top, without top)
@@ -132,33 +125,6 @@ def imagenet_weights(variant, include_top):
     return WeightFile(filename, WEIGHTS_URL + filename, with_top if include_top else no_top)
 
 
-def _stage_letters(j):
-    """a, b, ..., z, then ba, bb, ... (keras.applications: chr(97 + j), j < 26)."""
-    return chr(97 + j) if j < 26 else _stage_letters(j // 26) + chr(97 + j % 26)
-
-
-def blocks_from_table(net: ScalableNet, act):
-    """One Block per layer (stride on a stage's first) and its keras.applications
-    name prefix: block{stage}{a, b, ...}_."""
-    blocks, prefixes = [], []
-    for i, stage in enumerate(net.stages):
-        for j in range(stage.repeats):
-            blocks.append(Block(
-                kernel=stage.kernel, expansion=stage.expansion, out=stage.out, se_ratio=stage.se_ratio,
-                act=act, stride=stage.stride if j == 0 else 1, skip=stage.skip,
-            ))
-            prefixes.append(f"block{i + 1}{_stage_letters(j)}_")
-    return tuple(blocks), tuple(prefixes)
-
-
-def _family(prefixes):
-    return Family(
-        naming=BlockNaming(prefix=prefixes.__getitem__, suffixes=SUFFIXES),
-        round_filters=lambda filters, alpha: filters,  # the table is already scaled
-        se_style=SE_STYLE, bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM,
-    )
-
-
 def _normalize_imagenet(x):
     """keras.applications' Rescaling + Normalization, the latter set to ImageNet's
     statistics (keras.applications leaves it at mean 0, variance 1 until weights load)."""
@@ -170,6 +136,11 @@ def _normalize_imagenet(x):
     stddev = np.array(channel_statistics(IMAGENET_STDDEV, channels), "float32")
     _set_normalization(norm, mean, stddev**2)
     return x
+
+
+def _lite_preprocessing(x):
+    """The authors' inception-style (x - 127) / 128, kinder to quantization."""
+    return layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="rescaling")(x)
 
 
 def set_imagenet_normalization(model):
@@ -212,229 +183,164 @@ def load_weights(model, path):
         _set_normalization(norm, mean, variance)
 
 
-def _check_rate(name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a number in [0, 1); received {name}={value!r}.")
+# ------------------------------------------------------------------- the graph
 
 
-def _efficientnet(
-    net: ScalableNet, *, lite, activation, dropout_rate, drop_connect_rate, name, include_top, weights,
-    input_tensor, input_shape, pooling, classes, classifier_activation, include_preprocessing,
-    features_only, out_strides, published,
-):
-    """Builds `net` (an already scaled table). `published`: the keras.applications
-    variant ("b0".."b7") whose ImageNet file fits, or None."""
-    _common.check_channels_last()
-    _common.check_pooling(pooling)
-    _check_rate("dropout_rate", dropout_rate)
-    _check_rate("drop_connect_rate", drop_connect_rate)
-    has_top = include_top and not features_only
-    _common.check_weights(
-        weights, has_top, classes,
-        available=None if published else (
-            "the EfficientNet-Lite checkpoints are published for TensorFlow 1 only (tensorflow/tpu), not as Keras files"
-            if lite else "keras.applications publishes B0-B7 with their own width and depth coefficients only"
-        ),
-    )
-    image, inputs = _common.resolve_input(
-        input_shape, input_tensor, default_size=net.resolution, weights=weights, static_default=has_top,
-    )
-    taps = _common.FeatureTaps()
-    x = image
-    if include_preprocessing:
-        # Lite: the authors' inception-style (x - 127) / 128, kinder to quantization.
-        x = layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="rescaling")(x) if lite else _normalize_imagenet(x)
-    x = conv_bn_act(
-        x, net.stem, 3, strides=2, act=activation, name="stem_conv", bn_name="stem_bn",
-        act_name="stem_activation", bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM,
-    )
-    blocks, prefixes = blocks_from_table(net, activation)
-    x, stride = walk_blocks(x, blocks, 1.0, _family(prefixes), taps, stride=2, drop_connect_rate=drop_connect_rate)
-    x = conv_bn_act(
-        x, net.head, 1, act=activation, name="top_conv", bn_name="top_bn",
-        act_name="top_activation", bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM,
-    )
-    taps.record(x, stride)
-
-    if has_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
-
-    if features_only:
-        feature_maps = taps.select(out_strides)  # check before loading
-    model = keras.Model(inputs, x, name=name)
-    if weights is not None:
-        load_weights(model, imagenet_weights(published, has_top).fetch() if weights == "imagenet" else weights)
-    if features_only:
-        return keras.Model(inputs, feature_maps, name=f"{name}_features")
-    return model
+def _check_base(name, value):
+    if not isinstance(value, ScalableNet):
+        raise ValueError(f"`{name}` must be a ScalableNet (e.g. EFFICIENTNET_B0, or one from compound_scale); received {type(value).__name__}.")
 
 
-def _scaled(base, width_coefficient, depth_coefficient, default_size, depth_divisor):
-    if not isinstance(base, ScalableNet):
-        raise ValueError(f"`base` must be a ScalableNet (e.g. EFFICIENTNET_B0, or one from compound_scale); received {type(base).__name__}.")
-    if not isinstance(depth_divisor, numbers.Integral) or isinstance(depth_divisor, bool) or depth_divisor < 1:
-        raise ValueError(f"`depth_divisor` must be a positive integer (8 in the paper); received depth_divisor={depth_divisor!r}.")
+def _check_divisor(name, value):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer (8 in the paper); received {name}={value!r}.")
+
+
+def _check_dropout(name, value):
+    if value is not None:  # None: the released variant's
+        rate("0.2")(name, value)
+
+
+def scaled(width_coefficient, depth_coefficient, default_size, depth_divisor, base, **unused):
+    """The table the arguments describe: `base` compound-scaled."""
     base = dataclasses.replace(base, divisor=int(depth_divisor))
     return compound_scale(base, width=width_coefficient, depth=depth_coefficient, resolution=default_size)
 
 
-def _published_variant(prefix, base, default_base, width, depth, divisor, activation, default_activation):
-    if base is not default_base or divisor != 8 or activation != default_activation:
+def released(knobs):
+    """The released variant ("b3", "lite2", ...) the arguments build, or None."""
+    if knobs["depth_divisor"] != 8:
         return None
-    for variant, (w, d, _, _) in COEFFICIENTS.items():
-        if variant.startswith(prefix) and (w, d) == (width, depth):
-            return variant
+    for name, (width, depth, _, _) in COEFFICIENTS.items():
+        base, activation = (EFFICIENTNET_LITE0, "relu6") if name.startswith("lite") else (EFFICIENTNET_B0, "swish")
+        if (knobs["base"], knobs["activation"], knobs["width_coefficient"], knobs["depth_coefficient"]) == (
+                base, activation, width, depth):
+            return name
     return None
 
 
-def EfficientNet(
-    width_coefficient=1.0,
-    depth_coefficient=1.0,
-    default_size=None,
-    dropout_rate=0.2,
-    drop_connect_rate=0.2,
-    depth_divisor=8,
-    activation="swish",
-    base=EFFICIENTNET_B0,
-    name="efficientnet",
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """An EfficientNet of any compound-scaling coefficients, with
-    keras.applications.efficientnet.EfficientNet's signature.
+def scaled_table(variant):
+    """The stage table of a released variant ("b3", "lite2", ...), by compound scaling."""
+    base = EFFICIENTNET_LITE0 if variant.startswith("lite") else EFFICIENTNET_B0
+    return scaled(**coefficients(variant), depth_divisor=8, base=base)
 
+
+def graph(x, taps, *, width_coefficient, depth_coefficient, default_size, depth_divisor, base, activation,
+          drop_connect_rate):
+    """EfficientNet's layout (stem, stages, top conv) on the compound-scaled table."""
+    net = scaled(width_coefficient, depth_coefficient, default_size, depth_divisor, base)
+    return scaled_net_graph(x, taps, net, act=activation, se_style=SE_STYLE, drop_connect_rate=drop_connect_rate)
+
+
+def head(x, *, classes, classifier_activation, dropout_rate, width_coefficient, depth_coefficient, depth_divisor,
+         base, activation):
+    """Pooling, dropout (the released variant's rate unless given, else 0.2), Dense."""
+    if dropout_rate is None:
+        variant_name = released({"width_coefficient": width_coefficient, "depth_coefficient": depth_coefficient,
+                                 "depth_divisor": depth_divisor, "base": base, "activation": activation})
+        dropout_rate = COEFFICIENTS[variant_name][3] if variant_name else 0.2
+    return pooled_dense_head(x, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate)
+
+
+def imagenet(knobs, rows, has_top):
+    """keras.applications' B0-B7 file, for B0's table at a released variant's coefficients."""
+    variant_name = released(knobs)
+    if variant_name is None or variant_name.startswith("lite"):
+        return None, "keras.applications publishes B0-B7 with their own width and depth coefficients only"
+    return imagenet_weights(variant_name, has_top), None
+
+
+# ------------------------------------------------------------------------ the builders
+
+
+class _LoadsEveryFile(Family):
+    """A Family whose `load_imagenet` reads every weights file, not only the ImageNet one:
+    keras.applications' files leave the Normalization layer auto-named, and a loaded
+    Normalization must refresh its cached statistics (Family reads other files by name)."""
+
+    def _build(self, args):
+        path = args["weights"]
+        if path is None or path == "imagenet":
+            return super()._build(args)
+        _common.check_weights(path, False, args["classes"])  # an existing file, before building
+        model = super()._build({**args, "weights": None})
+        self.load_imagenet(model, path)
+        return model
+
+
+_ORDER = ("width_coefficient", "depth_coefficient", "default_size", "dropout_rate", "drop_connect_rate",
+          "depth_divisor", "activation", "base", "name", "include_top", "weights", "input_tensor", "input_shape",
+          "pooling", "classes", "classifier_activation", "include_preprocessing", "features_only", "out_strides")
+_CHECKS = {"base": _check_base, "depth_divisor": _check_divisor, "dropout_rate": _check_dropout,
+           "drop_connect_rate": rate("0.2")}
+_ARGS_DOC = """
     Args:
         width_coefficient, depth_coefficient: channel and depth multipliers of
             `base` (channels rounded to multiples of `depth_divisor`, repeats up).
         default_size: the resolution the network is scaled for (its default
-            input); None: the base table's (224 for B0).
-        dropout_rate: dropout before the classifier.
+            input); None: the base table's (224 for B0 and Lite0).
+        dropout_rate: dropout before the classifier; None: the released variant's
+            for these coefficients (0.2 for B0 ... 0.5 for B7), else 0.2.
         drop_connect_rate: drop-connect of the last block's residual branch (block i
             of n drops with drop_connect_rate * i / n while training).
         depth_divisor: channel rounding divisor.
-        activation: "swish" (the paper), or "relu6", "relu", "hard_swish".
-        base: the table to scale, a ScalableNet (EFFICIENTNET_B0, or any table,
+        activation: {activation}.
+        base: the table to scale, a ScalableNet ({base}, or any table,
             e.g. one returned by `compound_scale`).
         include_top, weights, input_tensor, input_shape, pooling, classes,
-            classifier_activation, name: as keras.applications. `weights` is None,
-            "imagenet" (keras.applications' published B0-B7 files, for B0's table
-            at their coefficients) or a weights file path.
-        include_preprocessing: the model takes [0, 255] pixels and normalizes them
-            with the ImageNet statistics (keras.applications always does).
+            classifier_activation, name: as keras.applications. {weights}
+        include_preprocessing: the model takes [0, 255] pixels and {preprocessing}.
         features_only, out_strides: return the feature maps at these strides
             (2, 4, 8, 16, 32) instead of the classifier.
     """
-    net = _scaled(base, width_coefficient, depth_coefficient, default_size, depth_divisor)
-    return _efficientnet(
-        net, lite=False, activation=activation, dropout_rate=dropout_rate, drop_connect_rate=drop_connect_rate,
-        name=name, include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, features_only=features_only, out_strides=out_strides,
-        published=_published_variant("b", base, EFFICIENTNET_B0, width_coefficient, depth_coefficient,
-                                     depth_divisor, activation, "swish"),
-    )
+
+EfficientNet = _LoadsEveryFile(
+    "EfficientNet", graph=graph, head=head, preprocessing=_normalize_imagenet,
+    knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": None,
+           "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "swish", "base": EFFICIENTNET_B0},
+    order=_ORDER, checks=_CHECKS, defaults={"include_preprocessing": True, "name": "efficientnet"},
+    default_size=lambda knobs: scaled(**knobs).resolution,
+    imagenet=imagenet, load_imagenet=load_weights,
+    default_name=lambda knobs, rows: "efficientnet",
+).builder(doc="""An EfficientNet of any compound-scaling coefficients, with
+    keras.applications.efficientnet.EfficientNet's signature.
+    """ + _ARGS_DOC.format(
+    activation='"swish" (the paper), or "relu6", "relu", "hard_swish"', base="EFFICIENTNET_B0",
+    weights='`weights` is None,\n            "imagenet" (keras.applications\' published B0-B7 files, for B0\'s table\n'
+            '            at their coefficients) or a weights file path.',
+    preprocessing="normalizes them\n            with the ImageNet statistics (keras.applications always does)"))
+
+EfficientNetLite = _LoadsEveryFile(
+    "EfficientNetLite", graph=graph, head=head, preprocessing=_lite_preprocessing,
+    knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": None,
+           "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "relu6", "base": EFFICIENTNET_LITE0},
+    order=_ORDER, checks=_CHECKS, defaults={"include_preprocessing": True, "name": "efficientnet_lite"},
+    default_size=lambda knobs: scaled(**knobs).resolution,
+    no_imagenet="the EfficientNet-Lite checkpoints are published for TensorFlow 1 only (tensorflow/tpu), not as Keras files",
+    load_imagenet=load_weights,
+    default_name=lambda knobs, rows: "efficientnet_lite",
+).builder(doc="""An EfficientNet-Lite of any coefficients (tensorflow/tpu's lite builder:
+    ReLU6, no SE; stem, head and first/last stage depth fixed).
+    """ + _ARGS_DOC.format(
+    activation='"relu6" (the authors\'), or "swish", "relu", "hard_swish"', base="EFFICIENTNET_LITE0",
+    weights="`weights` is None or a\n            weights file path: no Keras ImageNet file is published.",
+    preprocessing="maps them as\n            (x - 127) / 128 (the authors')"))
 
 
-def EfficientNetLite(
-    width_coefficient=1.0,
-    depth_coefficient=1.0,
-    default_size=None,
-    dropout_rate=0.2,
-    drop_connect_rate=0.2,
-    depth_divisor=8,
-    activation="relu6",
-    base=EFFICIENTNET_LITE0,
-    name="efficientnet_lite",
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """An EfficientNet-Lite of any coefficients (tensorflow/tpu's lite builder:
-    ReLU6, no SE; stem, head and first/last stage depth fixed). Arguments as
-    `EfficientNet`; with include_preprocessing the model takes [0, 255] pixels and
-    maps them as (x - 127) / 128. No Keras ImageNet file is published."""
-    net = _scaled(base, width_coefficient, depth_coefficient, default_size, depth_divisor)
-    return _efficientnet(
-        net, lite=True, activation=activation, dropout_rate=dropout_rate, drop_connect_rate=drop_connect_rate,
-        name=name, include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, features_only=features_only, out_strides=out_strides,
-        published=None,
-    )
+# ------------------------------------------------------------------------ the variants
 
 
-def _variant_builder(variant):
-    width, depth, size, dropout = COEFFICIENTS[variant]
-    lite = variant.startswith("lite")
-    generic = EfficientNetLite if lite else EfficientNet
-    class_name = f"EfficientNet{variant.capitalize() if lite else variant.upper()}"
-    default_name = f"efficientnet_{variant}" if lite else f"efficientnet{variant}"
-
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=default_name,
-        include_preprocessing=True,
-        dropout_rate=dropout,
-        drop_connect_rate=0.2,
-        features_only=False,
-        out_strides=_common.DEFAULT_OUT_STRIDES,
-    ):
-        return generic(
-            width, depth, size, dropout_rate=dropout_rate, drop_connect_rate=drop_connect_rate, name=name,
-            include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-            pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-            include_preprocessing=include_preprocessing, features_only=features_only, out_strides=out_strides,
-        )
-
-    builder.__name__ = builder.__qualname__ = class_name
-    builder.__doc__ = (
-        f"{class_name}: {'Lite, ' if lite else ''}width {width}, depth {depth}, {size}x{size} input, dropout "
-        f"{dropout}; {'see EfficientNetLite' if lite else 'keras.applications signature; see EfficientNet'} "
-        "for the arguments."
-    )
-    return builder
+def _shape_first(builder):
+    """`builder` taking input_shape first: @variant passes it by position, while
+    keras.applications' EfficientNet takes its coefficients first."""
+    family = builder.family
+    order = ("input_shape", *(n for n in family.order if n != "input_shape"))
+    return dataclasses.replace(family, order=order).builder(doc=builder.__doc__)
 
 
-EfficientNetB0 = _variant_builder("b0")
-EfficientNetB1 = _variant_builder("b1")
-EfficientNetB2 = _variant_builder("b2")
-EfficientNetB3 = _variant_builder("b3")
-EfficientNetB4 = _variant_builder("b4")
-EfficientNetB5 = _variant_builder("b5")
-EfficientNetB6 = _variant_builder("b6")
-EfficientNetB7 = _variant_builder("b7")
-EfficientNetLite0 = _variant_builder("lite0")
-EfficientNetLite1 = _variant_builder("lite1")
-EfficientNetLite2 = _variant_builder("lite2")
-EfficientNetLite3 = _variant_builder("lite3")
-EfficientNetLite4 = _variant_builder("lite4")
+_EFFICIENTNET, _EFFICIENTNET_LITE = _shape_first(EfficientNet), _shape_first(EfficientNetLite)
 
+# Figures: the paper's Table 2 (its "FLOPS" are multiply-adds), and the Lite README's table.
 _PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (ICML 2019)"
 _LITE_SOURCE = "tensorflow/tpu models/official/efficientnet/lite/README.md"
 _NOTE_B4_B5 = (
@@ -450,29 +356,98 @@ _NOTE_LITE = (
     "given Lite's changes (no squeeze-excite; stem, head and first and last stage depth unscaled), "
     "built live in tests/test_paper_tables.py."
 )
-for _variant, _builder, _params, _macs, _note in (
-    # Paper Table 2 (its "FLOPS" are multiply-adds), and the Lite README's table.
-    ("b0", EfficientNetB0, 5.3, 390, ""),
-    ("b1", EfficientNetB1, 7.8, 700, ""),
-    ("b2", EfficientNetB2, 9.2, 1000, ""),
-    ("b3", EfficientNetB3, 12, 1800, ""),
-    ("b4", EfficientNetB4, 19, 4200, _NOTE_B4_B5.format(paper="4.2B", coefficients="1.4, 1.8, 380 px", ours="4.39G",
-                                                       torchvision="4.394")),
-    ("b5", EfficientNetB5, 30, 9900, _NOTE_B4_B5.format(paper="9.9B", coefficients="1.6, 2.2, 456 px", ours="10.27G",
-                                                       torchvision="10.266")),
-    ("b6", EfficientNetB6, 43, 19000, ""),
-    ("b7", EfficientNetB7, 66, 37000, ""),
-    ("lite0", EfficientNetLite0, 4.7, 407, _NOTE_LITE),
-    ("lite1", EfficientNetLite1, 5.4, 631, _NOTE_LITE),
-    ("lite2", EfficientNetLite2, 6.1, 899, _NOTE_LITE),
-    ("lite3", EfficientNetLite3, 8.2, 1440, _NOTE_LITE),
-    ("lite4", EfficientNetLite4, 13.0, 2640, _NOTE_LITE),
-):
-    _lite = _variant.startswith("lite")
-    register_model(
-        f"efficientnet_{_variant}", _builder, family="efficientnet_lite" if _lite else "efficientnet",
-        paper=_PAPER, arxiv="1905.11946", default_size=COEFFICIENTS[_variant][2],
-        paper_params_m=_params, paper_macs_m=_macs, figures_source=_LITE_SOURCE if _lite else "paper (Table 2; FLOPS = multiply-adds)",
-        reference="tensorflow/tpu efficientnet_lite_builder" if _lite else f"keras.applications.{_builder.__name__}",
-        note=_note,
-    )
+_B = {"family": "efficientnet", "paper": _PAPER, "arxiv": "1905.11946",
+      "figures_source": "paper (Table 2; FLOPS = multiply-adds)"}
+_LITE = {"family": "efficientnet_lite", "paper": _PAPER, "arxiv": "1905.11946", "figures_source": _LITE_SOURCE,
+         "reference": "tensorflow/tpu efficientnet_lite_builder", "note": _NOTE_LITE}
+
+
+@variant("efficientnet_b0", _EFFICIENTNET, knobs=coefficients("b0"), default_size=224, paper_params_m=5.3,
+         paper_macs_m=390, reference="keras.applications.EfficientNetB0", note="", **_B)
+def EfficientNetB0(input_shape=None, **kwargs):
+    """EfficientNet-B0: width 1.0, depth 1.0, 224x224 input, dropout 0.2; keras.applications'
+    EfficientNetB0. EfficientNet's arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_b1", _EFFICIENTNET, knobs=coefficients("b1"), default_size=240, paper_params_m=7.8,
+         paper_macs_m=700, reference="keras.applications.EfficientNetB1", note="", **_B)
+def EfficientNetB1(input_shape=None, **kwargs):
+    """EfficientNet-B1: width 1.0, depth 1.1, 240x240 input, dropout 0.2; keras.applications'
+    EfficientNetB1. EfficientNet's arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_b2", _EFFICIENTNET, knobs=coefficients("b2"), default_size=260, paper_params_m=9.2,
+         paper_macs_m=1000, reference="keras.applications.EfficientNetB2", note="", **_B)
+def EfficientNetB2(input_shape=None, **kwargs):
+    """EfficientNet-B2: width 1.1, depth 1.2, 260x260 input, dropout 0.3; keras.applications'
+    EfficientNetB2. EfficientNet's arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_b3", _EFFICIENTNET, knobs=coefficients("b3"), default_size=300, paper_params_m=12,
+         paper_macs_m=1800, reference="keras.applications.EfficientNetB3", note="", **_B)
+def EfficientNetB3(input_shape=None, **kwargs):
+    """EfficientNet-B3: width 1.2, depth 1.4, 300x300 input, dropout 0.3; keras.applications'
+    EfficientNetB3. EfficientNet's arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_b4", _EFFICIENTNET, knobs=coefficients("b4"), default_size=380, paper_params_m=19,
+         paper_macs_m=4200, reference="keras.applications.EfficientNetB4", note=_NOTE_B4_B5.format(paper="4.2B", coefficients="1.4, 1.8, 380 px", ours="4.39G", torchvision="4.394"), **_B)
+def EfficientNetB4(input_shape=None, **kwargs):
+    """EfficientNet-B4: width 1.4, depth 1.8, 380x380 input, dropout 0.4; keras.applications'
+    EfficientNetB4. EfficientNet's arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_b5", _EFFICIENTNET, knobs=coefficients("b5"), default_size=456, paper_params_m=30,
+         paper_macs_m=9900, reference="keras.applications.EfficientNetB5", note=_NOTE_B4_B5.format(paper="9.9B", coefficients="1.6, 2.2, 456 px", ours="10.27G", torchvision="10.266"), **_B)
+def EfficientNetB5(input_shape=None, **kwargs):
+    """EfficientNet-B5: width 1.6, depth 2.2, 456x456 input, dropout 0.4; keras.applications'
+    EfficientNetB5. EfficientNet's arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_b6", _EFFICIENTNET, knobs=coefficients("b6"), default_size=528, paper_params_m=43,
+         paper_macs_m=19000, reference="keras.applications.EfficientNetB6", note="", **_B)
+def EfficientNetB6(input_shape=None, **kwargs):
+    """EfficientNet-B6: width 1.8, depth 2.6, 528x528 input, dropout 0.5; keras.applications'
+    EfficientNetB6. EfficientNet's arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_b7", _EFFICIENTNET, knobs=coefficients("b7"), default_size=600, paper_params_m=66,
+         paper_macs_m=37000, reference="keras.applications.EfficientNetB7", note="", **_B)
+def EfficientNetB7(input_shape=None, **kwargs):
+    """EfficientNet-B7: width 2.0, depth 3.1, 600x600 input, dropout 0.5; keras.applications'
+    EfficientNetB7. EfficientNet's arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_lite0", _EFFICIENTNET_LITE, knobs=coefficients("lite0"), default_size=224, paper_params_m=4.7,
+         paper_macs_m=407, **_LITE)
+def EfficientNetLite0(input_shape=None, **kwargs):
+    """EfficientNet-Lite0: width 1.0, depth 1.0, 224x224 input, dropout 0.2. EfficientNetLite's
+    arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_lite1", _EFFICIENTNET_LITE, knobs=coefficients("lite1"), default_size=240, paper_params_m=5.4,
+         paper_macs_m=631, **_LITE)
+def EfficientNetLite1(input_shape=None, **kwargs):
+    """EfficientNet-Lite1: width 1.0, depth 1.1, 240x240 input, dropout 0.2. EfficientNetLite's
+    arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_lite2", _EFFICIENTNET_LITE, knobs=coefficients("lite2"), default_size=260, paper_params_m=6.1,
+         paper_macs_m=899, **_LITE)
+def EfficientNetLite2(input_shape=None, **kwargs):
+    """EfficientNet-Lite2: width 1.1, depth 1.2, 260x260 input, dropout 0.3. EfficientNetLite's
+    arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_lite3", _EFFICIENTNET_LITE, knobs=coefficients("lite3"), default_size=280, paper_params_m=8.2,
+         paper_macs_m=1440, **_LITE)
+def EfficientNetLite3(input_shape=None, **kwargs):
+    """EfficientNet-Lite3: width 1.2, depth 1.4, 280x280 input, dropout 0.3. EfficientNetLite's
+    arguments but the coefficients and default_size."""
+
+
+@variant("efficientnet_lite4", _EFFICIENTNET_LITE, knobs=coefficients("lite4"), default_size=300, paper_params_m=13.0,
+         paper_macs_m=2640, **_LITE)
+def EfficientNetLite4(input_shape=None, **kwargs):
+    """EfficientNet-Lite4: width 1.4, depth 1.8, 300x300 input, dropout 0.3. EfficientNetLite's
+    arguments but the coefficients and default_size."""

@@ -19,25 +19,25 @@ top_conv, predictions). Inputs: [0, 255] pixels normalized with the ImageNet mea
 and standard deviation, as both reference implementations train them.
 """
 
-import numbers
-
 from keras import layers
 
-from keras_lightnets.layers.blocks import conv_bn_act
-from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
+from keras_lightnets.layers.preprocessing import TORCH_RGB_MEAN
+from keras_lightnets.layers.preprocessing import TORCH_RGB_STD
 from keras_lightnets.layers.preprocessing import channel_statistics
 from keras_lightnets.models import _common
-from keras_lightnets.models._inverted_residual_net import Family
-from keras_lightnets.models._inverted_residual_net import walk_blocks
-from keras_lightnets.models.efficientnet import IMAGENET_MEAN
-from keras_lightnets.models.efficientnet import IMAGENET_STDDEV
-from keras_lightnets.models.efficientnet import SUFFIXES
-from keras_lightnets.models.efficientnet import blocks_from_table
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import rate
+from keras_lightnets.models._family import variant
+from keras_lightnets.models._inverted_residual_net import pooled_dense_head
+from keras_lightnets.models._inverted_residual_net import scaled_net_graph
 from keras_lightnets.models.scaling import ScalableNet
 from keras_lightnets.models.scaling import Stage
 from keras_lightnets.models.scaling import compound_scale
-from keras_lightnets.registry import register_model
+
+__all__ = ["MnasNet"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
 
 SE = 0.25
 # Figure 7 of the paper: MnasNet-A1. The first block is a separable conv (SepConv,
@@ -65,15 +65,26 @@ B1_STAGES = (
 MNASNET_A1 = ScalableNet(A1_STAGES, stem=32, head=1280, resolution=224, scale_head=False)
 MNASNET_B1 = ScalableNet(B1_STAGES, stem=32, head=1280, resolution=224, scale_head=False)
 
+BASES = {"a1": MNASNET_A1, "b1": MNASNET_B1}
+
 SE_STYLE = SqueezeExciteStyle(divisor=None, inner_act="relu", gate_act="sigmoid", from_input=True)
-BN_EPSILON, BN_MOMENTUM = 1e-3, 0.99
 
 
-def _normalize_imagenet(x):
+def _check_base(name, value):
+    if not (isinstance(value, ScalableNet) or isinstance(value, str) and value in BASES):
+        raise ValueError(f"`{name}` must be {' or '.join(map(repr, BASES))} or a ScalableNet; received {name}={value!r}.")
+
+
+def scaled(base, alpha):
+    """The base table ("a1", "b1" or a ScalableNet) at width `alpha`."""
+    return compound_scale(BASES[base] if isinstance(base, str) else base, width=alpha)
+
+
+def normalize_imagenet(x):
     """(x / 255 - mean) / std as one Rescaling layer: x * scale + offset per channel
     (any channel count: `channel_statistics`)."""
-    mean = channel_statistics(IMAGENET_MEAN, x.shape[-1])
-    stddev = channel_statistics(IMAGENET_STDDEV, x.shape[-1])
+    mean = channel_statistics(TORCH_RGB_MEAN, x.shape[-1])
+    stddev = channel_statistics(TORCH_RGB_STD, x.shape[-1])
     return layers.Rescaling(
         scale=[float(1.0 / (255.0 * s)) for s in stddev],
         offset=[float(-m / s) for m, s in zip(mean, stddev)],
@@ -81,23 +92,26 @@ def _normalize_imagenet(x):
     )(x)
 
 
-def MnasNet(
-    input_shape=None,
-    alpha=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.2,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-    base=MNASNET_B1,
-):
-    """A MnasNet of any width (default: MnasNet-B1, torchvision's MNASNet).
+# ------------------------------------------------------------------- the graph
+
+
+def graph(x, taps, *, base, alpha):
+    """EfficientNet's layout (stem, stages, top conv) on the width-scaled table, ReLU."""
+    return scaled_net_graph(x, taps, scaled(base, alpha), act="relu", se_style=SE_STYLE)
+
+
+# ------------------------------------------------------------------------ the builder
+
+MnasNet = Family(
+    "MnasNet", graph=graph, head=pooled_dense_head, preprocessing=normalize_imagenet,
+    knobs={"alpha": 1.0, "dropout_rate": 0.2, "base": "b1"},
+    order=("input_shape", "alpha", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
+           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides", "base"),
+    checks={"alpha": lambda name, value: _common.check_alpha(value), "dropout_rate": rate("0.2"), "base": _check_base},
+    defaults={"include_preprocessing": True},
+    no_imagenet="MnasNet ImageNet weights are published for PyTorch (torchvision) and TensorFlow 1 (tensorflow/tpu) only",
+    default_name=lambda knobs, rows: f"mnasnet_{knobs['alpha']:g}",
+).builder(doc="""A MnasNet of any width (default: MnasNet-B1, torchvision's MNASNet).
 
     Args:
         input_shape: (height, width, channels), 32 px or more. Defaults to
@@ -116,93 +130,51 @@ def MnasNet(
         name: model name.
         features_only, out_strides: return the feature maps at these strides
             (2, 4, 8, 16, 32) instead of the classifier.
-        base: the stage table, MNASNET_B1 or MNASNET_A1 (or any ScalableNet).
-    """
-    _common.check_channels_last()
-    _common.check_alpha(alpha)
-    _common.check_pooling(pooling)
-    if not isinstance(dropout_rate, numbers.Real) or isinstance(dropout_rate, bool) or not 0 <= dropout_rate < 1:
-        raise ValueError(f"`dropout_rate` must be a number in [0, 1); received dropout_rate={dropout_rate!r}.")
-    has_top = include_top and not features_only
-    _common.check_weights(
-        weights, has_top, classes,
-        available="MnasNet ImageNet weights are published for PyTorch (torchvision) and TensorFlow 1 (tensorflow/tpu) only",
-    )
-    net = compound_scale(base, width=alpha)
-    image, inputs = _common.resolve_input(
-        input_shape, input_tensor, default_size=net.resolution, weights=weights, static_default=has_top,
-    )
-    blocks, prefixes = blocks_from_table(net, "relu")
-    family = Family(
-        naming=BlockNaming(prefix=prefixes.__getitem__, suffixes=SUFFIXES),
-        round_filters=lambda filters, _: filters,  # the table is already scaled
-        se_style=SE_STYLE, bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM,
-    )
-
-    taps = _common.FeatureTaps()
-    x = _normalize_imagenet(image) if include_preprocessing else image
-    x = conv_bn_act(
-        x, net.stem, 3, strides=2, act="relu", name="stem_conv", bn_name="stem_bn",
-        act_name="stem_activation", bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM,
-    )
-    x, stride = walk_blocks(x, blocks, 1.0, family, taps, stride=2)
-    x = conv_bn_act(
-        x, net.head, 1, act="relu", name="top_conv", bn_name="top_bn",
-        act_name="top_activation", bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM,
-    )
-    taps.record(x, stride)
-
-    if has_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="top_dropout")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
-
-    return _common.finish(
-        inputs, x,
-        name=name or f"mnasnet_{alpha:g}",
-        weights=weights, imagenet_file=None,
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
+        base: the stage table: "b1" (MNASNET_B1), "a1" (MNASNET_A1), or any
+            ScalableNet.
+    """)
 
 
-def MnasNetA1(
-    input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None, classes=1000, pooling=None,
-    dropout_rate=0.2, classifier_activation="softmax", include_preprocessing=True, name="mnasnet_a1",
-    features_only=False, out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """MnasNet-A1 (paper Figure 7, with SE). Arguments as `MnasNet`."""
-    return MnasNet(
-        input_shape, alpha, include_top, weights, input_tensor, classes, pooling, dropout_rate,
-        classifier_activation, include_preprocessing, name, features_only, out_strides, base=MNASNET_A1,
-    )
-
-
-def MnasNetB1(
-    input_shape=None, alpha=1.0, include_top=True, weights=None, input_tensor=None, classes=1000, pooling=None,
-    dropout_rate=0.2, classifier_activation="softmax", include_preprocessing=True, name="mnasnet_b1",
-    features_only=False, out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """MnasNet-B1 (no SE; torchvision's MNASNet). Arguments as `MnasNet`."""
-    return MnasNet(
-        input_shape, alpha, include_top, weights, input_tensor, classes, pooling, dropout_rate,
-        classifier_activation, include_preprocessing, name, features_only, out_strides, base=MNASNET_B1,
-    )
-
+# ------------------------------------------------------------------------ the variants
 
 _PAPER = "MnasNet: Platform-Aware Neural Architecture Search for Mobile (CVPR 2019)"
 _TORCHVISION = "torchvision's MNASNet weights metadata (num_params, _ops)"
-for _name, _builder, _alpha, _params, _macs, _source, _reference in (
-    ("mnasnet_a1", MnasNetA1, 1.0, 3.9, 312, "paper", "tensorflow/tpu mnasnet_models.mnasnet_a1"),
-    ("mnasnet_b1", MnasNetB1, 1.0, 4.383312, 314, _TORCHVISION, "torchvision.models.mnasnet1_0"),
-    ("mnasnet0_5", MnasNetB1, 0.5, 2.218512, 104, _TORCHVISION, "torchvision.models.mnasnet0_5"),
-    ("mnasnet0_75", MnasNetB1, 0.75, 3.170208, 215, _TORCHVISION, "torchvision.models.mnasnet0_75"),
-    ("mnasnet1_0", MnasNetB1, 1.0, 4.383312, 314, _TORCHVISION, "torchvision.models.mnasnet1_0"),
-    ("mnasnet1_3", MnasNetB1, 1.3, 6.282256, 526, _TORCHVISION, "torchvision.models.mnasnet1_3"),
-):
-    register_model(
-        _name, _builder, defaults={"alpha": _alpha}, family="mnasnet", paper=_PAPER, arxiv="1807.11626",
-        default_size=224, paper_params_m=_params, paper_macs_m=_macs, figures_source=_source, reference=_reference,
-    )
+_FIGURES = {"family": "mnasnet", "paper": _PAPER, "arxiv": "1807.11626", "default_size": 224}
+
+
+@variant("mnasnet_a1", MnasNet, knobs={"base": "a1"}, paper_params_m=3.9, paper_macs_m=312, figures_source="paper",
+         reference="tensorflow/tpu mnasnet_models.mnasnet_a1", **_FIGURES)
+def MnasNetA1(input_shape=None, **kwargs):
+    """MnasNet-A1 (paper Figure 7, with SE): 3.9M parameters, 312M MACs at width 1.0.
+    MnasNet's arguments but `base`."""
+
+
+@variant("mnasnet_b1", MnasNet, knobs={"base": "b1"}, paper_params_m=4.383312, paper_macs_m=314,
+         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet1_0", **_FIGURES)
+def MnasNetB1(input_shape=None, **kwargs):
+    """MnasNet-B1 (no SE; torchvision's MNASNet): 4,383,312 parameters, 314M MACs at
+    width 1.0. MnasNet's arguments but `base`."""
+
+
+@variant("mnasnet0_5", MnasNet, knobs={"alpha": 0.5}, paper_params_m=2.218512, paper_macs_m=104,
+         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet0_5", **_FIGURES)
+def MnasNet0_5(input_shape=None, **kwargs):
+    """torchvision's mnasnet0_5 (B1 at width 0.5). MnasNet's arguments but `alpha`."""
+
+
+@variant("mnasnet0_75", MnasNet, knobs={"alpha": 0.75}, paper_params_m=3.170208, paper_macs_m=215,
+         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet0_75", **_FIGURES)
+def MnasNet0_75(input_shape=None, **kwargs):
+    """torchvision's mnasnet0_75 (B1 at width 0.75). MnasNet's arguments but `alpha`."""
+
+
+@variant("mnasnet1_0", MnasNet, knobs={"alpha": 1.0}, paper_params_m=4.383312, paper_macs_m=314,
+         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet1_0", **_FIGURES)
+def MnasNet1_0(input_shape=None, **kwargs):
+    """torchvision's mnasnet1_0 (B1 at width 1.0). MnasNet's arguments but `alpha`."""
+
+
+@variant("mnasnet1_3", MnasNet, knobs={"alpha": 1.3}, paper_params_m=6.282256, paper_macs_m=526,
+         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet1_3", **_FIGURES)
+def MnasNet1_3(input_shape=None, **kwargs):
+    """torchvision's mnasnet1_3 (B1 at width 1.3). MnasNet's arguments but `alpha`."""

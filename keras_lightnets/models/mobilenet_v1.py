@@ -15,9 +15,14 @@ from keras import layers
 from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.blocks import depthwise_separable
 from keras_lightnets.models import _common
-from keras_lightnets.registry import register_model
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import variant
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
+
+__all__ = ["MobileNet"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
 
 # Table 1 of the paper after the first full convolution (32 filters, stride 2):
 # depthwise separable layers as (pointwise filters, depthwise stride). The paper's
@@ -45,24 +50,64 @@ def imagenet_weights(alpha, rows, include_top):
     return WeightFile(name, KERAS_APPLICATIONS_URL + "mobilenet/" + name)  # no published hash
 
 
-def MobileNet(
-    input_shape=None,
-    alpha=1.0,
-    depth_multiplier=1,
-    dropout=1e-3,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    include_preprocessing=False,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-    dropout_rate=None,
-):
-    """MobileNet V1, with keras.applications.MobileNet's signature and layer names.
+def _check_depth_multiplier(name, value):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
+
+
+def imagenet(knobs, rows, has_top):
+    """keras.applications' file for this width at the input size (224 for sizes it lacks)."""
+    if knobs["alpha"] not in IMAGENET_ALPHAS:
+        return None, f"alpha must be one of {tuple(IMAGENET_ALPHAS)}, received {knobs['alpha']}"
+    if knobs["depth_multiplier"] != 1:
+        return None, f"depth_multiplier must be 1, received {knobs['depth_multiplier']}"
+    return imagenet_weights(knobs["alpha"], rows if rows in IMAGENET_SIZES else 224, has_top), None
+
+
+# ------------------------------------------------------------------- the graph
+
+
+def graph(x, taps, *, alpha, depth_multiplier):
+    """The first full convolution, then Table 1's depthwise separable layers."""
+    x = conv_bn_act(x, width(STEM_FILTERS, alpha), 3, strides=2, act="relu6", name="conv1",
+                    bn_momentum=BN_MOMENTUM, act_name="conv1_relu")
+    stride = 2
+    for block_id, (filters, block_stride) in enumerate(PAPER_TABLE, start=1):
+        if block_stride > 1:
+            taps.record(x, stride)
+            stride *= block_stride
+        names = {
+            "depthwise": f"conv_dw_{block_id}", "depthwise_bn": f"conv_dw_{block_id}_bn",
+            "depthwise_act": f"conv_dw_{block_id}_relu", "pointwise": f"conv_pw_{block_id}",
+            "pointwise_bn": f"conv_pw_{block_id}_bn", "pointwise_act": f"conv_pw_{block_id}_relu",
+        }
+        x = depthwise_separable(x, width(filters, alpha), block_stride, names, depth_multiplier,
+                                bn_momentum=BN_MOMENTUM)
+    taps.record(x, stride)
+    return x
+
+
+def head(x, *, classes, classifier_activation, dropout, dropout_rate):
+    """Pooling, dropout and a 1x1 convolution as the classifier (keras.applications')."""
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="global_average_pooling2d")(x)
+    x = layers.Dropout(dropout if dropout_rate is None else dropout_rate, name="dropout")(x)
+    x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
+    x = layers.Reshape((classes,), name="reshape_2")(x)
+    return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+# ------------------------------------------------------------------------ the builder
+
+MobileNet = Family(
+    "MobileNet", graph=graph, head=head, preprocessing=_common.preprocessing,
+    knobs={"alpha": 1.0, "depth_multiplier": 1, "dropout": 1e-3, "dropout_rate": None},
+    order=("input_shape", "alpha", "depth_multiplier", "dropout", "include_top", "weights", "input_tensor", "pooling",
+           "classes", "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides",
+           "dropout_rate"),
+    checks={"alpha": lambda name, value: _common.check_alpha(value), "depth_multiplier": _check_depth_multiplier},
+    imagenet=imagenet,
+    default_name=lambda knobs, rows: f"mobilenet_{knobs['alpha']:0.2f}_{rows}",
+).builder(doc="""MobileNet V1, with keras.applications.MobileNet's signature and layer names.
 
     Args:
         input_shape: (height, width, channels), spatial size 32 or more (the
@@ -83,65 +128,32 @@ def MobileNet(
             pixels. False, as keras.applications (`preprocess_input` gives [-1, 1]).
         name: model name.
         features_only: return the feature maps at `out_strides` (2, 4, 8, 16, 32).
-    """
-    _common.check_channels_last()
-    _common.check_alpha(alpha)
-    _common.check_pooling(pooling)
-    if not isinstance(depth_multiplier, int) or depth_multiplier < 1:
-        raise ValueError(f"`depth_multiplier` must be a positive integer; received {depth_multiplier!r}.")
-    has_top = include_top and not features_only
-    problem = None
-    if alpha not in IMAGENET_ALPHAS:
-        problem = f"alpha must be one of {tuple(IMAGENET_ALPHAS)}, received {alpha}"
-    elif depth_multiplier != 1:
-        problem = f"depth_multiplier must be 1, received {depth_multiplier}"
-    _common.check_weights(weights, has_top, classes, available=problem)
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, weights=weights, static_default=has_top)
-    dropout = dropout if dropout_rate is None else dropout_rate
+    """)
 
-    taps = _common.FeatureTaps()
-    x = _common.preprocessing(image) if include_preprocessing else image
-    x = conv_bn_act(x, width(STEM_FILTERS, alpha), 3, strides=2, act="relu6", name="conv1",
-                    bn_momentum=BN_MOMENTUM, act_name="conv1_relu")
-    stride = 2
-    for block_id, (filters, block_stride) in enumerate(PAPER_TABLE, start=1):
-        if block_stride > 1:
-            taps.record(x, stride)
-            stride *= block_stride
-        names = {
-            "depthwise": f"conv_dw_{block_id}", "depthwise_bn": f"conv_dw_{block_id}_bn",
-            "depthwise_act": f"conv_dw_{block_id}_relu", "pointwise": f"conv_pw_{block_id}",
-            "pointwise_bn": f"conv_pw_{block_id}_bn", "pointwise_act": f"conv_pw_{block_id}_relu",
-        }
-        x = depthwise_separable(x, width(filters, alpha), block_stride, names, depth_multiplier,
-                                bn_momentum=BN_MOMENTUM)
-    taps.record(x, stride)
 
-    if has_top:
-        x = layers.GlobalAveragePooling2D(keepdims=True, name="global_average_pooling2d")(x)
-        x = layers.Dropout(dropout, name="dropout")(x)
-        x = layers.Conv2D(classes, 1, padding="same", name="conv_preds")(x)
-        x = layers.Reshape((classes,), name="reshape_2")(x)
-        x = layers.Activation(classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
-
-    rows = image.shape[1]
-    weight_rows = rows if rows == image.shape[2] and rows in IMAGENET_SIZES else 224
-    return _common.finish(
-        inputs, x,
-        name=name or f"mobilenet_{alpha:0.2f}_{rows}",
-        weights=weights,
-        imagenet_file=imagenet_weights(alpha, weight_rows, has_top) if problem is None else None,
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
-
+# ------------------------------------------------------------------------ the variants
+# Figures: the paper's Table 6.
 
 _PAPER = "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications (2017)"
-for _alpha, _params, _macs in ((1.0, 4.2, 569), (0.75, 2.6, 325), (0.5, 1.3, 149), (0.25, 0.5, 41)):  # Table 6
-    register_model(
-        "mobilenet_v1" if _alpha == 1.0 else f"mobilenet_v1_{int(_alpha * 100):03d}",
-        MobileNet, defaults={"alpha": _alpha}, family="mobilenet_v1", paper=_PAPER, arxiv="1704.04861",
-        default_size=224, paper_params_m=_params, paper_macs_m=_macs, figures_source="paper",
-        reference="keras.applications.MobileNet",
-    )
+_FIGURES = {"family": "mobilenet_v1", "paper": _PAPER, "arxiv": "1704.04861", "default_size": 224,
+            "figures_source": "paper", "reference": "keras.applications.MobileNet"}
+
+
+@variant("mobilenet_v1", MobileNet, knobs={"alpha": 1.0}, paper_params_m=4.2, paper_macs_m=569, **_FIGURES)
+def MobileNetV1_100(input_shape=None, **kwargs):
+    """1.0 MobileNet-224 (Table 6): 4.2M parameters, 569M MACs. MobileNet's arguments but `alpha`."""
+
+
+@variant("mobilenet_v1_075", MobileNet, knobs={"alpha": 0.75}, paper_params_m=2.6, paper_macs_m=325, **_FIGURES)
+def MobileNetV1_075(input_shape=None, **kwargs):
+    """0.75 MobileNet-224 (Table 6): 2.6M parameters, 325M MACs. MobileNet's arguments but `alpha`."""
+
+
+@variant("mobilenet_v1_050", MobileNet, knobs={"alpha": 0.5}, paper_params_m=1.3, paper_macs_m=149, **_FIGURES)
+def MobileNetV1_050(input_shape=None, **kwargs):
+    """0.5 MobileNet-224 (Table 6): 1.3M parameters, 149M MACs. MobileNet's arguments but `alpha`."""
+
+
+@variant("mobilenet_v1_025", MobileNet, knobs={"alpha": 0.25}, paper_params_m=0.5, paper_macs_m=41, **_FIGURES)
+def MobileNetV1_025(input_shape=None, **kwargs):
+    """0.25 MobileNet-224 (Table 6): 0.5M parameters, 41M MACs. MobileNet's arguments but `alpha`."""

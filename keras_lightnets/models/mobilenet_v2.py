@@ -11,38 +11,35 @@ from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.blocks import make_divisible
 from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.models import _common
-from keras_lightnets.models._inverted_residual_net import Block
-from keras_lightnets.models._inverted_residual_net import Family
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import variant
+from keras_lightnets.models._inverted_residual_net import BlockStyle
+from keras_lightnets.models._inverted_residual_net import blocks_from_stages
 from keras_lightnets.models._inverted_residual_net import walk_blocks
-from keras_lightnets.registry import register_model
+from keras_lightnets.models.scaling import Stage
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
 
-# Table 2 of the paper: expansion t, output channels c, repeats n, first stride s.
+__all__ = ["MobileNetV2"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
+
+# Table 2 of the paper: 3x3 blocks of expansion t, output channels c, repeated n
+# times, the first with stride s.
 PAPER_TABLE = (
-    # t,   c, n, s
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
+    #     k, t,   c, n, s
+    Stage(3, 1, 16, 1, 1),
+    Stage(3, 6, 24, 2, 2),
+    Stage(3, 6, 32, 3, 2),
+    Stage(3, 6, 64, 4, 2),
+    Stage(3, 6, 96, 3, 1),
+    Stage(3, 6, 160, 3, 2),
+    Stage(3, 6, 320, 1, 1),
 )
 STEM_FILTERS = 32
 HEAD_FILTERS = 1280
 
-
-def blocks_from_table(table=PAPER_TABLE):
-    """Expands (t, c, n, s) rows into one Block per layer (stride s on the first)."""
-    return tuple(
-        Block(kernel=3, expansion=t, out=c, se_ratio=None, act="relu6", stride=s if i == 0 else 1)
-        for t, c, n, s in table
-        for i in range(n)
-    )
-
-
-FAMILY = Family(
+STYLE = BlockStyle(
     naming=BlockNaming(
         prefix=lambda i: f"block_{i}_" if i else "expanded_conv_",
         suffixes={
@@ -67,22 +64,45 @@ def imagenet_weights(alpha, rows, include_top):
     return WeightFile(name, KERAS_APPLICATIONS_URL + "mobilenet_v2/" + name)
 
 
-def MobileNetV2(
-    input_shape=None,
-    alpha=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.0,
-    classifier_activation="softmax",
-    include_preprocessing=False,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """MobileNetV2, with keras.applications.MobileNetV2's signature and layer names.
+def imagenet(knobs, rows, has_top):
+    """keras.applications' file for this width at the input size (224 for sizes it lacks)."""
+    if knobs["alpha"] not in IMAGENET_ALPHAS:
+        return None, f"alpha must be one of {IMAGENET_ALPHAS}, received {knobs['alpha']}"
+    return imagenet_weights(knobs["alpha"], rows if rows in IMAGENET_SIZES else 224, has_top), None
+
+
+# ------------------------------------------------------------------- the graph
+
+
+def graph(x, taps, *, alpha):
+    """Stem, Table 2's blocks, and the last 1x1 convolution (widened above alpha 1)."""
+    x = conv_bn_act(x, make_divisible(STEM_FILTERS * alpha), 3, strides=2, act="relu6", name="Conv1",
+                    bn_name="bn_Conv1", act_name="Conv1_relu")
+    x, stride = walk_blocks(x, blocks_from_stages(PAPER_TABLE, "relu6"), alpha, STYLE, taps, stride=2)
+    head_filters = make_divisible(HEAD_FILTERS * alpha) if alpha > 1.0 else HEAD_FILTERS
+    x = conv_bn_act(x, head_filters, 1, act="relu6", name="Conv_1", bn_name="Conv_1_bn", act_name="out_relu")
+    taps.record(x, stride)
+    return x
+
+
+def head(x, *, classes, classifier_activation, dropout_rate):
+    x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
+# ------------------------------------------------------------------------ the builder
+
+MobileNetV2 = Family(
+    "MobileNetV2", graph=graph, head=head, preprocessing=_common.preprocessing,
+    knobs={"alpha": 1.0, "dropout_rate": 0.0},
+    order=("input_shape", "alpha", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
+           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides"),
+    checks={"alpha": lambda name, value: _common.check_alpha(value)},
+    imagenet=imagenet,
+    default_name=lambda knobs, rows: f"mobilenetv2_{knobs['alpha']:0.2f}_{rows}",
+).builder(doc="""MobileNetV2, with keras.applications.MobileNetV2's signature and layer names.
 
     Args:
         input_shape: (height, width, channels), spatial size 32 or more (the paper's
@@ -104,65 +124,55 @@ def MobileNetV2(
         name: model name.
         features_only: return the backbone's feature maps at `out_strides`
             (strides 2, 4, 8, 16, 32) instead of the classifier.
-    """
-    _common.check_channels_last()
-    _common.check_alpha(alpha)
-    _common.check_pooling(pooling)
-    _common.check_weights(
-        weights, include_top and not features_only, classes,
-        available=None if alpha in IMAGENET_ALPHAS else f"alpha must be one of {IMAGENET_ALPHAS}, received {alpha}",
-    )
-    image, inputs = _common.resolve_input(
-        input_shape, input_tensor, default_size=224, weights=weights,
-        static_default=include_top and not features_only,
-    )
-    taps = _common.FeatureTaps()
-    x = _common.preprocessing(image) if include_preprocessing else image
-    x = conv_bn_act(x, make_divisible(STEM_FILTERS * alpha), 3, strides=2, act="relu6", name="Conv1", bn_name="bn_Conv1", act_name="Conv1_relu")
-    x, stride = walk_blocks(x, blocks_from_table(), alpha, FAMILY, taps, stride=2)
-    head_filters = make_divisible(HEAD_FILTERS * alpha) if alpha > 1.0 else HEAD_FILTERS
-    x = conv_bn_act(x, head_filters, 1, act="relu6", name="Conv_1", bn_name="Conv_1_bn", act_name="out_relu")
-    taps.record(x, stride)
+    """)
 
-    if include_top and not features_only:
-        x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="dropout")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
 
-    rows = image.shape[1]
-    weight_rows = rows if rows == image.shape[2] and rows in IMAGENET_SIZES else 224
-    return _common.finish(
-        inputs, x,
-        name=name or f"mobilenetv2_{alpha:0.2f}_{rows}",
-        weights=weights,
-        imagenet_file=imagenet_weights(alpha, weight_rows, include_top and not features_only),
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
-
+# ------------------------------------------------------------------------ the variants
+# Figures: the paper's Tables 4 and 6 for 1.0 and 1.4; the authors' checkpoint table
+# for the rest.
 
 _PAPER = "MobileNetV2: Inverted Residuals and Linear Bottlenecks (CVPR 2018)"
 _CHECKPOINTS = "the authors' checkpoint table (tensorflow/models slim)"
+_FIGURES = {"family": "mobilenet_v2", "paper": _PAPER, "arxiv": "1801.04381", "default_size": 224,
+            "reference": "keras.applications.MobileNetV2"}
 _NOTE_140 = (
     "The paper prints 6.9M parameters for width 1.4; the architecture it describes (and the "
     "authors' own 1.4 checkpoint, listed at 6.06M) has 6.11M trainable parameters, as "
     "keras.applications.MobileNetV2(alpha=1.4) has (6,108,776)."
 )
-for _alpha, _params, _macs, _source, _note in (
-    # Paper Tables 4 and 6 for 1.0 and 1.4; the authors' checkpoint table for the rest.
-    (1.0, 3.4, 300, "paper", ""),
-    (1.4, 6.9, 585, "paper", _NOTE_140),
-    (1.3, 5.3, 509, _CHECKPOINTS, ""),
-    (0.75, 2.61, 209, _CHECKPOINTS, ""),
-    (0.5, 1.95, 97, _CHECKPOINTS, ""),
-    (0.35, 1.66, 59, _CHECKPOINTS, ""),
-):
-    register_model(
-        "mobilenet_v2" if _alpha == 1.0 else f"mobilenet_v2_{int(round(_alpha * 100)):03d}",
-        MobileNetV2, defaults={"alpha": _alpha}, family="mobilenet_v2",
-        paper=_PAPER, arxiv="1801.04381", default_size=224,
-        paper_params_m=_params, paper_macs_m=_macs, figures_source=_source, note=_note,
-        reference="keras.applications.MobileNetV2",
-    )
+
+
+@variant("mobilenet_v2", MobileNetV2, knobs={"alpha": 1.0}, paper_params_m=3.4, paper_macs_m=300,
+         figures_source="paper", note="", **_FIGURES)
+def MobileNetV2_100(input_shape=None, **kwargs):
+    """MobileNetV2 1.0 (Table 4): 3.4M parameters, 300M MACs. MobileNetV2's arguments but `alpha`."""
+
+
+@variant("mobilenet_v2_140", MobileNetV2, knobs={"alpha": 1.4}, paper_params_m=6.9, paper_macs_m=585,
+         figures_source="paper", note=_NOTE_140, **_FIGURES)
+def MobileNetV2_140(input_shape=None, **kwargs):
+    """MobileNetV2 1.4 (Table 6): 6.11M parameters, 585M MACs. MobileNetV2's arguments but `alpha`."""
+
+
+@variant("mobilenet_v2_130", MobileNetV2, knobs={"alpha": 1.3}, paper_params_m=5.3, paper_macs_m=509,
+         figures_source=_CHECKPOINTS, note="", **_FIGURES)
+def MobileNetV2_130(input_shape=None, **kwargs):
+    """MobileNetV2 1.3: 5.3M parameters, 509M MACs. MobileNetV2's arguments but `alpha`."""
+
+
+@variant("mobilenet_v2_075", MobileNetV2, knobs={"alpha": 0.75}, paper_params_m=2.61, paper_macs_m=209,
+         figures_source=_CHECKPOINTS, note="", **_FIGURES)
+def MobileNetV2_075(input_shape=None, **kwargs):
+    """MobileNetV2 0.75: 2.61M parameters, 209M MACs. MobileNetV2's arguments but `alpha`."""
+
+
+@variant("mobilenet_v2_050", MobileNetV2, knobs={"alpha": 0.5}, paper_params_m=1.95, paper_macs_m=97,
+         figures_source=_CHECKPOINTS, note="", **_FIGURES)
+def MobileNetV2_050(input_shape=None, **kwargs):
+    """MobileNetV2 0.5: 1.95M parameters, 97M MACs. MobileNetV2's arguments but `alpha`."""
+
+
+@variant("mobilenet_v2_035", MobileNetV2, knobs={"alpha": 0.35}, paper_params_m=1.66, paper_macs_m=59,
+         figures_source=_CHECKPOINTS, note="", **_FIGURES)
+def MobileNetV2_035(input_shape=None, **kwargs):
+    """MobileNetV2 0.35: 1.66M parameters, 59M MACs. MobileNetV2's arguments but `alpha`."""

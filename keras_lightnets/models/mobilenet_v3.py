@@ -18,12 +18,19 @@ from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.blocks import make_divisible
 from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.models import _common
-from keras_lightnets.models._inverted_residual_net import Block
-from keras_lightnets.models._inverted_residual_net import Family
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
+from keras_lightnets.models._family import variant
+from keras_lightnets.models._inverted_residual_net import BlockStyle
+from keras_lightnets.models._inverted_residual_net import blocks_from_stages
 from keras_lightnets.models._inverted_residual_net import walk_blocks
-from keras_lightnets.registry import register_model
+from keras_lightnets.models.scaling import Stage
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
+
+__all__ = ["MobileNetV3"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
 
 RE, HS = "relu", "hard_swish"
 
@@ -61,31 +68,29 @@ SMALL_TABLE = (
     (5, 576, 96, True, HS, 1),
 )
 STEM_FILTERS = 16
+TABLES = {"large": LARGE_TABLE, "small": SMALL_TABLE}
 LAST_POINT_FILTERS = {"large": 1280, "small": 1024}  # the 1x1 "NBN" conv after pooling
 SE_RATIO = 0.25  # squeeze to 1/4 of the expansion layer (section 5.3)
 
 
-def blocks_from_table(table, minimalistic=False):
-    """Turns a paper table into Blocks. Expansion is kept as the paper's ratio to the
-    block's input width, so width multipliers scale it as the reference does.
+
+
+def stages(model_type, minimalistic=False):
+    """The paper's table as Stages of one block each. Expansion is kept as the paper's
+    ratio to the block's input width, so width multipliers scale it as the reference does.
 
     Minimalistic (the authors' TF-slim variant): 3x3 kernels, no SE, ReLU only.
     """
-    blocks, in_filters = [], STEM_FILTERS
-    for kernel, exp, out, se, nl, stride in table:
-        blocks.append(Block(
-            kernel=3 if minimalistic else kernel,
-            expansion=exp / in_filters,
-            out=out,
-            se_ratio=SE_RATIO if se and not minimalistic else None,
-            act=RE if minimalistic else nl,
-            stride=stride,
-        ))
+    rows, in_filters = [], STEM_FILTERS
+    for kernel, exp, out, se, nl, stride in TABLES[model_type]:
+        rows.append(Stage(kernel=3 if minimalistic else kernel, expansion=exp / in_filters, out=out, repeats=1,
+                          stride=stride, se_ratio=SE_RATIO if se and not minimalistic else None,
+                          act=RE if minimalistic else nl))
         in_filters = out
-    return tuple(blocks)
+    return tuple(rows)
 
 
-FAMILY = Family(
+STYLE = BlockStyle(
     naming=BlockNaming(
         prefix=lambda i: f"expanded_conv_{i}_" if i else "expanded_conv_",
         suffixes={
@@ -121,58 +126,61 @@ def imagenet_weights(model_type, alpha, minimalistic, include_top):
     return WeightFile(name, KERAS_APPLICATIONS_URL + "mobilenet_v3/" + name, with_top if include_top else no_top)
 
 
-def _mobilenet_v3(
-    model_type, input_shape, alpha, minimalistic, include_top, weights, input_tensor, classes,
-    pooling, dropout_rate, classifier_activation, include_preprocessing, name, features_only, out_strides,
-):
-    _common.check_channels_last()
-    _common.check_alpha(alpha)
-    _common.check_pooling(pooling)
-    has_top = include_top and not features_only
-    published = _weights_key(model_type, alpha, minimalistic) in _WEIGHT_HASHES
-    _common.check_weights(
-        weights, has_top, classes,
-        available=None if published else "alpha must be 0.75 or 1.0 (1.0 only when minimalistic)",
-    )
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, weights=weights, static_default=False)
-    act = RE if minimalistic else HS
-    table = LARGE_TABLE if model_type == "large" else SMALL_TABLE
+def imagenet(knobs, rows, has_top):
+    """keras.applications' file for the configuration, whatever the input size."""
+    if _weights_key(knobs["model_type"], knobs["alpha"], knobs["minimalistic"]) not in _WEIGHT_HASHES:
+        return None, "alpha must be 0.75 or 1.0 (1.0 only when minimalistic)"
+    return imagenet_weights(knobs["model_type"], knobs["alpha"], knobs["minimalistic"], has_top), None
 
-    taps = _common.FeatureTaps()
-    x = _common.preprocessing(image) if include_preprocessing else image
+
+# ------------------------------------------------------------------- the graph
+
+
+def graph(x, taps, *, model_type, alpha, minimalistic):
+    """Stem, the table's blocks, and the last 1x1 convolution before pooling."""
+    act = RE if minimalistic else HS
     x = conv_bn_act(x, STEM_FILTERS, 3, strides=2, act=act, name="conv")
-    x, stride = walk_blocks(x, blocks_from_table(table, minimalistic), alpha, FAMILY, taps, stride=2)
+    x, stride = walk_blocks(x, blocks_from_stages(stages(model_type, minimalistic)), alpha, STYLE, taps, stride=2)
     x = conv_bn_act(x, make_divisible(x.shape[-1] * 6), 1, act=act, name="conv_1")
     taps.record(x, stride)
-
-    if has_top:
-        last_point = LAST_POINT_FILTERS[model_type]
-        last_point = make_divisible(last_point * alpha) if alpha > 1.0 else last_point
-        x = layers.GlobalAveragePooling2D(keepdims=True, name="global_average_pooling2d")(x)
-        x = layers.Conv2D(last_point, 1, padding="same", use_bias=True, name="conv_2")(x)
-        x = activation(x, act, f"conv_2_{act}")
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="dropout")(x)
-        x = layers.Conv2D(classes, 1, padding="same", name="logits")(x)
-        x = layers.Flatten(name="flatten")(x)
-        x = layers.Activation(classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
-
-    return _common.finish(
-        inputs, x,
-        name=name,
-        weights=weights,
-        imagenet_file=imagenet_weights(model_type, alpha, minimalistic, has_top) if published else None,
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
+    return x
 
 
-_ARGS_DOC = """
+def head(x, *, classes, classifier_activation, model_type, alpha, minimalistic, dropout_rate):
+    """Pooling, then the paper's 1x1 "NBN" convolution and the logits as 1x1 convolutions."""
+    act = RE if minimalistic else HS
+    last_point = LAST_POINT_FILTERS[model_type]
+    last_point = make_divisible(last_point * alpha) if alpha > 1.0 else last_point
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="global_average_pooling2d")(x)
+    x = layers.Conv2D(last_point, 1, padding="same", use_bias=True, name="conv_2")(x)
+    x = activation(x, act, f"conv_2_{act}")
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="dropout")(x)
+    x = layers.Conv2D(classes, 1, padding="same", name="logits")(x)
+    x = layers.Flatten(name="flatten")(x)
+    return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+# ------------------------------------------------------------------------ the builder
+
+MobileNetV3 = Family(
+    "MobileNetV3", graph=graph, head=head, preprocessing=_common.preprocessing,
+    knobs={"model_type": "large", "alpha": 1.0, "minimalistic": False, "dropout_rate": 0.2},
+    order=("input_shape", "model_type", "alpha", "minimalistic", "include_top", "weights", "input_tensor", "classes",
+           "pooling", "dropout_rate", "classifier_activation", "include_preprocessing", "name", "features_only",
+           "out_strides"),
+    checks={"model_type": one_of(TABLES), "alpha": lambda name, value: _common.check_alpha(value)},
+    defaults={"include_preprocessing": True},
+    static_default=False,  # open spatial dims even with the classifier, as keras.applications
+    imagenet=imagenet,
+    default_name=lambda knobs, rows: f"MobileNetV3{knobs['model_type'].capitalize()}",
+).builder(doc="""MobileNetV3-Large or -Small, with keras.applications' arguments and layer names.
+
     Args:
         input_shape: (height, width, channels), spatial size 32 or more (the
             resolution multiplier). Default: open spatial dims (None, None, 3), as
             keras.applications; give a size for TFLite conversion or profiling.
+        model_type: "large" (the paper's Table 1) or "small" (Table 2).
         alpha: width multiplier; channels are scaled and rounded to multiples of 8.
         minimalistic: the authors' variant without SE, hard-swish or 5x5 kernels.
         include_top: add the pooled 1x1-conv classifier of the paper.
@@ -184,38 +192,15 @@ _ARGS_DOC = """
         dropout_rate: dropout before the logits (0.2 as the paper's 0.8 keep prob).
         classifier_activation: activation of the classifier, None for logits.
         include_preprocessing: the model takes [0, 255] pixels and rescales them.
-        name: model name.
+        name: model name (default MobileNetV3Large or MobileNetV3Small).
         features_only: return the backbone's feature maps at `out_strides`
             (strides 2, 4, 8, 16, 32) instead of the classifier.
-    """
+    """)
 
 
-def MobileNetV3Large(
-    input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights=None,
-    input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2, classifier_activation="softmax",
-    include_preprocessing=True, name="MobileNetV3Large", features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    return _mobilenet_v3(
-        "large", input_shape, alpha, minimalistic, include_top, weights, input_tensor, classes, pooling,
-        dropout_rate, classifier_activation, include_preprocessing, name, features_only, out_strides,
-    )
-
-
-def MobileNetV3Small(
-    input_shape=None, alpha=1.0, minimalistic=False, include_top=True, weights=None,
-    input_tensor=None, classes=1000, pooling=None, dropout_rate=0.2, classifier_activation="softmax",
-    include_preprocessing=True, name="MobileNetV3Small", features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    return _mobilenet_v3(
-        "small", input_shape, alpha, minimalistic, include_top, weights, input_tensor, classes, pooling,
-        dropout_rate, classifier_activation, include_preprocessing, name, features_only, out_strides,
-    )
-
-
-MobileNetV3Large.__doc__ = "MobileNetV3-Large, with keras.applications' signature and layer names.\n" + _ARGS_DOC
-MobileNetV3Small.__doc__ = "MobileNetV3-Small, with keras.applications' signature and layer names.\n" + _ARGS_DOC
+# ------------------------------------------------------------------------ the variants
+# Figures: the paper's Table 3 (1.0 and 0.75); the authors' checkpoint table for
+# minimalistic.
 
 _PAPER = "Searching for MobileNetV3 (ICCV 2019)"
 _SLIM = "the authors' checkpoint table (tensorflow/models slim)"
@@ -224,18 +209,48 @@ _NOTE_SMALL_MINIMALISTIC = (
     "paper says 56M; by the paper's convention (ours: 56.5M for Small) minimalistic Small is 52.3M, "
     "as keras.applications.MobileNetV3Small(minimalistic=True) profiles."
 )
-for _name, _builder, _defaults, _params, _macs, _source, _note in (
-    # Paper Table 3 (1.0 and 0.75); the authors' checkpoint table for minimalistic.
-    ("mobilenet_v3_large", MobileNetV3Large, {}, 5.4, 219, "paper", ""),
-    ("mobilenet_v3_large_075", MobileNetV3Large, {"alpha": 0.75}, 4.0, 155, "paper", ""),
-    ("mobilenet_v3_large_minimalistic", MobileNetV3Large, {"minimalistic": True}, 3.9, 209, _SLIM, ""),
-    ("mobilenet_v3_small", MobileNetV3Small, {}, 2.5, 56, "paper", ""),
-    ("mobilenet_v3_small_075", MobileNetV3Small, {"alpha": 0.75}, 2.0, 44, "paper", ""),
-    ("mobilenet_v3_small_minimalistic", MobileNetV3Small, {"minimalistic": True}, 2.0, 65, _SLIM,
-     _NOTE_SMALL_MINIMALISTIC),
-):
-    register_model(
-        _name, _builder, defaults=_defaults, family="mobilenet_v3", paper=_PAPER, arxiv="1905.02244",
-        default_size=224, paper_params_m=_params, paper_macs_m=_macs, figures_source=_source, note=_note,
-        reference=f"keras.applications.{_builder.__name__}",
-    )
+_FIGURES = {"family": "mobilenet_v3", "paper": _PAPER, "arxiv": "1905.02244", "default_size": 224}
+_LARGE = {"reference": "keras.applications.MobileNetV3Large", **_FIGURES}
+_SMALL = {"reference": "keras.applications.MobileNetV3Small", **_FIGURES}
+
+
+@variant("mobilenet_v3_large", MobileNetV3, knobs={"model_type": "large"}, paper_params_m=5.4, paper_macs_m=219,
+         figures_source="paper", note="", **_LARGE)
+def MobileNetV3Large(input_shape=None, **kwargs):
+    """MobileNetV3-Large (Table 1), keras.applications.MobileNetV3Large: 5.4M parameters,
+    219M MACs at 1.0. MobileNetV3's arguments but `model_type`."""
+
+
+@variant("mobilenet_v3_large_075", MobileNetV3, knobs={"model_type": "large", "alpha": 0.75}, paper_params_m=4.0,
+         paper_macs_m=155, figures_source="paper", note="", **_LARGE)
+def MobileNetV3Large_075(input_shape=None, **kwargs):
+    """MobileNetV3-Large 0.75: 4.0M parameters, 155M MACs. MobileNetV3's arguments but
+    `model_type` and `alpha`."""
+
+
+@variant("mobilenet_v3_large_minimalistic", MobileNetV3, knobs={"model_type": "large", "minimalistic": True},
+         paper_params_m=3.9, paper_macs_m=209, figures_source=_SLIM, note="", **_LARGE)
+def MobileNetV3LargeMinimalistic(input_shape=None, **kwargs):
+    """MobileNetV3-Large minimalistic (no SE, hard-swish or 5x5): 3.9M parameters, 209M
+    MACs. MobileNetV3's arguments but `model_type` and `minimalistic`."""
+
+
+@variant("mobilenet_v3_small", MobileNetV3, knobs={"model_type": "small"}, paper_params_m=2.5, paper_macs_m=56,
+         figures_source="paper", note="", **_SMALL)
+def MobileNetV3Small(input_shape=None, **kwargs):
+    """MobileNetV3-Small (Table 2), keras.applications.MobileNetV3Small: 2.5M parameters,
+    56M MACs at 1.0. MobileNetV3's arguments but `model_type`."""
+
+
+@variant("mobilenet_v3_small_075", MobileNetV3, knobs={"model_type": "small", "alpha": 0.75}, paper_params_m=2.0,
+         paper_macs_m=44, figures_source="paper", note="", **_SMALL)
+def MobileNetV3Small_075(input_shape=None, **kwargs):
+    """MobileNetV3-Small 0.75: 2.0M parameters, 44M MACs. MobileNetV3's arguments but
+    `model_type` and `alpha`."""
+
+
+@variant("mobilenet_v3_small_minimalistic", MobileNetV3, knobs={"model_type": "small", "minimalistic": True},
+         paper_params_m=2.0, paper_macs_m=65, figures_source=_SLIM, note=_NOTE_SMALL_MINIMALISTIC, **_SMALL)
+def MobileNetV3SmallMinimalistic(input_shape=None, **kwargs):
+    """MobileNetV3-Small minimalistic (no SE, hard-swish or 5x5): 2.0M parameters, 65M
+    MACs by the checkpoint table. MobileNetV3's arguments but `model_type` and `minimalistic`."""

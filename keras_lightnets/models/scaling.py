@@ -20,6 +20,8 @@ from typing import Tuple
 
 from keras_lightnets.layers.blocks import make_divisible
 
+__all__ = ["ScalableNet", "Stage", "compound_scale"]
+
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15  # depth, width, resolution bases (paper, eq. 3)
 
 
@@ -34,6 +36,7 @@ class Stage:
     stride: int
     se_ratio: Optional[float] = None
     skip: bool = True  # identity shortcuts where shapes allow
+    act: Optional[str] = None  # the row's non-linearity where the table gives one (MobileNetV3's NL)
 
 
 @dataclasses.dataclass(frozen=True)
