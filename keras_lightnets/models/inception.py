@@ -26,21 +26,26 @@ with the papers' loss weights, then drop the heads for inference / export with
 """
 
 import dataclasses
+import functools
 import re
 from typing import Optional, Tuple
 
 import keras
 from keras import layers
 
+from keras_lightnets.layers.blocks import batch_norm
+from keras_lightnets.layers.normalization import LocalResponseNormalization
 from keras_lightnets.models import _common
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import rate
 from keras_lightnets.registry import register_model
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
 from keras_lightnets.weights import load_weights_by_name
 
-# --------------------------------------------------------------------------- #
-# Modules as data
-# --------------------------------------------------------------------------- #
+__all__ = ["GoogLeNet", "InceptionV1", "InceptionV3", "inference_model"]
+
+# ------------------------------------------------------------ the architecture as data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,11 +76,22 @@ class Fork:
     convs: Tuple[Conv, ...]
 
 
+@dataclasses.dataclass(frozen=True)
+class Lrn:
+    """GoogLeNet's local response normalization, built only with `lrn=True`."""
+
+    name: str
+
+
 def _conv(name, filters, kh, kw=None, strides=1, padding="same"):
     return Conv(name, filters, (kh, kh if kw is None else kw), strides, padding)
 
 
-# GoogLeNet, paper Table 1: (name, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
+# GoogLeNet, paper Table 1: the stem, then (name, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj).
+GOOGLENET_STEM = (
+    _conv("conv1", 64, 7, strides=2), Pool("maxpool1", "max", 3, 2), Lrn("lrn1"),
+    _conv("conv2", 64, 1), _conv("conv3", 192, 3), Lrn("lrn2"), Pool("maxpool2", "max", 3, 2),
+)
 GOOGLENET_TABLE = (
     ("inception3a", 64, 96, 128, 16, 32, 32),
     ("inception3b", 128, 128, 192, 32, 96, 64),
@@ -91,6 +107,12 @@ GOOGLENET_TABLE = (
 )
 GOOGLENET_POOL_AFTER = ("inception3b", "inception4e")  # 3x3/2 max pools of Table 1
 GOOGLENET_AUX_AFTER = ("inception4a", "inception4d")  # paper section 5
+GOOGLENET_MIN_SIZE = 32
+GOOGLENET_AUX_MIN_SIZE = 65  # the stride-16 map must be 5x5 for the aux 5x5 pooling
+# The paper gives no LRN constants; these are the authors' reference Caffe model's
+# (BVLC GoogLeNet: local_size 5, alpha 1e-4, beta 0.75, k 1), whose alpha Caffe
+# divides by local_size, which LocalResponseNormalization does not.
+GOOGLENET_LRN = {"size": 5, "alpha": 1e-4 / 5, "beta": 0.75, "k": 1.0}
 
 
 def googlenet_module(n1x1, n3x3red, n3x3, n5x5red, n5x5, pool_proj):
@@ -102,6 +124,16 @@ def googlenet_module(n1x1, n3x3red, n3x3, n5x5red, n5x5, pool_proj):
         (_conv("branch3_0", n5x5red, 1), _conv("branch3_1", n5x5, 5)),
         (Pool("branch4_0", "max", 3, 1), _conv("branch4_1", pool_proj, 1)),
     )
+
+
+# Inception V3: keras.applications.InceptionV3's stem (its layer names, with `_conv`
+# and `_bn` for its convolutions and batch norms) and modules.
+INCEPTION_V3_STEM = (
+    _conv("conv2d_1a_3x3", 32, 3, strides=2, padding="valid"), _conv("conv2d_2a_3x3", 32, 3, padding="valid"),
+    _conv("conv2d_2b_3x3", 64, 3), Pool("maxpool_3a_3x3", "max", 3, 2, "valid"),
+    _conv("conv2d_3b_1x1", 80, 1, padding="valid"), _conv("conv2d_4a_3x3", 192, 3, padding="valid"),
+    Pool("maxpool_5a_3x3", "max", 3, 2, "valid"),
+)
 
 
 def _v3_a(pool_proj):  # 35x35, Figure 5 (5x5 kept as keras/TF-slim do)
@@ -165,32 +197,64 @@ INCEPTION_V3_TABLE = (
 )
 _V3_TYPES = {"A": _v3_a, "B": _v3_b, "C": _v3_c, "D": _v3_d, "E": _v3_e}
 INCEPTION_V3_AUX_AFTER = "mixed7"  # the last 17x17 module (paper section 4; torchvision, TF-slim)
+INCEPTION_V3_MIN_SIZE = 75
+INCEPTION_V3_AUX_MIN_SIZE = 299  # the aux head's 5x5 conv needs the full 17x17 grid
 
-# --------------------------------------------------------------------------- #
-# The walker
-# --------------------------------------------------------------------------- #
+INCEPTION_V3_WEIGHTS = WeightFile(
+    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    KERAS_APPLICATIONS_URL + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+    "9a0d58056eeedaa3f26cb7ebd46da564",
+)
+INCEPTION_V3_WEIGHTS_NO_TOP = WeightFile(
+    "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    KERAS_APPLICATIONS_URL + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    "bcbd6486424b2319ff4ef7d526e38f63",
+)
+
+# ------------------------------------------------------------------- the graph
 
 
-class _ConvBN:
-    """Conv -> BN -> ReLU with a family's BN settings and naming; records creation order."""
+@dataclasses.dataclass(frozen=True)
+class ConvBN:
+    """Conv -> BN -> ReLU with a family's batch norm (epsilon 1e-3 in both) and activation names."""
 
-    def __init__(self, bn_scale, bn_momentum, act_suffix):
-        self.bn_scale, self.bn_momentum, self.act_suffix = bn_scale, bn_momentum, act_suffix
-        self.conv_names, self.bn_names = [], []
+    bn_momentum: float
+    bn_scale: bool
+    act_suffix: str
 
     def __call__(self, x, conv: Conv, name):
         x = layers.Conv2D(conv.filters, conv.kernel, strides=conv.strides, padding=conv.padding,
                           use_bias=False, name=f"{name}_conv")(x)
-        x = layers.BatchNormalization(epsilon=1e-3, momentum=self.bn_momentum, scale=self.bn_scale,
-                                      name=f"{name}_bn")(x)
-        self.conv_names.append(f"{name}_conv")
-        self.bn_names.append(f"{name}_bn")
+        if self.bn_scale:
+            x = batch_norm(x, f"{name}_bn", epsilon=1e-3, momentum=self.bn_momentum)
+        else:  # keras.applications.InceptionV3's, without gamma; blocks.batch_norm always has one
+            x = layers.BatchNormalization(epsilon=1e-3, momentum=self.bn_momentum, scale=False, name=f"{name}_bn")(x)
         return layers.Activation("relu", name=f"{name}{self.act_suffix}")(x)
+
+
+GOOGLENET_CONV = ConvBN(bn_momentum=0.9, bn_scale=True, act_suffix="_relu")  # torch BN: eps 1e-3, momentum 0.1
+INCEPTION_V3_CONV = ConvBN(bn_momentum=0.99, bn_scale=False, act_suffix="")  # keras.applications' BN defaults
 
 
 def _pool(x, pool: Pool, name):
     cls = layers.MaxPooling2D if pool.kind == "max" else layers.AveragePooling2D
     return cls(pool.size, strides=pool.strides, padding=pool.padding, name=name)(x)
+
+
+def stem(x, taps, steps, conv_bn, lrn=False):
+    """Walks a stem's convolutions and poolings; taps the map before each strided pooling."""
+    stride = 1
+    for step in steps:
+        if isinstance(step, Conv):
+            x = conv_bn(x, step, step.name)
+            stride *= step.strides
+        elif isinstance(step, Pool):
+            taps.record(x, stride)
+            x = _pool(x, step, step.name)
+            stride *= step.strides
+        elif lrn:
+            x = LocalResponseNormalization(**GOOGLENET_LRN, name=step.name)(x)
+    return x
 
 
 def inception_module(x, branches, name, conv_bn):
@@ -210,14 +274,7 @@ def inception_module(x, branches, name, conv_bn):
     return layers.Concatenate(name=name)(outputs)
 
 
-# --------------------------------------------------------------------------- #
-# Shared checks and the inference helper
-# --------------------------------------------------------------------------- #
-
-
 def _check_aux(aux_logits, include_top, features_only):
-    if not isinstance(aux_logits, bool):
-        raise ValueError(f"`aux_logits` must be True (training: main + auxiliary outputs) or False; received {aux_logits!r}.")
     if aux_logits and (not include_top or features_only):
         raise ValueError(
             "`aux_logits=True` adds auxiliary classifiers, which need the classifier: use include_top=True and "
@@ -225,9 +282,198 @@ def _check_aux(aux_logits, include_top, features_only):
         )
 
 
-def _check_dropout(dropout_rate):
-    if not isinstance(dropout_rate, (int, float)) or isinstance(dropout_rate, bool) or not 0 <= dropout_rate < 1:
-        raise ValueError(f"`dropout_rate` must be a number in [0, 1); received dropout_rate={dropout_rate!r}.")
+def _aux_error(name, min_size, aux_map):
+    return ValueError(
+        f"`aux_logits=True` needs input of at least {min_size}x{min_size} for {name}'s auxiliary classifier "
+        f"(its 5x5 average pooling); the input gives it a {aux_map[0]}x{aux_map[1]} map. "
+        "Use a larger input_shape or aux_logits=False."
+    )
+
+
+def googlenet_graph(x, taps, *, lrn, aux_logits, include_top, features_only):
+    """Table 1: the stem and the inception modules, with the paper's max pools between
+    them. With aux_logits, also hands the head the maps the auxiliary classifiers read."""
+    _check_aux(aux_logits, include_top, features_only)
+    x = stem(x, taps, GOOGLENET_STEM, GOOGLENET_CONV, lrn)
+    stride, aux_inputs = 8, []
+    for module_name, *widths in GOOGLENET_TABLE:
+        x = inception_module(x, googlenet_module(*widths), module_name, GOOGLENET_CONV)
+        if module_name in GOOGLENET_AUX_AFTER:
+            aux_inputs.append(x)
+        if module_name in GOOGLENET_POOL_AFTER:
+            taps.record(x, stride)
+            stride *= 2
+            x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"maxpool{stride.bit_length() - 2}")(x)
+    taps.record(x, stride)
+    return (x, aux_inputs) if aux_logits else x
+
+
+def _googlenet_aux(x, name, classes, classifier_activation):
+    """Paper section 5: 5x5/3 average pool, 1x1 conv 128, FC 1024 + ReLU, dropout 0.7, FC classes."""
+    x = layers.AveragePooling2D(5, strides=3, padding="valid", name=f"{name}_pool")(x)
+    x = GOOGLENET_CONV(x, _conv("conv", 128, 1), f"{name}_conv")
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dense(1024, activation="relu", name=f"{name}_fc1")(x)
+    x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_fc2")(x)
+
+
+def googlenet_head(x, *, classes, classifier_activation, dropout_rate, aux_logits):
+    """Global average pooling, the paper's 40% dropout, the classifier; and the two
+    auxiliary classifiers after it with aux_logits."""
+    x, aux_inputs = x if aux_logits else (x, ())
+    x = layers.GlobalAveragePooling2D(name="avgpool")(x)
+    if dropout_rate > 0:
+        x = layers.Dropout(dropout_rate, name="dropout")(x)
+    x = layers.Dense(classes, activation=classifier_activation, name="fc")(x)
+    if not aux_logits:
+        return x
+    for a in aux_inputs:
+        if any(d is not None and d < 5 for d in a.shape[1:3]):
+            raise _aux_error("GoogLeNet", GOOGLENET_AUX_MIN_SIZE, a.shape[1:3])
+        if None in a.shape[1:3]:
+            raise ValueError("`aux_logits=True` needs a fixed input size (its FC layers see a flattened map); "
+                             f"received an open size (auxiliary input {tuple(a.shape[1:])}).")
+    return [x] + [_googlenet_aux(a, f"aux{i}", classes, classifier_activation) for i, a in enumerate(aux_inputs, start=1)]
+
+
+def inception_v3_graph(x, taps, *, aux_logits, include_top, features_only):
+    """keras.applications.InceptionV3's stem and modules, in keras' creation order.
+    With aux_logits, also hands the head mixed7, which the auxiliary classifier reads."""
+    _check_aux(aux_logits, include_top, features_only)
+    x = stem(x, taps, INCEPTION_V3_STEM, INCEPTION_V3_CONV)
+    stride, aux_input = 8, None
+    for module_name, kind, arg in INCEPTION_V3_TABLE:
+        if kind in ("B", "D"):
+            taps.record(x, stride)
+            stride *= 2
+        x = inception_module(x, _V3_TYPES[kind](arg), module_name, INCEPTION_V3_CONV)
+        if module_name == INCEPTION_V3_AUX_AFTER:
+            aux_input = x
+    taps.record(x, stride)
+    return (x, aux_input) if aux_logits else x
+
+
+def _inception_v3_aux(x, classes, classifier_activation):
+    """Section 4 / torchvision's InceptionAux: 5x5/3 average pool, 1x1 conv 128,
+    5x5 conv 768 (valid), global average pool, FC classes; all convs with BN (the
+    paper's "BN-auxiliary")."""
+    x = layers.AveragePooling2D(5, strides=3, padding="valid", name="aux_pool")(x)
+    x = INCEPTION_V3_CONV(x, _conv("conv0", 128, 1), "aux_conv0")
+    x = INCEPTION_V3_CONV(x, _conv("conv1", 768, 5, padding="valid"), "aux_conv1")
+    x = layers.GlobalAveragePooling2D(name="aux_avg_pool")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="aux_predictions")(x)
+
+
+def inception_v3_head(x, *, classes, classifier_activation, aux_logits):
+    """keras.applications' classifier; with aux_logits, the auxiliary one after it (its
+    layers created after keras' ones, so they do not shift the creation order)."""
+    x, aux_input = x if aux_logits else (x, None)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    if not aux_logits:
+        return x
+    if any(d is not None and d < 17 for d in aux_input.shape[1:3]):
+        raise _aux_error("InceptionV3", INCEPTION_V3_AUX_MIN_SIZE, aux_input.shape[1:3])
+    return [x, _inception_v3_aux(aux_input, classes, classifier_activation)]
+
+
+# ------------------------------------------------------------------- loading weights
+
+_AUTO_NAME = re.compile(r"^(.*?)(?:_(\d+))?$")
+
+
+def _inception_v3_conv_names():
+    """The prefixes of the main network's conv-BN-ReLU units, in creation order (keras')."""
+    names = [step.name for step in INCEPTION_V3_STEM if isinstance(step, Conv)]
+    for module_name, kind, arg in INCEPTION_V3_TABLE:
+        for branch in _V3_TYPES[kind](arg):
+            for step in branch:
+                convs = step.convs if isinstance(step, Fork) else (step,) if isinstance(step, Conv) else ()
+                names += [f"{module_name}_{c.name}" for c in convs]
+    return names
+
+
+def load_keras_inception_v3(model, path):
+    """Loads a keras.applications.InceptionV3 weight file (or one of ours) into `model`.
+
+    Keras 3 formats (.keras, .weights.h5) key layers by class and rank, which
+    match because our graph has keras' structure; `load_weights_by_name` does it.
+    Legacy .h5 files are keyed by layer name. Ours load by name. keras'
+    (its published ImageNet files included) carry its automatic names
+    (conv2d_N, batch_normalization_N, numbered in creation order), so they are
+    matched in creation order, the order in which both builders create layers.
+    """
+    prefixes = _inception_v3_conv_names()
+    conv_names, bn_names = [f"{p}_conv" for p in prefixes], [f"{p}_bn" for p in prefixes]
+
+    def creation_order(arrays):
+        if all(n in arrays for n in conv_names):
+            return {}
+        by_base = {}
+        for key in arrays:
+            base, number = _AUTO_NAME.match(key).groups()
+            by_base.setdefault(base, []).append((int(number or 0), key))
+        renamed = {}
+        for base, ours in (("conv2d", conv_names), ("batch_normalization", bn_names)):
+            theirs = [key for _, key in sorted(by_base.get(base, []))]
+            if len(theirs) != len(ours):
+                raise ValueError(
+                    f"Weights in {str(path)!r} do not fit model {model.name!r}: {len(theirs)} {base} layers in the file, "
+                    f"{len(ours)} in the model. Expected a keras.applications.InceptionV3 file."
+                )
+            renamed.update(zip(ours, theirs))
+        return renamed
+
+    load_weights_by_name(model, path, rename=creation_order)
+
+
+def _main_view_without_aux(load):
+    """`load`, but a file without the auxiliary heads (keras.applications', or one
+    saved from `inference_model`) loads into the main-output view; the heads keep
+    their random initialization."""
+
+    def load_into(model, path):
+        if len(model.outputs) == 1:
+            return load(model, path)
+        try:
+            load(model, path)
+        except ValueError:
+            load(keras.Model(model.inputs, model.outputs[0], name=model.name), path)
+
+    return load_into
+
+
+def _reads_weight_files_with(load):
+    """Family builders read a weights file by layer name, and only the ImageNet file with
+    the family's loader; Inception's files may lack the auxiliary heads, and
+    keras.applications' name InceptionV3's layers automatically. So the builder is
+    called without the file, which `load` then reads (after the checks the builder
+    makes of a file). With features_only, it reads it into the feature extractor."""
+
+    def wrap(build):
+        @functools.wraps(build)
+        def build_then_load(*args, **kwargs):
+            try:
+                bound = build.__signature__.bind(*args, **kwargs)
+            except TypeError:
+                return build(*args, **kwargs)  # its own error
+            weights = bound.arguments.get("weights")
+            if weights is None or isinstance(weights, str) and weights == "imagenet":
+                return build(*args, **kwargs)
+            _common.check_weights(weights, False, None)  # an existing file
+            bound.arguments["weights"] = None
+            model = build(*bound.args, **bound.kwargs)
+            input_shape = tuple(model.inputs[0].shape[1:])
+            if input_shape[-1] != 3:
+                raise ValueError(f"Pretrained weights expect 3 input channels; received input_shape={input_shape}. "
+                                 f"Use weights=None for {input_shape[-1]}-channel input.")
+            load(model, weights)
+            return model
+
+        return build_then_load
+
+    return wrap
 
 
 def inference_model(model):
@@ -249,61 +495,31 @@ def inference_model(model):
 googlenet_inference_model = inference_model
 inception_v3_inference_model = inference_model
 
-
-def _aux_error(name, min_size, rows):
-    return ValueError(
-        f"`aux_logits=True` needs input of at least {min_size}x{min_size} for {name}'s auxiliary classifier "
-        f"(its 5x5 average pooling); received {rows}. Use a larger input_shape or aux_logits=False."
-    )
+# ------------------------------------------------------------------------ the builders
 
 
-# --------------------------------------------------------------------------- #
-# GoogLeNet
-# --------------------------------------------------------------------------- #
+def flag(meaning):
+    """A check: True or False, nothing else (not 1, not "yes")."""
 
-GOOGLENET_MIN_SIZE = 32
-GOOGLENET_AUX_MIN_SIZE = 65  # the stride-16 map must be 5x5 for the aux 5x5 pooling
+    def check(name, value):
+        if not isinstance(value, bool):
+            raise ValueError(f"`{name}` must be {meaning}; received {name}={value!r}.")
 
-
-# The paper gives no LRN constants; these are the authors' reference Caffe model's
-# (BVLC GoogLeNet: local_size 5, alpha 1e-4, beta 0.75, k 1), whose alpha Caffe
-# divides by local_size, which LocalResponseNormalization does not.
-GOOGLENET_LRN = {"size": 5, "alpha": 1e-4 / 5, "beta": 0.75, "k": 1.0}
+    return check
 
 
-def _lrn_layer(name):
-    from keras_lightnets.layers.normalization import LocalResponseNormalization
+AUX_LOGITS = flag("True (training: main + auxiliary outputs) or False")
 
-    return LocalResponseNormalization(**GOOGLENET_LRN, name=name)
-
-
-def _googlenet_aux(x, name, classes, classifier_activation, conv_bn):
-    """Paper section 5: 5x5/3 average pool, 1x1 conv 128, FC 1024 + ReLU, dropout 0.7, FC classes."""
-    x = layers.AveragePooling2D(5, strides=3, padding="valid", name=f"{name}_pool")(x)
-    x = conv_bn(x, _conv("conv", 128, 1), f"{name}_conv")
-    x = layers.Flatten(name=f"{name}_flatten")(x)
-    x = layers.Dense(1024, activation="relu", name=f"{name}_fc1")(x)
-    x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
-    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_fc2")(x)
-
-
-def GoogLeNet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    aux_logits=False,
-    dropout_rate=0.4,
-    lrn=False,
-    include_preprocessing=False,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """GoogLeNet (Inception V1), the network of the paper's Table 1.
+GoogLeNet = _reads_weight_files_with(_main_view_without_aux(load_weights_by_name))(Family(
+    "GoogLeNet", graph=googlenet_graph, head=googlenet_head, preprocessing=_common.preprocessing,
+    knobs={"aux_logits": False, "dropout_rate": 0.4, "lrn": False},
+    order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
+           "aux_logits", "dropout_rate", "lrn", "include_preprocessing", "name", "features_only", "out_strides"),
+    checks={"aux_logits": AUX_LOGITS, "dropout_rate": rate("0.4 (the paper's)"), "lrn": flag("True or False")},
+    min_size=lambda knobs: GOOGLENET_MIN_SIZE,
+    default_name=lambda knobs, rows: "googlenet",
+    no_imagenet="keras.applications publishes no GoogLeNet weights; pass weights=None or a file",
+).builder(doc="""GoogLeNet (Inception V1), the network of the paper's Table 1.
 
     Follows torchvision's `googlenet` (BatchNorm after every convolution, with
     `transform_input` off; layer names are its module paths, e.g.
@@ -343,167 +559,23 @@ def GoogLeNet(
             TF-slim and keras.applications.inception_v3.preprocess_input).
         name, features_only, out_strides: as the other builders (feature maps at
             strides 2, 4, 8, 16, 32: conv1, conv3, inception3b, 4e, 5b).
-    """
-    _common.check_channels_last()
-    _common.check_pooling(pooling)
-    _check_aux(aux_logits, include_top, features_only)
-    _check_dropout(dropout_rate)
-    if not isinstance(lrn, bool):
-        raise ValueError(f"`lrn` must be True or False; received lrn={lrn!r}.")
-    has_top = include_top and not features_only
-    _common.check_weights(weights, has_top, classes,
-                          available="keras.applications publishes no GoogLeNet weights; pass weights=None or a file")
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, min_size=GOOGLENET_MIN_SIZE,
-                                          weights=weights, static_default=has_top)
-    conv_bn = _ConvBN(bn_scale=True, bn_momentum=0.9, act_suffix="_relu")  # torch BN: eps 1e-3, momentum 0.1
-    taps = _common.FeatureTaps()
-
-    x = _common.preprocessing(image) if include_preprocessing else image
-    x = conv_bn(x, _conv("conv1", 64, 7, strides=2), "conv1")
-    taps.record(x, 2)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="maxpool1")(x)
-    if lrn:
-        x = _lrn_layer("lrn1")(x)
-    x = conv_bn(x, _conv("conv2", 64, 1), "conv2")
-    x = conv_bn(x, _conv("conv3", 192, 3), "conv3")
-    if lrn:
-        x = _lrn_layer("lrn2")(x)
-    taps.record(x, 4)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="maxpool2")(x)
-
-    stride, aux_inputs = 8, []
-    for module_name, *widths in GOOGLENET_TABLE:
-        x = inception_module(x, googlenet_module(*widths), module_name, conv_bn)
-        if module_name in GOOGLENET_AUX_AFTER:
-            aux_inputs.append(x)
-        if module_name in GOOGLENET_POOL_AFTER:
-            taps.record(x, stride)
-            stride *= 2
-            x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"maxpool{stride.bit_length() - 2}")(x)
-    taps.record(x, stride)
-
-    if has_top:
-        x = layers.GlobalAveragePooling2D(name="avgpool")(x)
-        if dropout_rate > 0:
-            x = layers.Dropout(dropout_rate, name="dropout")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="fc")(x)
-    else:
-        x = _common.pool(x, pooling)
-    outputs = x
-    if aux_logits:
-        if any(a.shape[1] is not None and a.shape[1] < 5 or a.shape[2] is not None and a.shape[2] < 5 for a in aux_inputs):
-            raise _aux_error("GoogLeNet", GOOGLENET_AUX_MIN_SIZE, image.shape[1:3])
-        if any(a.shape[1] is None or a.shape[2] is None for a in aux_inputs):
-            raise ValueError("`aux_logits=True` needs a fixed input size (its FC layers see a flattened map); "
-                             f"received input shape {tuple(image.shape[1:])}.")
-        outputs = [x] + [_googlenet_aux(a, f"aux{i}", classes, classifier_activation, conv_bn)
-                         for i, a in enumerate(aux_inputs, start=1)]
-    return _finish(inputs, outputs, name=name or "googlenet", weights=weights, taps=taps,
-                   features_only=features_only, out_strides=out_strides, loader=load_weights_by_name)
-
+    """))
 
 InceptionV1 = GoogLeNet
 
-# --------------------------------------------------------------------------- #
-# Inception V3
-# --------------------------------------------------------------------------- #
+_load_inception_v3 = _main_view_without_aux(load_keras_inception_v3)
 
-INCEPTION_V3_MIN_SIZE = 75
-INCEPTION_V3_AUX_MIN_SIZE = 299  # the aux head's 5x5 conv needs the full 17x17 grid
-
-INCEPTION_V3_WEIGHTS = WeightFile(
-    "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-    KERAS_APPLICATIONS_URL + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-    "9a0d58056eeedaa3f26cb7ebd46da564",
-)
-INCEPTION_V3_WEIGHTS_NO_TOP = WeightFile(
-    "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    KERAS_APPLICATIONS_URL + "inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-    "bcbd6486424b2319ff4ef7d526e38f63",
-)
-
-_AUTO_NAME = re.compile(r"^(.*?)(?:_(\d+))?$")
-
-
-def _load_keras_inception_v3(model, path, conv_names, bn_names):
-    """Loads a keras.applications.InceptionV3 weight file (or one of ours) into `model`.
-
-    Keras 3 formats (.keras, .weights.h5) key layers by class and rank, which
-    match because our graph has keras' structure; `load_weights_by_name` does it.
-    Legacy .h5 files are keyed by layer name. Ours load by name. keras'
-    (its published ImageNet files included) carry its automatic names
-    (conv2d_N, batch_normalization_N, numbered in creation order), so they are
-    matched in creation order, the order in which both builders create layers.
-    """
-
-    def creation_order(arrays):
-        if all(n in arrays for n in conv_names):
-            return {}
-        by_base = {}
-        for key in arrays:
-            base, number = _AUTO_NAME.match(key).groups()
-            by_base.setdefault(base, []).append((int(number or 0), key))
-        renamed = {}
-        for base, ours in (("conv2d", conv_names), ("batch_normalization", bn_names)):
-            theirs = [key for _, key in sorted(by_base.get(base, []))]
-            if len(theirs) != len(ours):
-                raise ValueError(
-                    f"Weights in {str(path)!r} do not fit model {model.name!r}: {len(theirs)} {base} layers in the file, "
-                    f"{len(ours)} in the model. Expected a keras.applications.InceptionV3 file."
-                )
-            renamed.update(zip(ours, theirs))
-        return renamed
-
-    load_weights_by_name(model, path, rename=creation_order)
-
-
-def _finish(inputs, outputs, *, name, weights, taps, features_only, out_strides, loader, imagenet_file=None):
-    """Like _common.finish, but loads weights into the main-output view when the
-    file lacks the auxiliary heads (e.g. keras.applications' files), which then
-    keep their random initialization."""
-    if features_only:
-        feature_maps = taps.select(out_strides)
-    model = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
-        path = imagenet_file.fetch() if weights == "imagenet" else weights
-        if isinstance(outputs, list):
-            try:
-                loader(model, path)
-            except ValueError:
-                loader(keras.Model(inputs, outputs[0], name=name), path)
-        else:
-            loader(model, path)
-    if features_only:
-        return keras.Model(inputs, feature_maps, name=f"{name}_features")
-    return model
-
-
-def _inception_v3_aux(x, classes, classifier_activation, conv_bn):
-    """Section 4 / torchvision's InceptionAux: 5x5/3 average pool, 1x1 conv 128,
-    5x5 conv 768 (valid), global average pool, FC classes; all convs with BN (the
-    paper's "BN-auxiliary")."""
-    x = layers.AveragePooling2D(5, strides=3, padding="valid", name="aux_pool")(x)
-    x = conv_bn(x, _conv("conv0", 128, 1), "aux_conv0")
-    x = conv_bn(x, _conv("conv1", 768, 5, padding="valid"), "aux_conv1")
-    x = layers.GlobalAveragePooling2D(name="aux_avg_pool")(x)
-    return layers.Dense(classes, activation=classifier_activation, name="aux_predictions")(x)
-
-
-def InceptionV3(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    aux_logits=False,
-    include_preprocessing=False,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """Inception V3, exactly keras.applications.InceptionV3 (23,851,784 parameters).
+InceptionV3 = _reads_weight_files_with(_load_inception_v3)(Family(
+    "InceptionV3", graph=inception_v3_graph, head=inception_v3_head, preprocessing=_common.preprocessing,
+    knobs={"aux_logits": False},
+    order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
+           "aux_logits", "include_preprocessing", "name", "features_only", "out_strides"),
+    checks={"aux_logits": AUX_LOGITS},
+    default_size=299, min_size=lambda knobs: INCEPTION_V3_MIN_SIZE,
+    default_name=lambda knobs, rows: "inception_v3",
+    imagenet=lambda knobs, rows, has_top: (INCEPTION_V3_WEIGHTS if has_top else INCEPTION_V3_WEIGHTS_NO_TOP, None),
+    load_imagenet=_load_inception_v3,
+).builder(doc="""Inception V3, exactly keras.applications.InceptionV3 (23,851,784 parameters).
 
     keras.applications names its convolutions and batch norms automatically
     (conv2d_N, batch_normalization_N), names that depend on what was built
@@ -535,64 +607,10 @@ def InceptionV3(
         name, features_only, out_strides: as the other builders (feature maps at
             strides 2, 4, 8, 16, 32: conv2d_2b_3x3, conv2d_4a_3x3, mixed2, mixed7,
             mixed10; "valid" paddings make them 147, 71, 35, 17, 8 at 299).
-    """
-    _common.check_channels_last()
-    _common.check_pooling(pooling)
-    _check_aux(aux_logits, include_top, features_only)
-    has_top = include_top and not features_only
-    _common.check_weights(weights, has_top, classes)
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=299, min_size=INCEPTION_V3_MIN_SIZE,
-                                          weights=weights, static_default=has_top)
-    conv_bn = _ConvBN(bn_scale=False, bn_momentum=0.99, act_suffix="")  # keras.applications' BN defaults
-    taps = _common.FeatureTaps()
+    """))
 
-    x = _common.preprocessing(image) if include_preprocessing else image
-    x = conv_bn(x, _conv("", 32, 3, strides=2, padding="valid"), "conv2d_1a_3x3")
-    x = conv_bn(x, _conv("", 32, 3, padding="valid"), "conv2d_2a_3x3")
-    x = conv_bn(x, _conv("", 64, 3), "conv2d_2b_3x3")
-    taps.record(x, 2)
-    x = layers.MaxPooling2D(3, strides=2, name="maxpool_3a_3x3")(x)
-    x = conv_bn(x, _conv("", 80, 1, padding="valid"), "conv2d_3b_1x1")
-    x = conv_bn(x, _conv("", 192, 3, padding="valid"), "conv2d_4a_3x3")
-    taps.record(x, 4)
-    x = layers.MaxPooling2D(3, strides=2, name="maxpool_5a_3x3")(x)
-
-    stride, aux_input = 8, None
-    for module_name, kind, arg in INCEPTION_V3_TABLE:
-        if kind in ("B", "D"):
-            taps.record(x, stride)
-            stride *= 2
-        x = inception_module(x, _V3_TYPES[kind](arg), module_name, conv_bn)
-        if module_name == INCEPTION_V3_AUX_AFTER:
-            aux_input = x
-    taps.record(x, stride)
-
-    if has_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
-    outputs = x
-    if aux_logits:
-        if any(d is not None and d < 17 for d in aux_input.shape[1:3]):
-            raise _aux_error("InceptionV3", INCEPTION_V3_AUX_MIN_SIZE, tuple(image.shape[1:3]))
-        # The head's layers are created after keras' ones, so they do not shift the creation order.
-        outputs = [x, _inception_v3_aux(aux_input, classes, classifier_activation, conv_bn)]
-        main_conv_names, main_bn_names = conv_bn.conv_names[:-2], conv_bn.bn_names[:-2]
-    else:
-        main_conv_names, main_bn_names = conv_bn.conv_names, conv_bn.bn_names
-
-    def loader(model, path):
-        _load_keras_inception_v3(model, path, main_conv_names, main_bn_names)
-
-    return _finish(inputs, outputs, name=name or "inception_v3", weights=weights, taps=taps,
-                   features_only=features_only, out_strides=out_strides, loader=loader,
-                   imagenet_file=INCEPTION_V3_WEIGHTS if has_top else INCEPTION_V3_WEIGHTS_NO_TOP)
-
-
-# --------------------------------------------------------------------------- #
-# Registry
-# --------------------------------------------------------------------------- #
+# ------------------------------------------------------------------------ the registry
+# Each builder is its one network (no variants to declare): registered as it is.
 
 register_model(
     "googlenet", GoogLeNet, family="inception", paper="Going Deeper with Convolutions (CVPR 2015)",
