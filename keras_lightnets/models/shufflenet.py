@@ -37,15 +37,22 @@ No ImageNet weights are published in a Keras format (torchvision's and the
 authors' are PyTorch files); `weights` takes None or a weights file.
 """
 
+import functools
 import numbers
 
 from keras import layers
 
+from keras_lightnets.layers.blocks import batch_norm
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.layers.shuffle import ChannelShuffle
 from keras_lightnets.layers.shuffle import ChannelSplit
-from keras_lightnets.models import _common
-from keras_lightnets.registry import register_model
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import rate
+from keras_lightnets.models._family import variant
+
+__all__ = ["ShuffleNetV1", "ShuffleNetV2"]  # and each variant, added by @variant
+
+# ------------------------------------------------------------ the architecture as data
 
 # --- ShuffleNet V1, Table 1 -------------------------------------------------------
 # Stage 2, 3, 4: repeats (the first unit has stride 2), output channels at 1x by g.
@@ -74,11 +81,26 @@ BN = {"epsilon": 1e-5, "momentum": 0.9}  # PyTorch's BatchNorm2d (momentum 0.1 i
 NO_KERAS_WEIGHTS = "no ImageNet weights are published for ShuffleNet in a Keras format (torchvision's and the authors' are PyTorch files)"
 
 
+def _check_groups(name, groups):
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups not in V1_CHANNELS:
+        raise ValueError(f"`{name}` must be one of {tuple(V1_CHANNELS)} (the paper's Table 1); received {name}={groups!r}.")
+
+
+def _scale_check(table):
+    """A check: `scale` is one of the table's width multipliers."""
+
+    def check(name, scale):
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or float(scale) not in table:
+            raise ValueError(f"`{name}` (the width multiplier) must be one of {tuple(table)}; received {name}={scale!r}.")
+
+    return check
+
+
 def v1_channels(groups, scale):
     """(stem, (stage2, stage3, stage4)) output channels of ShuffleNet V1 g, s x."""
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups not in V1_CHANNELS:
-        raise ValueError(f"`groups` must be one of {tuple(V1_CHANNELS)} (the paper's Table 1); received groups={groups!r}.")
-    scale = _check_scale(scale, V1_STEM)
+    _check_groups("groups", groups)
+    _scale_check(V1_STEM)("scale", scale)
+    scale = float(scale)
     stem = -(-V1_STEM[scale] // groups) * groups  # rounded up to a multiple of g
     stages = tuple(int(c * scale) for c in V1_CHANNELS[groups])
     for c in stages:
@@ -92,19 +114,7 @@ def v1_channels(groups, scale):
     return stem, stages
 
 
-def _check_scale(scale, table):
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or float(scale) not in table:
-        raise ValueError(f"`scale` (the width multiplier) must be one of {tuple(table)}; received scale={scale!r}.")
-    return float(scale)
-
-
-def _check_dropout(dropout_rate):
-    if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, numbers.Real) or not 0 <= dropout_rate < 1:
-        raise ValueError(f"`dropout_rate` must be a number in [0, 1), e.g. 0.2; received dropout_rate={dropout_rate!r}.")
-
-
-def _bn(x, name):
-    return layers.BatchNormalization(**BN, name=name)(x)
+# ------------------------------------------------------------------- the graph
 
 
 def _strided(layer_cls, x, stride, name, **kwargs):
@@ -127,7 +137,7 @@ def _pointwise(x, filters, name, groups=1):
 def _stem(x, filters, taps, conv_name, pool_name):
     """3x3/2 conv -> BN -> ReLU -> 3x3/2 max pooling (both ShuffleNets)."""
     x = _strided(layers.Conv2D, x, 2, f"{conv_name}_0", filters=filters, use_bias=False)
-    x = _bn(x, f"{conv_name}_1")
+    x = batch_norm(x, f"{conv_name}_1", **BN)
     x = layers.ReLU(name=f"{conv_name}_2")(x)
     taps.record(x, 2)
     x = layers.ZeroPadding2D(1, name=f"{pool_name}_pad")(x)  # zeros = PyTorch's -inf after a ReLU
@@ -143,14 +153,14 @@ def shufflenet_v1_unit(x, out_channels, stride, groups, first_groups, prefix):
     bottleneck = out_channels // V1_BOTTLENECK_RATIO
     main1, main2 = f"{prefix}_branch_main_1", f"{prefix}_branch_main_2"
     y = _pointwise(x, bottleneck, f"{main1}_0", groups=first_groups)
-    y = _bn(y, f"{main1}_1")
+    y = batch_norm(y, f"{main1}_1", **BN)
     y = layers.ReLU(name=f"{main1}_2")(y)
     if first_groups > 1:
         y = ChannelShuffle(first_groups, name=f"{prefix}_shuffle")(y)
     y = _depthwise(y, stride, f"{main1}_3")
-    y = _bn(y, f"{main1}_4")  # no ReLU after the depthwise conv (section 3.2)
+    y = batch_norm(y, f"{main1}_4", **BN)  # no ReLU after the depthwise conv (section 3.2)
     y = _pointwise(y, branch_out, f"{main2}_0", groups=groups)
-    y = _bn(y, f"{main2}_1")
+    y = batch_norm(y, f"{main2}_1", **BN)
     if stride == 1:
         y = layers.Add(name=f"{prefix}_add")([y, x])
         return layers.ReLU(name=f"{prefix}_relu")(y)
@@ -173,63 +183,89 @@ def shufflenet_v2_unit(x, out_channels, stride, prefix):
     else:
         b1 = f"{prefix}_branch1"
         left = _depthwise(x, stride, f"{b1}_0")
-        left = _bn(left, f"{b1}_1")
+        left = batch_norm(left, f"{b1}_1", **BN)
         left = _pointwise(left, branch_out, f"{b1}_2")
-        left = _bn(left, f"{b1}_3")
+        left = batch_norm(left, f"{b1}_3", **BN)
         left = layers.ReLU(name=f"{b1}_4")(left)
         right = x
     b2 = f"{prefix}_branch2"
     right = _pointwise(right, branch_out, f"{b2}_0")
-    right = _bn(right, f"{b2}_1")
+    right = batch_norm(right, f"{b2}_1", **BN)
     right = layers.ReLU(name=f"{b2}_2")(right)
     right = _depthwise(right, stride, f"{b2}_3")
-    right = _bn(right, f"{b2}_4")
+    right = batch_norm(right, f"{b2}_4", **BN)
     right = _pointwise(right, branch_out, f"{b2}_5")
-    right = _bn(right, f"{b2}_6")
+    right = batch_norm(right, f"{b2}_6", **BN)
     right = layers.ReLU(name=f"{b2}_7")(right)
     y = layers.Concatenate(name=f"{prefix}_concat")([left, right])
     return ChannelShuffle(2, name=f"{prefix}_shuffle")(y)
 
 
-def _begin(input_shape, input_tensor, include_top, weights, classes, pooling, dropout_rate,
-           features_only, include_preprocessing):
-    """Checks shared by both versions; returns (image, inputs, x, taps, has_top)."""
-    _common.check_channels_last()
-    _common.check_pooling(pooling)
-    _check_dropout(dropout_rate)
-    has_top = include_top and not features_only
-    _common.check_weights(weights, has_top, classes, available=NO_KERAS_WEIGHTS)
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=224, weights=weights, static_default=False)
-    x = torch_preprocessing(image) if include_preprocessing else image
-    return inputs, x, _common.FeatureTaps(), has_top
+def v1_graph(x, taps, *, groups, scale):
+    """Table 1: the stem, then stages 2-4 of V1 units (names: the authors' `features` indices)."""
+    stem, stages = v1_channels(groups, scale)
+    x = _stem(x, stem, taps, "first_conv", "maxpool")
+    stride, index = 4, 0
+    for s, (repeats, out_channels) in enumerate(zip(V1_REPEATS, stages)):
+        for b in range(repeats):
+            unit_stride = 2 if b == 0 else 1
+            first_groups = 1 if s == 0 and b == 0 else groups  # stage 2's first pointwise is not grouped
+            x = shufflenet_v1_unit(x, out_channels, unit_stride, groups, first_groups, f"features_{index}")
+            index, stride = index + 1, stride * unit_stride
+        taps.record(x, stride)
+    return x
 
 
-def _head(x, has_top, classes, pooling, dropout_rate, classifier_activation, pool_name, fc_name, fc_bias):
-    if not has_top:
-        return _common.pool(x, pooling)
-    x = layers.GlobalAveragePooling2D(name=pool_name)(x)
+def v2_graph(x, taps, *, scale):
+    """Table 5: the stem, stages 2-4 of V2 units and conv5 (names: torchvision's)."""
+    *stages, last = V2_CHANNELS[float(scale)]
+    x = _stem(x, V2_STEM, taps, "conv1", "maxpool")
+    stride = 4
+    for s, (repeats, out_channels) in enumerate(zip(V2_REPEATS, stages)):
+        for b in range(repeats):
+            x = shufflenet_v2_unit(x, out_channels, 2 if b == 0 else 1, f"stage{s + 2}_{b}")
+        stride *= 2
+        taps.record(x, stride)
+    x = _pointwise(x, last, "conv5_0")
+    x = batch_norm(x, "conv5_1", **BN)
+    x = layers.ReLU(name="conv5_2")(x)
+    taps.record(x, stride)
+    return x
+
+
+def head(x, *, classes, classifier_activation, dropout_rate, fc_name, fc_bias):
+    """Global average pooling, optional dropout, the Dense classifier (V1: the
+    authors' `classifier_0` without bias; V2: torchvision's `fc`)."""
+    x = layers.GlobalAveragePooling2D(name="globalpool")(x)
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="dropout")(x)
     return layers.Dense(classes, activation=classifier_activation, use_bias=fc_bias, name=fc_name)(x)
 
 
-def ShuffleNetV1(
-    input_shape=None,
-    groups=3,
-    scale=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.0,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """ShuffleNet V1 ("ShuffleNet s x (g = groups)"), the paper's Table 1.
+# ------------------------------------------------------------------------ the builders
+
+
+def _scale_name(scale):
+    return str(float(scale)).replace(".", "_")
+
+
+def _family(name, graph, head, knobs, checks, default_name):
+    """Both ShuffleNets: torchvision's preprocessing, open sizes from 32x32, no Keras weights."""
+    return Family(
+        name, graph=graph, head=head, preprocessing=torch_preprocessing, knobs={**knobs, "dropout_rate": 0.0},
+        order=("input_shape", *knobs, "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
+               "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides"),
+        checks={**checks, "dropout_rate": rate("0.2")}, defaults={"include_preprocessing": True},
+        static_default=False,  # open spatial dims even with the classifier (it pools globally)
+        default_name=default_name, no_imagenet=NO_KERAS_WEIGHTS,
+    )
+
+
+ShuffleNetV1 = _family(
+    "ShuffleNetV1", v1_graph, functools.partial(head, fc_name="classifier_0", fc_bias=False),
+    knobs={"groups": 3, "scale": 1.0}, checks={"groups": _check_groups, "scale": _scale_check(V1_STEM)},
+    default_name=lambda knobs, rows: f"shufflenet_v1_g{knobs['groups']}_x{_scale_name(knobs['scale'])}",
+).builder(doc="""ShuffleNet V1 ("ShuffleNet s x (g = groups)"), the paper's Table 1.
 
     1x g=3 has 1,864,728 parameters and 137.5M MACs at 224 (paper: 140M in Table 2,
     137M in Table 1; the authors' README: 1.9M, 138M).
@@ -254,42 +290,13 @@ def ShuffleNetV1(
         features_only: return the feature maps at `out_strides` (2: stem conv,
             4: max pooling, 8, 16, 32: the outputs of stages 2, 3, 4).
         out_strides: strides of the feature maps, default (4, 8, 16, 32).
-    """
-    stem, stages = v1_channels(groups, scale)
-    inputs, x, taps, has_top = _begin(input_shape, input_tensor, include_top, weights, classes, pooling,
-                                      dropout_rate, features_only, include_preprocessing)
-    x = _stem(x, stem, taps, "first_conv", "maxpool")
-    stride, index = 4, 0
-    for s, (repeats, out_channels) in enumerate(zip(V1_REPEATS, stages)):
-        for b in range(repeats):
-            unit_stride = 2 if b == 0 else 1
-            first_groups = 1 if s == 0 and b == 0 else groups  # stage 2's first pointwise is not grouped
-            x = shufflenet_v1_unit(x, out_channels, unit_stride, groups, first_groups, f"features_{index}")
-            index, stride = index + 1, stride * unit_stride
-        taps.record(x, stride)
-    x = _head(x, has_top, classes, pooling, dropout_rate, classifier_activation, "globalpool", "classifier_0", fc_bias=False)
-    return _common.finish(
-        inputs, x, name=name or f"shufflenet_v1_g{groups}_x{str(float(scale)).replace('.', '_')}", weights=weights,
-        imagenet_file=None, taps=taps, features_only=features_only, out_strides=out_strides,
-    )
+    """)
 
-
-def ShuffleNetV2(
-    input_shape=None,
-    scale=1.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.0,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name=None,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """ShuffleNet V2 ("ShuffleNet V2 s x"), the paper's Table 5, exactly torchvision's
+ShuffleNetV2 = _family(
+    "ShuffleNetV2", v2_graph, functools.partial(head, fc_name="fc", fc_bias=True),
+    knobs={"scale": 1.0}, checks={"scale": _scale_check(V2_CHANNELS)},
+    default_name=lambda knobs, rows: f"shufflenet_v2_x{_scale_name(knobs['scale'])}",
+).builder(doc="""ShuffleNet V2 ("ShuffleNet V2 s x"), the paper's Table 5, exactly torchvision's
     shufflenet_v2_x0_5 / x1_0 / x1_5 / x2_0 (layer names and parameter counts).
 
     1x: 2,278,604 parameters and 144.9M MACs at 224 (paper: 2.3M, 146M).
@@ -312,81 +319,104 @@ def ShuffleNetV2(
         features_only: return the feature maps at `out_strides` (2: stem conv,
             4: max pooling, 8, 16: stages 2 and 3, 32: conv5).
         out_strides: strides of the feature maps, default (4, 8, 16, 32).
-    """
-    *stages, last = V2_CHANNELS[_check_scale(scale, V2_CHANNELS)]
-    inputs, x, taps, has_top = _begin(input_shape, input_tensor, include_top, weights, classes, pooling,
-                                      dropout_rate, features_only, include_preprocessing)
-    x = _stem(x, V2_STEM, taps, "conv1", "maxpool")
-    stride = 4
-    for s, (repeats, out_channels) in enumerate(zip(V2_REPEATS, stages)):
-        for b in range(repeats):
-            x = shufflenet_v2_unit(x, out_channels, 2 if b == 0 else 1, f"stage{s + 2}_{b}")
-        stride *= 2
-        taps.record(x, stride)
-    x = _pointwise(x, last, "conv5_0")
-    x = _bn(x, "conv5_1")
-    x = layers.ReLU(name="conv5_2")(x)
-    taps.record(x, stride)
-    x = _head(x, has_top, classes, pooling, dropout_rate, classifier_activation, "globalpool", "fc", fc_bias=True)
-    return _common.finish(
-        inputs, x, name=name or f"shufflenet_v2_x{str(float(scale)).replace('.', '_')}", weights=weights,
-        imagenet_file=None, taps=taps, features_only=features_only, out_strides=out_strides,
-    )
+    """)
 
-
-def _fixed(builder, class_name, doc, **fixed):
-    """A class-style builder with some knobs fixed (ShuffleNetV2x1_0, ...)."""
-
-    def fixed_builder(input_shape=None, **kwargs):
-        clash = sorted(set(fixed) & set(kwargs))
-        if clash:
-            raise ValueError(f"{class_name} fixes {clash}; use {builder.__name__}({', '.join(f'{k}=...' for k in clash)}) instead.")
-        kwargs.setdefault("name", class_name)
-        return builder(input_shape, **fixed, **kwargs)
-
-    fixed_builder.__name__ = fixed_builder.__qualname__ = class_name
-    fixed_builder.__doc__ = doc + "\n\n    Takes the arguments of " + builder.__name__ + " but " + ", ".join(fixed) + "."
-    return fixed_builder
-
-
-ShuffleNetV2x0_5 = _fixed(ShuffleNetV2, "ShuffleNetV2x0_5", "ShuffleNet V2 0.5x: torchvision's shufflenet_v2_x0_5 (1,366,792 parameters, 41M MACs).", scale=0.5)
-ShuffleNetV2x1_0 = _fixed(ShuffleNetV2, "ShuffleNetV2x1_0", "ShuffleNet V2 1x: torchvision's shufflenet_v2_x1_0 (2,278,604 parameters, 146M MACs).", scale=1.0)
-ShuffleNetV2x1_5 = _fixed(ShuffleNetV2, "ShuffleNetV2x1_5", "ShuffleNet V2 1.5x: torchvision's shufflenet_v2_x1_5 (3,503,624 parameters, 299M MACs).", scale=1.5)
-ShuffleNetV2x2_0 = _fixed(ShuffleNetV2, "ShuffleNetV2x2_0", "ShuffleNet V2 2x: torchvision's shufflenet_v2_x2_0 (7,393,996 parameters, 591M MACs).", scale=2.0)
+# ------------------------------------------------------------------------ the variants
 
 _V1_PAPER = "ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices (CVPR 2018)"
 _V1_CODE = "the authors' code and README (megvii-model/ShuffleNet-Series)"
+_V1_NO_PARAMS = "paper (Table 1, MACs); params: none published, ours measured here"
 _V2_PAPER = "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design (ECCV 2018)"
+
+
+def _v1(groups, scale):
+    """ShuffleNet V1's registry figures but the published ones (`paper_params_m`, `paper_macs_m`, `figures_source`)."""
+    return dict(
+        knobs={"groups": groups, "scale": scale}, family="shufflenet_v1", paper=_V1_PAPER, arxiv="1707.01083",
+        default_size=224, reference=f"megvii-model/ShuffleNet-Series ShuffleNetV1(group={groups}, model_size='{scale}x')"
+        if groups in (3, 8) else None)
+
+
+def _v2(scale):
+    """ShuffleNet V2's registry figures but the published ones: Table 5 (FLOPs, #Params)."""
+    return dict(knobs={"scale": scale}, family="shufflenet_v2", paper=_V2_PAPER, arxiv="1807.11164", default_size=224,
+                figures_source="paper (Table 5)", reference=f"torchvision.models.shufflenet_v2_x{_scale_name(scale)}")
+
 
 # ShuffleNet V1: Table 1's five 1x networks (MACs: its "Complexity" row; it gives
 # no parameter counts) and g=3 at the other scales of Table 2, whose parameters
 # the authors' README lists (as for 1x g=3: 1.9M).
-for _name, _groups, _scale, _params, _macs, _source in (
-    ("shufflenet_v1_g1", 1, 1.0, None, 143, "paper (Table 1, MACs); params: none published, ours measured here"),
-    ("shufflenet_v1_g2", 2, 1.0, None, 140, "paper (Table 1, MACs); params: none published, ours measured here"),
-    ("shufflenet_v1_g3", 3, 1.0, 1.9, 137, "paper (Table 1); params: " + _V1_CODE),
-    ("shufflenet_v1_g4", 4, 1.0, None, 133, "paper (Table 1, MACs); params: none published, ours measured here"),
-    ("shufflenet_v1_g8", 8, 1.0, 2.4, 137, "paper (Table 1); params: " + _V1_CODE),
-    ("shufflenet_v1_g3_x0_5", 3, 0.5, 0.7, 38, "paper (Table 2); params: " + _V1_CODE),
-    ("shufflenet_v1_g3_x1_5", 3, 1.5, 3.4, 292, "paper (Table 2); params: " + _V1_CODE),
-    ("shufflenet_v1_g3_x2_0", 3, 2.0, 5.4, 524, "paper (Table 2); params: " + _V1_CODE),
-):
-    register_model(
-        _name, ShuffleNetV1, defaults={"groups": _groups, "scale": _scale}, family="shufflenet_v1", paper=_V1_PAPER,
-        arxiv="1707.01083", default_size=224, paper_params_m=_params, paper_macs_m=_macs, figures_source=_source,
-        reference=f"megvii-model/ShuffleNet-Series ShuffleNetV1(group={_groups}, model_size='{_scale}x')"
-        if _groups in (3, 8) else None,
-    )
 
-# ShuffleNet V2: Table 5 (FLOPs, #Params).
-for _name, _scale, _params, _macs in (
-    ("shufflenet_v2_x0_5", 0.5, 1.4, 41),
-    ("shufflenet_v2_x1_0", 1.0, 2.3, 146),
-    ("shufflenet_v2_x1_5", 1.5, 3.5, 299),
-    ("shufflenet_v2_x2_0", 2.0, 7.4, 591),
-):
-    register_model(
-        _name, ShuffleNetV2, defaults={"scale": _scale}, family="shufflenet_v2", paper=_V2_PAPER, arxiv="1807.11164",
-        default_size=224, paper_params_m=_params, paper_macs_m=_macs, figures_source="paper (Table 5)",
-        reference=f"torchvision.models.{_name}",
-    )
+
+@variant("shufflenet_v1_g1", ShuffleNetV1, **_v1(1, 1.0), paper_params_m=None, paper_macs_m=143, figures_source=_V1_NO_PARAMS)
+def ShuffleNetV1g1(input_shape=None, **kwargs):
+    """ShuffleNet V1 1x (g = 1), Table 1. Takes ShuffleNetV1's arguments but groups, scale."""
+
+
+@variant("shufflenet_v1_g2", ShuffleNetV1, **_v1(2, 1.0), paper_params_m=None, paper_macs_m=140, figures_source=_V1_NO_PARAMS)
+def ShuffleNetV1g2(input_shape=None, **kwargs):
+    """ShuffleNet V1 1x (g = 2), Table 1. Takes ShuffleNetV1's arguments but groups, scale."""
+
+
+@variant("shufflenet_v1_g3", ShuffleNetV1, **_v1(3, 1.0), paper_params_m=1.9, paper_macs_m=137,
+         figures_source="paper (Table 1); params: " + _V1_CODE)
+def ShuffleNetV1g3(input_shape=None, **kwargs):
+    """ShuffleNet V1 1x (g = 3), Table 1: the authors' network, 1,864,728 parameters.
+    Takes ShuffleNetV1's arguments but groups, scale."""
+
+
+@variant("shufflenet_v1_g4", ShuffleNetV1, **_v1(4, 1.0), paper_params_m=None, paper_macs_m=133, figures_source=_V1_NO_PARAMS)
+def ShuffleNetV1g4(input_shape=None, **kwargs):
+    """ShuffleNet V1 1x (g = 4), Table 1. Takes ShuffleNetV1's arguments but groups, scale."""
+
+
+@variant("shufflenet_v1_g8", ShuffleNetV1, **_v1(8, 1.0), paper_params_m=2.4, paper_macs_m=137,
+         figures_source="paper (Table 1); params: " + _V1_CODE)
+def ShuffleNetV1g8(input_shape=None, **kwargs):
+    """ShuffleNet V1 1x (g = 8), Table 1: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
+
+
+@variant("shufflenet_v1_g3_x0_5", ShuffleNetV1, **_v1(3, 0.5), paper_params_m=0.7, paper_macs_m=38,
+         figures_source="paper (Table 2); params: " + _V1_CODE)
+def ShuffleNetV1g3x0_5(input_shape=None, **kwargs):
+    """ShuffleNet V1 0.5x (g = 3), Table 2: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
+
+
+@variant("shufflenet_v1_g3_x1_5", ShuffleNetV1, **_v1(3, 1.5), paper_params_m=3.4, paper_macs_m=292,
+         figures_source="paper (Table 2); params: " + _V1_CODE)
+def ShuffleNetV1g3x1_5(input_shape=None, **kwargs):
+    """ShuffleNet V1 1.5x (g = 3), Table 2: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
+
+
+@variant("shufflenet_v1_g3_x2_0", ShuffleNetV1, **_v1(3, 2.0), paper_params_m=5.4, paper_macs_m=524,
+         figures_source="paper (Table 2); params: " + _V1_CODE)
+def ShuffleNetV1g3x2_0(input_shape=None, **kwargs):
+    """ShuffleNet V1 2x (g = 3), Table 2: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
+
+
+@variant("shufflenet_v2_x0_5", ShuffleNetV2, **_v2(0.5), paper_params_m=1.4, paper_macs_m=41)
+def ShuffleNetV2x0_5(input_shape=None, **kwargs):
+    """ShuffleNet V2 0.5x: torchvision's shufflenet_v2_x0_5 (1,366,792 parameters, 41M MACs).
+
+    Takes the arguments of ShuffleNetV2 but scale."""
+
+
+@variant("shufflenet_v2_x1_0", ShuffleNetV2, **_v2(1.0), paper_params_m=2.3, paper_macs_m=146)
+def ShuffleNetV2x1_0(input_shape=None, **kwargs):
+    """ShuffleNet V2 1x: torchvision's shufflenet_v2_x1_0 (2,278,604 parameters, 146M MACs).
+
+    Takes the arguments of ShuffleNetV2 but scale."""
+
+
+@variant("shufflenet_v2_x1_5", ShuffleNetV2, **_v2(1.5), paper_params_m=3.5, paper_macs_m=299)
+def ShuffleNetV2x1_5(input_shape=None, **kwargs):
+    """ShuffleNet V2 1.5x: torchvision's shufflenet_v2_x1_5 (3,503,624 parameters, 299M MACs).
+
+    Takes the arguments of ShuffleNetV2 but scale."""
+
+
+@variant("shufflenet_v2_x2_0", ShuffleNetV2, **_v2(2.0), paper_params_m=7.4, paper_macs_m=591)
+def ShuffleNetV2x2_0(input_shape=None, **kwargs):
+    """ShuffleNet V2 2x: torchvision's shufflenet_v2_x2_0 (7,393,996 parameters, 591M MACs).
+
+    Takes the arguments of ShuffleNetV2 but scale."""
