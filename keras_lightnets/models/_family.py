@@ -171,17 +171,18 @@ def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_n
     `default_name` does not give the published one. It is registered as `registry_name`
     with its figures (registry.ModelInfo's fields) and added to its module's `__all__`."""
     defaults = dict(defaults or {})
+    signature_defaults = {**defaults, **({"name": model_name} if model_name else {})}
 
     def declare(function):
         family_signature = inspect.signature(builder)
         parameters = {n: p for n, p in family_signature.parameters.items() if n not in knobs}
-        unknown = [n for n in [*(order or ()), *defaults] if n not in parameters]
+        unknown = [n for n in [*(order or ()), *signature_defaults] if n not in parameters]
         if unknown:
             raise TypeError(f"{function.__name__}: {sorted(set(unknown))} are not arguments of {builder.__name__} "
                             "(or are fixed knobs).")
         names = list(order or ()) + [n for n in parameters if n not in (order or ())]
-        signature = inspect.Signature([parameters[n].replace(default=defaults.get(n, parameters[n].default))
-                                       for n in names])
+        signature = inspect.Signature(
+            [parameters[n].replace(default=signature_defaults.get(n, parameters[n].default)) for n in names])
 
         @functools.wraps(function)
         def build(*args, **kwargs):
@@ -195,10 +196,7 @@ def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_n
             except TypeError as error:
                 raise TypeError(f"{function.__name__}: {error}. Its arguments: {', '.join(names)}.") from None
             bound.apply_defaults()
-            arguments = dict(bound.arguments)
-            if arguments.get("name") is None and model_name is not None:
-                arguments["name"] = model_name
-            return builder(**arguments, **knobs)
+            return builder(**bound.arguments, **knobs)
 
         build.__signature__ = signature
         register_model(registry_name, builder, defaults={**knobs, **defaults}, **figures)

@@ -8,14 +8,9 @@ what they need beyond it.
   "token", the class token); the graph reads the mode as `family_pooling`.
 - `default_out_strides(knobs)`: what out_strides=None means (ViT: its one stride, the
   patch size).
-
-And `by_keyword(builder)`, the builder as @variant may call it: @variant passes
-input_shape first by position, where a transformer's positional order starts with its
-table (ViT(patch_size, depth, ...), as before).
 """
 
 import dataclasses
-import functools
 from typing import Callable, Optional, Tuple
 
 from keras_lightnets.models._family import Family
@@ -41,12 +36,3 @@ class TransformerFamily(Family):
         args["pooling"] = None if own else args["pooling"]
         return super()._build(args)
 
-
-def by_keyword(builder):
-    """`builder` with input_shape, if given by position, passed by keyword."""
-
-    @functools.wraps(builder)
-    def build(input_shape=None, **kwargs):
-        return builder(input_shape=input_shape, **kwargs)
-
-    return build

@@ -169,7 +169,8 @@ SqueezeNet = Family(
 _PAPER = "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size (2016)"
 
 
-@variant("squeezenet1_0", SqueezeNet, knobs={"version": "1_0"}, family="squeezenet", paper=_PAPER,
+@variant("squeezenet1_0", SqueezeNet, knobs={"version": "1_0"}, model_name="SqueezeNet1_0",
+         family="squeezenet", paper=_PAPER,
          arxiv="1602.07360", default_size=224, paper_params_m=1.248424, paper_macs_m=819,
          figures_source="paper (Table 1) for params; MACs: torchvision's model table at 224",
          reference="torchvision.models.squeezenet1_0")
@@ -178,7 +179,8 @@ def SqueezeNet1_0(input_shape=None, **kwargs):
     parameters, 819M MACs at 224. Takes SqueezeNet's arguments but `version`."""
 
 
-@variant("squeezenet1_1", SqueezeNet, knobs={"version": "1_1"}, family="squeezenet", paper=_PAPER,
+@variant("squeezenet1_1", SqueezeNet, knobs={"version": "1_1"}, model_name="SqueezeNet1_1",
+         family="squeezenet", paper=_PAPER,
          arxiv="1602.07360", default_size=224, paper_params_m=1.235496, paper_macs_m=349,
          figures_source="torchvision's model table (no paper: the authors' v1.1 release)",
          reference="torchvision.models.squeezenet1_1")

@@ -34,7 +34,6 @@ Backbone mode: the stage outputs at strides 4, 8, 16 and the final
 """
 
 import dataclasses
-import functools
 import numbers
 from typing import Tuple
 
@@ -54,7 +53,6 @@ from keras_lightnets.layers.window_attention import WindowReverse
 from keras_lightnets.layers.window_attention import effective_shift
 from keras_lightnets.models._family import variant
 from keras_lightnets.models._transformer import TransformerFamily
-from keras_lightnets.models._transformer import by_keyword
 
 __all__ = ["SwinTransformer"]  # and each variant, added by @variant
 
@@ -210,32 +208,20 @@ SwinTransformer = TransformerFamily(
 # ------------------------------------------------------------------------ the variants
 
 _SWIN = "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows (ICCV 2021)"
-_BY_KEYWORD = by_keyword(SwinTransformer)  # what @variant calls
 
 
-def _trained_drop_path(spec):
-    """Swin-T/S/B build with the paper's drop-path rate, one of @variant's knobs (so the
-    registry's models train with it), and take another rate as before: @variant refuses a
-    new value for a knob, so that call goes to the family builder."""
-    table = dataclasses.asdict(spec)
-    del table["stochastic_depth_rate"]
-
-    def wrap(fixed):
-        @functools.wraps(fixed)
-        def build(input_shape=None, **kwargs):
-            if set(kwargs) & set(table):  # @variant's error, which names the family builder
-                return fixed(input_shape, **{k: v for k, v in kwargs.items() if k != "stochastic_depth_rate"})
-            if "stochastic_depth_rate" not in kwargs:
-                return fixed(input_shape, **kwargs)
-            return SwinTransformer(input_shape=input_shape, **table, **{"name": fixed.__name__, **kwargs})
-
-        return build
-
-    return wrap
+# keras_lightnets' Swin-T/S/B took these first, by position, before the refactor.
+_ORDER = ("input_shape", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
+          "stochastic_depth_rate", "window_size")
 
 
-@_trained_drop_path(SPECS["swin_t"])
-@variant("swin_t", _BY_KEYWORD, knobs=dataclasses.asdict(SPECS["swin_t"]), family="swin", paper=_SWIN,
+def _table(key):
+    """The variant's fixed table; its paper drop-path rate is a default the caller may change."""
+    return {k: v for k, v in dataclasses.asdict(SPECS[key]).items() if k != "stochastic_depth_rate"}
+
+
+@variant("swin_t", SwinTransformer, knobs=_table("swin_t"), model_name="swin_t", order=_ORDER,
+         defaults={"stochastic_depth_rate": SPECS["swin_t"].stochastic_depth_rate}, family="swin", paper=_SWIN,
          arxiv="2103.14030", default_size=224, paper_params_m=28, paper_macs_m=4500,
          figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_t")
 def SwinT(input_shape=None, **kwargs):
@@ -245,8 +231,8 @@ def SwinT(input_shape=None, **kwargs):
     Arguments as `SwinTransformer` but the table's."""
 
 
-@_trained_drop_path(SPECS["swin_s"])
-@variant("swin_s", _BY_KEYWORD, knobs=dataclasses.asdict(SPECS["swin_s"]), family="swin", paper=_SWIN,
+@variant("swin_s", SwinTransformer, knobs=_table("swin_s"), model_name="swin_s", order=_ORDER,
+         defaults={"stochastic_depth_rate": SPECS["swin_s"].stochastic_depth_rate}, family="swin", paper=_SWIN,
          arxiv="2103.14030", default_size=224, paper_params_m=50, paper_macs_m=8700,
          figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_s")
 def SwinS(input_shape=None, **kwargs):
@@ -256,8 +242,8 @@ def SwinS(input_shape=None, **kwargs):
     Arguments as `SwinTransformer` but the table's."""
 
 
-@_trained_drop_path(SPECS["swin_b"])
-@variant("swin_b", _BY_KEYWORD, knobs=dataclasses.asdict(SPECS["swin_b"]), family="swin", paper=_SWIN,
+@variant("swin_b", SwinTransformer, knobs=_table("swin_b"), model_name="swin_b", order=_ORDER,
+         defaults={"stochastic_depth_rate": SPECS["swin_b"].stochastic_depth_rate}, family="swin", paper=_SWIN,
          arxiv="2103.14030", default_size=224, paper_params_m=88, paper_macs_m=15400,
          figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_b")
 def SwinB(input_shape=None, **kwargs):
