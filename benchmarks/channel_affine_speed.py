@@ -69,7 +69,7 @@ def convert_pair(name, quantization, images, workdir):
     """(the file kt.convert writes with the fusion off, the same file fused, chains fused)."""
     import keras_lightnets as kl
     from keras_lightnets import tflite as kt
-    from keras_lightnets.tflite.channel_affine import fuse_channel_affine_chains
+    from keras_lightnets.tflite.passes.channel_affine import fuse_channel_affine_chains
     from keras_lightnets.training import recalibrate_batch_norm
 
     model = kl.create_model(name, input_shape=(SIZE, SIZE, 3))
@@ -88,7 +88,7 @@ def chain_ops(unfused):
     chain ends in (the fused file's depthwise op writes that same tensor)."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from keras_lightnets.tflite.channel_affine import _chains  # the pass's own chain finder
+    from keras_lightnets.tflite.passes.channel_affine import _chains  # the pass's own chain finder
 
     model = schema.ModelT.InitFromPackedBuf(unfused, 0)
     graph = model.subgraphs[0]
@@ -102,7 +102,7 @@ def chain_ops(unfused):
 def depthwise_replacing(fused, ends):
     from ai_edge_litert import schema_py_generated as schema
 
-    from keras_lightnets.tflite.graph_edit import op_name
+    from keras_lightnets.tflite.passes.graph_edit import op_name
 
     model = schema.ModelT.InitFromPackedBuf(fused, 0)
     graph = model.subgraphs[0]

@@ -69,7 +69,7 @@ def hard_swish_inputs(content):
     """The int8 scale of each HARD_SWISH op's input, in graph order."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from keras_lightnets.tflite.graph_edit import op_name
+    from keras_lightnets.tflite.passes.graph_edit import op_name
 
     model = schema.ModelT.InitFromPackedBuf(content, 0)
     graph = model.subgraphs[0]
@@ -78,7 +78,7 @@ def hard_swish_inputs(content):
 
 
 def coverage(content):
-    from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
+    from keras_lightnets.tflite.passes.hard_swish import decompose_int8_hard_swish
 
     scales = hard_swish_inputs(content)
     rewritten, count = decompose_int8_hard_swish(content)
@@ -93,7 +93,7 @@ def coverage(content):
 def measure(args):
     import keras
 
-    from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
+    from keras_lightnets.tflite.passes.hard_swish import decompose_int8_hard_swish
 
     speed = shared._int8_speed()
     images = speed.photos()

@@ -203,8 +203,8 @@ def convert_variants(label, ours_name, apps_class, apps_units, images, workdir, 
     import keras_lightnets as kl
     from keras_lightnets import tflite as kt
     from keras_lightnets.models.efficientnet import set_imagenet_normalization
-    from keras_lightnets.tflite.channel_affine import fuse_channel_affine_chains
-    from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
+    from keras_lightnets.tflite.passes.channel_affine import fuse_channel_affine_chains
+    from keras_lightnets.tflite.passes.hard_swish import decompose_int8_hard_swish
     from keras_lightnets.training import recalibrate_batch_norm
 
     files, info = {}, {}

@@ -13,7 +13,7 @@ TRANSFORMERS = ("vit", "swin")  # not CNNs: no QAT path
 
 
 def _role(graph, layer_config):
-    from keras_lightnets.tflite import twin
+    from keras_lightnets.tflite.qat import twin
 
     layer = graph.model.get_layer(layer_config["name"])
     kind, config = type(layer).__name__, layer.get_config()
@@ -45,7 +45,7 @@ def _consumer_kind(role):
 def motifs(model):
     """{(role of a layer, kind of its only consumer)}: the local patterns the
     quantization rules (keras_lightnets.tflite.qat) and twins depend on."""
-    from keras_lightnets.tflite import twin
+    from keras_lightnets.tflite.qat import twin
 
     graph = twin.Graph.of(model)
     roles = {c["name"]: _role(graph, c) for c in graph.layers if c["class_name"] != "InputLayer"}

@@ -91,7 +91,7 @@ def test_every_pattern_of_the_zoo_trains_and_converts_fully_integer(digits, tmp_
 def test_tf_keras_twin_computes_what_the_keras_3_model_computes(photos):
     """Weights copied by name through every kind of twin: stock layers, preprocessing
     and standalone BN as 1x1 depthwise maps, LRN, h-sigmoid, separable convs."""
-    from keras_lightnets.tflite.twin import to_tf_keras
+    from keras_lightnets.tflite.qat.twin import to_tf_keras
 
     images = photos(SIZE).astype("float32")
     model = recalibrate_batch_norm(zoo_motif_model(), images)
@@ -273,7 +273,7 @@ def test_a_custom_layer_with_weights_is_named_with_the_fix():
 
 
 def test_a_layer_with_no_rule_is_named_and_an_override_fixes_it(tmp_path):
-    from keras_lightnets.tflite.quantize_configs import LayerQuantizeConfig
+    from keras_lightnets.tflite.qat.quantize_configs import LayerQuantizeConfig
 
     model = _small(lambda x: layers.LayerNormalization(name="norm")(x))
     with pytest.raises(ValueError, match=r"'norm'.*LayerNormalization.*no quantization rule.*quantize_configs=\{'norm'"):
@@ -286,7 +286,7 @@ def test_a_layer_with_no_rule_is_named_and_an_override_fixes_it(tmp_path):
 
 def test_a_qat_file_that_is_not_fully_integer_fails_unless_float_fallback_is_allowed(tmp_path):
     """A range taken away (the Add's output): TFLite keeps the op in float; `convert` says so."""
-    from keras_lightnets.tflite.quantize_configs import LayerQuantizeConfig
+    from keras_lightnets.tflite.qat.quantize_configs import LayerQuantizeConfig
 
     def residual(x):
         y = layers.Conv2D(4, 1, name="branch")(x)

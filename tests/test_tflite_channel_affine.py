@@ -9,7 +9,7 @@ import pytest
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
 from keras_lightnets.data import load_digits
-from keras_lightnets.tflite.channel_affine import fuse_channel_affine_chains
+from keras_lightnets.tflite.passes.channel_affine import fuse_channel_affine_chains
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most

@@ -12,8 +12,8 @@ import pytest
 
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
-from keras_lightnets.tflite.hard_swish import decompose_int16_hard_swish
-from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
+from keras_lightnets.tflite.passes.hard_swish import decompose_int16_hard_swish
+from keras_lightnets.tflite.passes.hard_swish import decompose_int8_hard_swish
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most

@@ -11,7 +11,7 @@ import pytest
 
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
-from keras_lightnets.tflite import graph_edit
+from keras_lightnets.tflite.passes import graph_edit
 
 SIZE = 32
 

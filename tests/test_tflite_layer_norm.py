@@ -12,12 +12,13 @@ import pytest
 
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
-from keras_lightnets.tflite.layer_norm import integerize_layer_norm
+from keras_lightnets.tflite.passes.layer_norm import integerize_layer_norm
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most
 
 convert_module = importlib.import_module("keras_lightnets.tflite.convert")
+passes = importlib.import_module("keras_lightnets.tflite.passes")
 
 
 def layer_norm_net():
@@ -38,7 +39,12 @@ def images():
 @pytest.fixture
 def converter_output_as_is(monkeypatch):
     """kt.convert with the rewrite switched off: the file as TFLite's converter writes it."""
-    monkeypatch.setattr(convert_module, "integerize_layer_norm", lambda content: (content, {}))
+    switch_off_layer_norm_pass(monkeypatch)
+
+
+def switch_off_layer_norm_pass(monkeypatch):
+    monkeypatch.setattr(passes, "PASSES", {mode: tuple(p for p in steps if p is not passes.LAYER_NORM)
+                                           for mode, steps in passes.PASSES.items()})
 
 
 def test_int8_negation_becomes_an_integer_multiply_with_the_same_integers(images, tmp_path, monkeypatch):
@@ -47,7 +53,7 @@ def test_int8_negation_becomes_an_integer_multiply_with_the_same_integers(images
     report = kt.convert(model, tmp_path / "ours.tflite", quantization="int8", representative_data=calibration)
     assert report.fully_integer and "NEG" not in report.op_counts and report.inner_quantize_ops == 0
 
-    monkeypatch.setattr(convert_module, "integerize_layer_norm", lambda content: (content, {}))
+    switch_off_layer_norm_pass(monkeypatch)
     with pytest.raises(ValueError, match=r"int8 file of 'layer_norm_net' is not fully integer: NEG"):
         kt.convert(model, tmp_path / "stock.tflite", quantization="int8", representative_data=calibration)
     stock = kt.convert(model, tmp_path / "stock.tflite", quantization="int8", representative_data=calibration,
@@ -93,7 +99,7 @@ def test_int16x8_squared_difference_becomes_sub_and_mul_within_a_step(images, tm
         kt.convert(model, stock, quantization="int16x8", representative_data=calibration, allow_float_fallback=True)
     assert os.listdir(tmp_path) == []
 
-    content = convert_module._convert(model, (8, 8, 3), "int16x8", calibration, "float32", "float32")
+    content = convert_module._export(model, (8, 8, 3), "int16x8", calibration, "float32", "float32")
     rewritten, counts = integerize_layer_norm(content)
     assert counts == {"NEG": 1, "SQUARED_DIFFERENCE": 1}
     summary = kt.analyze(rewritten)
@@ -111,7 +117,7 @@ def sub_and_mul_tensors(content):
     """The names of x, mean, d = SUB(x, mean) and z = MUL(d, d) in a rewritten file."""
     from ai_edge_litert import schema_py_generated as schema
 
-    from keras_lightnets.tflite.graph_edit import tensor_name
+    from keras_lightnets.tflite.passes.graph_edit import tensor_name
 
     graph = schema.ModelT.InitFromPackedBuf(content, 0).subgraphs[0]
     (sub,) = [op for op in graph.operators if tensor_name(graph.tensors[op.outputs[0]]).endswith("/difference")]

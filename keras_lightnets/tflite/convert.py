@@ -1,8 +1,11 @@
 """Keras -> .tflite in every post-training mode TFLite offers.
 
-The model is exported the way Keras itself exports to LiteRT (an ExportArchive
-SavedModel with a static batch-1 signature, in a temporary directory), converted,
-checked, and written atomically: a failed conversion never leaves a file behind.
+`convert` validates every argument first, exports the model the way Keras itself
+exports to LiteRT (an ExportArchive SavedModel with a static batch-1 signature, in a
+temporary directory) and converts it, runs its mode's graph-rewrite passes
+(keras_lightnets.tflite.passes), checks that the file runs and is as integer as its mode
+promises, optionally verifies it against the Keras model, and writes it atomically: a
+failed conversion never leaves a file behind.
 """
 
 import dataclasses
@@ -16,16 +19,16 @@ import keras
 import numpy as np
 
 from keras_lightnets.tflite.analyze import analyze
-from keras_lightnets.tflite.channel_affine import fuse_channel_affine_chains
-from keras_lightnets.tflite.hard_swish import decompose_int16_hard_swish
-from keras_lightnets.tflite.hard_swish import decompose_int8_hard_swish
+from keras_lightnets.tflite.inputs import representative_images
+from keras_lightnets.tflite.inputs import static_input_shape
 from keras_lightnets.tflite.interpreter import load_interpreter
 from keras_lightnets.tflite.interpreter import run
-from keras_lightnets.tflite.layer_norm import integerize_layer_norm
 from keras_lightnets.tflite.metadata import add_metadata
 from keras_lightnets.tflite.metadata import describe_metadata
 from keras_lightnets.tflite.metadata import read_metadata
 from keras_lightnets.tflite.metadata import resolve_metadata
+from keras_lightnets.tflite.passes import INT8_HARD_SWISH
+from keras_lightnets.tflite.passes import run_passes
 from keras_lightnets.tflite.qat import is_quantize_aware
 from keras_lightnets.tflite.qat import is_tf_keras_model
 from keras_lightnets.tflite.qat import save_for_conversion
@@ -34,7 +37,6 @@ QUANTIZATION_MODES = (None, "float16", "dynamic", "int8", "int16x8")
 # Input/output tensor types each mode can be given.
 IO_TYPES = {None: ("float32",), "float16": ("float32",), "dynamic": ("float32",),
             "int8": ("float32", "uint8", "int8"), "int16x8": ("float32", "int16")}
-DEFAULT_RESOLUTION = 224  # for models whose spatial size is left open
 VERIFY_SAMPLES = 32
 
 
@@ -121,14 +123,14 @@ def convert(
             normalization, POW and SQUARE) instead of failing; the report lists them.
         decompose_hard_swish: for "int8", rewrite each HARD_SWISH into int8
             ADD/MUL ops, which XNNPACK runs (it has no int8 HARD_SWISH; see
-            keras_lightnets.tflite.hard_swish); one whose input range is too
+            keras_lightnets.tflite.passes.hard_swish); one whose input range is too
             narrow for XNNPACK's int8 ADD stays fused, with a warning. False
             keeps TFLite's fused op. For "int16x8", the same ops in int16 replace the float HARD_SWISH
             TFLite would leave (it has no 16x8 one); False keeps that float op.
         fuse_channel_affine: for float32, "dynamic" and "int8", turn each chain of
             elementwise ops by per-channel constants (Rescaling + Normalization
             input preprocessing) into one 1x1 DEPTHWISE_CONV_2D, which XNNPACK
-            runs faster (keras_lightnets.tflite.channel_affine; measured in
+            runs faster (keras_lightnets.tflite.passes.channel_affine; measured in
             benchmarks/results/channel_affine_speed.md).
         metadata: TFLite Support image-classifier metadata for Android's Task
             Library (see keras_lightnets.tflite.metadata): True for the defaults
@@ -137,65 +139,16 @@ def convert(
             labels (list or file), mean, std, author, version, license.
     """
     model = _load_model(model)
-    if quantization not in QUANTIZATION_MODES:
-        raise ValueError(f"`quantization` must be one of {QUANTIZATION_MODES}; received {quantization!r}.")
-    for name, value in (("input_type", input_type), ("output_type", output_type)):
-        if value not in IO_TYPES[quantization]:
-            raise ValueError(f"`{name}={value!r}` is not available with quantization={quantization!r}; "
-                             f"choose from {IO_TYPES[quantization]}.")
-    output_path = os.fspath(output_path)
-    directory = os.path.dirname(os.path.abspath(output_path))
-    if not os.path.isdir(directory):
-        raise ValueError(f"The output directory {directory!r} does not exist; create it or choose another `output_path`.")
-    shape = _static_input_shape(model, input_shape)
-    calibration = None
-    qat = is_quantize_aware(model)
-    if qat and quantization != "int8":
-        raise ValueError(f"{model.name!r} is a quantization-aware (QAT) model: convert it with quantization='int8' "
-                         f"(its trained ranges make the int8 file); received quantization={quantization!r}.")
-    if quantization in ("int8", "int16x8"):
-        if representative_data is None and not qat:
-            raise ValueError(f"quantization={quantization!r} needs `representative_data` (a few hundred training images) to calibrate activation ranges.")
-        if representative_data is not None:
-            calibration = representative_images(representative_data, shape, num_calibration_samples, "representative_data")
-    metadata_fields = resolve_metadata(metadata, model, input_type)  # checked before the slow part
-
+    output_path, shape, calibration, metadata_fields = _validate(
+        model, output_path, quantization, input_type, output_type, input_shape, representative_data,
+        num_calibration_samples, metadata)
     start = time.perf_counter()
-    content = _convert(model, shape, quantization, calibration, input_type, output_type)
-    if quantization == "int8" and decompose_hard_swish:
-        content, _ = decompose_int8_hard_swish(content)
-        _warn_about_fused_hard_swish(content, model.name)
-    if quantization == "int16x8" and decompose_hard_swish:
-        content, _ = decompose_int16_hard_swish(content)
-    if quantization in ("int8", "int16x8"):
-        content, _ = integerize_layer_norm(content)  # LayerNormalization's NEG (and int16 SQUARED_DIFFERENCE)
-    if fuse_channel_affine:
-        content, _ = fuse_channel_affine_chains(content)
+    content = _export(model, shape, quantization, calibration, input_type, output_type)
+    content, rewrote = run_passes(content, quantization, decompose_hard_swish=decompose_hard_swish,
+                                  fuse_channel_affine=fuse_channel_affine)
     seconds = time.perf_counter() - start
-    _check_it_runs(content, model.name, quantization)
-    summary = analyze(content)
-    if qat and not allow_float_fallback and (summary.float_ops or summary.inner_quantize_ops):
-        raise ValueError(
-            f"The QAT model {model.name!r} did not convert fully integer: float ops {summary.float_ops}, "
-            f"{summary.inner_quantize_ops} QUANTIZE/DEQUANTIZE inside the graph (tensors with no trained range). "
-            "Pass allow_float_fallback=True to keep them in float."
-        )
-    if not qat and quantization in ("int8", "int16x8") and not allow_float_fallback and summary.float_ops:
-        # the converter leaves an op with no integer kernel in float without a word
-        raise ValueError(
-            f"The {quantization} file of {model.name!r} is not fully integer: {', '.join(summary.float_ops)} "
-            f"ha{'s' if len(summary.float_ops) == 1 else 've'} no {quantization} kernel in TFLite and would run in float "
-            f"between {summary.inner_quantize_ops} QUANTIZE/DEQUANTIZE ops. Pass allow_float_fallback=True to accept "
-            "that, or replace the layer that makes them."
-        )
-
-    fidelity = None
-    if verify:
-        images = calibration if verify_data is None else representative_images(verify_data, shape, VERIFY_SAMPLES, "verify_data")
-        if images is None:
-            raise ValueError("verify=True needs `verify_data` (or `representative_data`): real images in the model's input units.")
-        fidelity = measure_fidelity(model, content, images[:VERIFY_SAMPLES], quantization)
-
+    summary = _check(content, model, quantization, allow_float_fallback, rewrote)
+    fidelity = _verify(model, content, quantization, shape, calibration, verify_data) if verify else None
     if metadata_fields is not None:
         content = add_metadata(content, **metadata_fields)
     _write_atomically(output_path, content)
@@ -209,6 +162,35 @@ def convert(
     )
 
 
+def _validate(model, output_path, quantization, input_type, output_type, input_shape, representative_data,
+              num_calibration_samples, metadata):
+    """Every argument checked before the slow part; returns the output path, the input shape,
+    the calibration images (None where the mode or a QAT model needs none) and the metadata
+    fields."""
+    if quantization not in QUANTIZATION_MODES:
+        raise ValueError(f"`quantization` must be one of {QUANTIZATION_MODES}; received {quantization!r}.")
+    for name, value in (("input_type", input_type), ("output_type", output_type)):
+        if value not in IO_TYPES[quantization]:
+            raise ValueError(f"`{name}={value!r}` is not available with quantization={quantization!r}; "
+                             f"choose from {IO_TYPES[quantization]}.")
+    output_path = os.fspath(output_path)
+    directory = os.path.dirname(os.path.abspath(output_path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"The output directory {directory!r} does not exist; create it or choose another `output_path`.")
+    shape = static_input_shape(model, input_shape)
+    calibration = None
+    qat = is_quantize_aware(model)
+    if qat and quantization != "int8":
+        raise ValueError(f"{model.name!r} is a quantization-aware (QAT) model: convert it with quantization='int8' "
+                         f"(its trained ranges make the int8 file); received quantization={quantization!r}.")
+    if quantization in ("int8", "int16x8"):
+        if representative_data is None and not qat:
+            raise ValueError(f"quantization={quantization!r} needs `representative_data` (a few hundred training images) to calibrate activation ranges.")
+        if representative_data is not None:
+            calibration = representative_images(representative_data, shape, num_calibration_samples, "representative_data")
+    return output_path, shape, calibration, resolve_metadata(metadata, model, input_type)
+
+
 def _load_model(model):
     if isinstance(model, keras.Model) or is_tf_keras_model(model):
         return model
@@ -220,90 +202,9 @@ def _load_model(model):
     raise ValueError(f"`model` must be a keras.Model or the path of a .keras file; received {type(model).__name__}.")
 
 
-def _static_input_shape(model, input_shape):
-    if len(model.inputs) != 1:
-        raise ValueError(f"Only single-input image models convert here; {model.name!r} has {len(model.inputs)} inputs.")
-    declared = tuple(model.input_shape[1:])
-    if input_shape is not None:
-        input_shape = tuple(input_shape)
-        fits = len(input_shape) == len(declared) and all(d is None or d == s for d, s in zip(declared, input_shape))
-        if not fits:
-            raise ValueError(f"`input_shape={input_shape}` does not fit the model's input {declared}.")
-        return input_shape
-    if None in declared[:-1]:
-        return tuple(DEFAULT_RESOLUTION if d is None else d for d in declared[:-1]) + declared[-1:]
-    return declared
-
-
-def representative_images(data, shape, limit, argument="representative_data"):
-    """Calibration/verification images as float32 (N, *shape), from an array, a
-    tf.data.Dataset or a tensorflow-datasets name (already prepared: nothing is
-    downloaded). `argument` names the caller's argument in error messages."""
-    if isinstance(data, str):
-        data = _tfds_images(data, shape, argument)
-    if not isinstance(data, np.ndarray):
-        data = _dataset_images(data, limit)
-    if data.dtype.kind not in "uif":
-        raise ValueError(f"Representative data must be numeric images; received dtype {data.dtype}.")
-    if data.ndim == len(shape):  # a single image
-        data = data[None]
-    if tuple(data.shape[1:]) != tuple(shape):
-        raise ValueError(
-            f"Representative data has shape {tuple(data.shape)} but the model takes {tuple(shape)} images: "
-            f"resize them to {shape[0]}x{shape[1]} with {shape[-1]} channels first."
-        )
-    if len(data) == 0:
-        raise ValueError(f"`{argument}` is empty: give a few hundred real images.")
-    data = data[:limit].astype("float32")
-    finite = np.isfinite(data).reshape(len(data), -1).all(axis=1)
-    if not finite.all():
-        # Calibration would take NaN/inf as a range and blame every op ("no int8 kernel").
-        bad = np.flatnonzero(~finite)
-        raise ValueError(
-            f"`{argument}` holds non-finite values (NaN or inf) in {len(bad)} of its first {len(data)} images "
-            f"(index {', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''}): drop or repair those images "
-            "(e.g. np.nan_to_num, or check the decoding and normalization that made them)."
-        )
-    return data
-
-
-def _dataset_images(dataset, limit):
-    import tensorflow as tf
-
-    if not isinstance(dataset, tf.data.Dataset):
-        raise ValueError(f"Representative data must be a numpy array, a tf.data.Dataset or a tensorflow-datasets name; received {type(dataset).__name__}.")
-    images = []
-    for element in dataset.take(limit):
-        image = element[0] if isinstance(element, (tuple, list)) else element
-        image = image["image"] if isinstance(image, dict) else image
-        images.append(np.asarray(image))
-        if sum(len(i) if i.ndim == 4 else 1 for i in images) >= limit:
-            break
-    if not images:
-        raise ValueError("The representative tf.data.Dataset yielded no elements.")
-    return np.concatenate([i if i.ndim == 4 else i[None] for i in images])
-
-
-def _tfds_images(name, shape, argument, limit=500):
-    """The "train" split of a prepared tensorflow-datasets dataset, resized. Nothing is
-    downloaded at run time (as data.from_tfds, download=False): prepare it first."""
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
-    try:
-        dataset = tfds.load(name, split="train", shuffle_files=False, download=False)
-    except Exception as error:  # tfds raises many types: unknown name, not prepared...
-        detail = " ".join(str(error).split())[:300]
-        raise ValueError(
-            f"Cannot load tensorflow-datasets {name!r} for `{argument}`: {detail}. Nothing is downloaded at run time: "
-            f"prepare it first (`tfds build {name}`, or kl.data.from_tfds({name!r}, download=True)), "
-            "or pass the images as a numpy array."
-        ) from None
-    resize = lambda example: tf.image.resize(example["image"], shape[:2])  # noqa: E731
-    return np.stack([np.asarray(image) for image in dataset.take(limit).map(resize)])
-
-
-def _convert(model, shape, quantization, calibration, input_type, output_type):
+def _export(model, shape, quantization, calibration, input_type, output_type):
+    """The converter's .tflite bytes: the model exported as a batch-1 SavedModel in a
+    temporary directory, converted in `quantization`'s mode."""
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as saved_model_dir:
@@ -349,25 +250,49 @@ def _convert(model, shape, quantization, calibration, input_type, output_type):
             ) from None
 
 
-def _warn_about_fused_hard_swish(content, name):
+def _check(content, model, quantization, allow_float_fallback, rewrote):
+    """The file runs, and is as integer as its mode promises; returns its summary."""
+    summary = analyze(content)
+    if INT8_HARD_SWISH.name in rewrote:
+        _warn_about_fused_hard_swish(summary.op_counts.get("HARD_SWISH", 0), model.name)
+    _check_it_runs(content, model.name, quantization)
+    if allow_float_fallback:
+        return summary
+    if is_quantize_aware(model) and (summary.float_ops or summary.inner_quantize_ops):
+        raise ValueError(
+            f"The QAT model {model.name!r} did not convert fully integer: float ops {summary.float_ops}, "
+            f"{summary.inner_quantize_ops} QUANTIZE/DEQUANTIZE inside the graph (tensors with no trained range). "
+            "Pass allow_float_fallback=True to keep them in float."
+        )
+    if not is_quantize_aware(model) and quantization in ("int8", "int16x8") and summary.float_ops:
+        # the converter leaves an op with no integer kernel in float without a word
+        raise ValueError(
+            f"The {quantization} file of {model.name!r} is not fully integer: {', '.join(summary.float_ops)} "
+            f"ha{'s' if len(summary.float_ops) == 1 else 've'} no {quantization} kernel in TFLite and would run in float "
+            f"between {summary.inner_quantize_ops} QUANTIZE/DEQUANTIZE ops. Pass allow_float_fallback=True to accept "
+            "that, or replace the layer that makes them."
+        )
+    return summary
+
+
+def _warn_about_fused_hard_swish(left, name):
     """The int8 rewrite leaves a HARD_SWISH fused where its input's range is too narrow for
-    XNNPACK's int8 ADD (keras_lightnets.tflite.hard_swish); such an op runs outside
+    XNNPACK's int8 ADD (keras_lightnets.tflite.passes.hard_swish); such an op runs outside
     XNNPACK, which is slow, so it is said rather than left to the op counts."""
-    left = analyze(content).op_counts.get("HARD_SWISH", 0)
     if left:
         warnings.warn(
             f"{left} HARD_SWISH op(s) of {name!r} stay fused in the int8 file: their calibrated input range is too "
             "narrow for XNNPACK's int8 ADD, so they run on TFLite's own kernel, outside XNNPACK (slower). This is "
             "typical of untrained BatchNorm statistics: calibrate a trained model, or re-estimate its BatchNorm "
             "statistics on real images (keras_lightnets.training.recalibrate_batch_norm) first.",
-            stacklevel=3,
+            stacklevel=4,  # convert()'s caller
         )
 
 
 def _check_it_runs(content, name, quantization):
     """One invoke on zeros: the converter can emit an op in a type the interpreter's
-    kernels do not take (an int16 SQUARED_DIFFERENCE, before layer_norm.py), which would
-    otherwise be found only when a user runs the file."""
+    kernels do not take (an int16 SQUARED_DIFFERENCE, before passes/layer_norm.py), which
+    would otherwise be found only when a user runs the file."""
     from ai_edge_litert.interpreter import Interpreter
 
     try:
@@ -380,6 +305,14 @@ def _check_it_runs(content, name, quantization):
             f"The {quantization or 'float32'} file of {name!r} converts but the LiteRT interpreter cannot run it: "
             f"{detail}. Choose another quantization mode (int8 with allow_float_fallback=True, 'dynamic' or 'float16')."
         ) from None
+
+
+def _verify(model, content, quantization, shape, calibration, verify_data):
+    """The file's agreement with the Keras model on `verify_data`, or else the calibration images."""
+    images = calibration if verify_data is None else representative_images(verify_data, shape, VERIFY_SAMPLES, "verify_data")
+    if images is None:
+        raise ValueError("verify=True needs `verify_data` (or `representative_data`): real images in the model's input units.")
+    return measure_fidelity(model, content, images[:VERIFY_SAMPLES], quantization)
 
 
 def measure_fidelity(model, content, images, quantization):

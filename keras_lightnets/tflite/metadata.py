@@ -44,7 +44,7 @@ import numpy as np
 from flatbuffers import number_types
 from flatbuffers import table
 
-from keras_lightnets.tflite.graph_edit import pack
+from keras_lightnets.tflite.passes.graph_edit import pack
 
 METADATA_NAME = "TFLITE_METADATA"
 FILE_IDENTIFIER = b"M001"

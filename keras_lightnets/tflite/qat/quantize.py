@@ -10,8 +10,8 @@ tensorflow-model-optimization (tfmot), which only takes tf_keras models.
 
 How:
 1. the tf_keras twin is derived from the Keras 3 model's graph, weights copied
-   (keras_lightnets.tflite.twin);
-2. every layer gets an explicit QuantizeConfig (keras_lightnets.tflite.quantize_configs)
+   (keras_lightnets.tflite.qat.twin);
+2. every layer gets an explicit QuantizeConfig (keras_lightnets.tflite.qat.quantize_configs)
    from its class and its place in the graph, mirroring what TFLite's int8 kernels do:
    a convolution followed by its BatchNormalization or ReLU is fused (no fake-quant
    between them), ops that TFLite requires to keep their input's scale (pooling,
@@ -29,7 +29,6 @@ tensor's range comes from training, and the file is fully integer (no float op, 
 QUANTIZE/DEQUANTIZE inside the graph), which the tests check over the whole zoo.
 """
 
-import contextlib
 from typing import Dict, Optional
 
 import numpy as np
@@ -91,9 +90,9 @@ def quantize_aware(model, representative_data=None, *, quantize_configs=None, nu
 
     if keras.backend.backend() != "tensorflow":
         raise ValueError(f"Quantization-aware training needs the TensorFlow backend (tfmot); this Keras runs {keras.backend.backend()!r}.")
-    from keras_lightnets.tflite import quantize_configs as qc
-    from keras_lightnets.tflite import twin as twin_module
-    from keras_lightnets.tflite.convert import representative_images
+    from keras_lightnets.tflite.qat import quantize_configs as qc
+    from keras_lightnets.tflite.qat import twin as twin_module
+    from keras_lightnets.tflite.inputs import representative_images
 
     images = None
     if representative_data is not None:
@@ -156,7 +155,7 @@ class _Graph:
 
     def kind(self, name):
         """The layer's class name; for a Keras3Layer twin, the wrapped Keras 3 layer's."""
-        from keras_lightnets.tflite.twin import Keras3Layer
+        from keras_lightnets.tflite.qat.twin import Keras3Layer
 
         layer = self.layer(name)
         return type(layer.layer if isinstance(layer, Keras3Layer) else layer).__name__
@@ -186,8 +185,8 @@ def _is_fused_relu(graph, name):
 
 def _rule(graph, name):
     """The LayerQuantizeConfig of one layer, or None when it has no rule."""
-    from keras_lightnets.tflite import twin as twin_module
-    from keras_lightnets.tflite.quantize_configs import LayerQuantizeConfig
+    from keras_lightnets.tflite.qat import twin as twin_module
+    from keras_lightnets.tflite.qat.quantize_configs import LayerQuantizeConfig
 
     layer, kind = graph.layer(name), graph.kind(name)
     following = graph.sole_consumer(name)
@@ -245,7 +244,7 @@ def quantization_plan(twin, overrides: Optional[Dict] = None):
             raise ValueError(
                 f"Layer {name!r} ({type(layer).__module__}.{type(layer).__name__}) has no quantization rule. "
                 f"Pass quantize_configs={{{name!r}: LayerQuantizeConfig(quantize_output=True)}} "
-                "(from keras_lightnets.tflite.quantize_configs) to fake-quantize its output, "
+                "(from keras_lightnets.tflite.qat.quantize_configs) to fake-quantize its output, "
                 "or replace it with stock Keras layers."
             )
         plan[name] = config
@@ -300,7 +299,7 @@ def _share_concatenation_ranges(graph, plan, fixed):
 def _annotate(twin, plan):
     import tf_keras
 
-    from keras_lightnets.tflite import quantize_configs as qc
+    from keras_lightnets.tflite.qat import quantize_configs as qc
 
     annotate = qc.tfmot.quantization.keras.quantize_annotate_layer
 
@@ -323,12 +322,12 @@ def calibrate(qat_model, images=None, batch_size=32):
     """Sets the fake-quant ranges of a QAT model from `images` (min/max of every
     quantized tensor, as post-training calibration does) and the weights' own
     ranges; without images, only the weights'. Runs eagerly, in inference mode."""
-    from keras_lightnets.tflite import quantize_configs as qc
+    from keras_lightnets.tflite.qat import quantize_configs as qc
 
     if images is None:
         shape = tuple(qat_model.input_shape[1:])
         if None in shape:
-            from keras_lightnets.tflite.convert import DEFAULT_RESOLUTION
+            from keras_lightnets.tflite.inputs import DEFAULT_RESOLUTION
 
             shape = tuple(DEFAULT_RESOLUTION if d is None else d for d in shape[:-1]) + shape[-1:]
         batches, activations = [np.zeros((1, *shape), "float32")], False
@@ -371,7 +370,7 @@ def load_quantize_aware(path):
     """Loads a QAT model saved with `qat.save("qat.h5")` (HDF5, the format tfmot documents for QAT models)."""
     import tf_keras
 
-    from keras_lightnets.tflite import quantize_configs as qc
+    from keras_lightnets.tflite.qat import quantize_configs as qc
 
     with qc.scope():
         return tf_keras.models.load_model(path)

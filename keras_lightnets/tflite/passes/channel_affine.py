@@ -38,11 +38,11 @@ are left alone; so are other tensor types (float16 and int16x8 files).
 
 import numpy as np
 
-from keras_lightnets.tflite.graph_edit import add_constant
-from keras_lightnets.tflite.graph_edit import op_name
-from keras_lightnets.tflite.graph_edit import opcode
-from keras_lightnets.tflite.graph_edit import pack
-from keras_lightnets.tflite.graph_edit import tensor_name
+from keras_lightnets.tflite.passes.graph_edit import add_constant
+from keras_lightnets.tflite.passes.graph_edit import op_name
+from keras_lightnets.tflite.passes.graph_edit import opcode
+from keras_lightnets.tflite.passes.graph_edit import pack
+from keras_lightnets.tflite.passes.graph_edit import tensor_name
 
 _CHAIN_OPS = ("MUL", "ADD", "SUB", "DIV")
 _INT32_MAX = 2**31 - 1

@@ -28,16 +28,16 @@ import math
 
 import numpy as np
 
-from keras_lightnets.tflite.graph_edit import add_constant
-from keras_lightnets.tflite.graph_edit import INT16_MAX
-from keras_lightnets.tflite.graph_edit import add_tensor
-from keras_lightnets.tflite.graph_edit import elementwise
-from keras_lightnets.tflite.graph_edit import float_islands
-from keras_lightnets.tflite.graph_edit import has_ops
-from keras_lightnets.tflite.graph_edit import op_name
-from keras_lightnets.tflite.graph_edit import pack
-from keras_lightnets.tflite.graph_edit import replace_islands
-from keras_lightnets.tflite.graph_edit import tensor_name
+from keras_lightnets.tflite.passes.graph_edit import add_constant
+from keras_lightnets.tflite.passes.graph_edit import INT16_MAX
+from keras_lightnets.tflite.passes.graph_edit import add_tensor
+from keras_lightnets.tflite.passes.graph_edit import elementwise
+from keras_lightnets.tflite.passes.graph_edit import float_islands
+from keras_lightnets.tflite.passes.graph_edit import has_ops
+from keras_lightnets.tflite.passes.graph_edit import op_name
+from keras_lightnets.tflite.passes.graph_edit import pack
+from keras_lightnets.tflite.passes.graph_edit import replace_islands
+from keras_lightnets.tflite.passes.graph_edit import tensor_name
 
 
 

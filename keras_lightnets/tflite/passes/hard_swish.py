@@ -49,16 +49,16 @@ int16 demands), so an int16x8 MobileNetV3 runs in integers end to end.
 
 import numpy as np
 
-from keras_lightnets.tflite.graph_edit import add_constant
-from keras_lightnets.tflite.graph_edit import INT16_MAX
-from keras_lightnets.tflite.graph_edit import add_tensor
-from keras_lightnets.tflite.graph_edit import elementwise
-from keras_lightnets.tflite.graph_edit import float_islands
-from keras_lightnets.tflite.graph_edit import has_ops
-from keras_lightnets.tflite.graph_edit import op_name
-from keras_lightnets.tflite.graph_edit import pack
-from keras_lightnets.tflite.graph_edit import replace_islands
-from keras_lightnets.tflite.graph_edit import tensor_name
+from keras_lightnets.tflite.passes.graph_edit import add_constant
+from keras_lightnets.tflite.passes.graph_edit import INT16_MAX
+from keras_lightnets.tflite.passes.graph_edit import add_tensor
+from keras_lightnets.tflite.passes.graph_edit import elementwise
+from keras_lightnets.tflite.passes.graph_edit import float_islands
+from keras_lightnets.tflite.passes.graph_edit import has_ops
+from keras_lightnets.tflite.passes.graph_edit import op_name
+from keras_lightnets.tflite.passes.graph_edit import pack
+from keras_lightnets.tflite.passes.graph_edit import replace_islands
+from keras_lightnets.tflite.passes.graph_edit import tensor_name
 
 _T_SCALE, _T_ZERO_POINT = 6.0 / 255.0, -128  # [0, 6] over the full int8 range
 # XNNPACK's int8 ADD needs input/output scale in [2**-10, 2**8); keep a factor 2 margin.
