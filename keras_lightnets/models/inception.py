@@ -26,7 +26,6 @@ with the papers' loss weights, then drop the heads for inference / export with
 """
 
 import dataclasses
-import functools
 import re
 from typing import Optional, Tuple
 
@@ -444,36 +443,25 @@ def _main_view_without_aux(load):
     return load_into
 
 
-def _reads_weight_files_with(load):
-    """Family builders read a weights file by layer name, and only the ImageNet file with
-    the family's loader; Inception's files may lack the auxiliary heads, and
-    keras.applications' name InceptionV3's layers automatically. So the builder is
-    called without the file, which `load` then reads (after the checks the builder
-    makes of a file). With features_only, it reads it into the feature extractor."""
+class _LoadsEveryFile(Family):
+    """A Family whose `load_imagenet` reads every weights file, not only the ImageNet one
+    (Family reads the others by layer name): Inception's files may lack the auxiliary
+    heads, and keras.applications' name InceptionV3's layers automatically. The model
+    is built without the file, after the checks Family makes of one, then reads it
+    (with features_only, into the feature extractor)."""
 
-    def wrap(build):
-        @functools.wraps(build)
-        def build_then_load(*args, **kwargs):
-            try:
-                bound = build.__signature__.bind(*args, **kwargs)
-            except TypeError:
-                return build(*args, **kwargs)  # its own error
-            weights = bound.arguments.get("weights")
-            if weights is None or isinstance(weights, str) and weights == "imagenet":
-                return build(*args, **kwargs)
-            _common.check_weights(weights, False, None)  # an existing file
-            bound.arguments["weights"] = None
-            model = build(*bound.args, **bound.kwargs)
-            input_shape = tuple(model.inputs[0].shape[1:])
-            if input_shape[-1] != 3:
-                raise ValueError(f"Pretrained weights expect 3 input channels; received input_shape={input_shape}. "
-                                 f"Use weights=None for {input_shape[-1]}-channel input.")
-            load(model, weights)
-            return model
-
-        return build_then_load
-
-    return wrap
+    def _build(self, args):
+        path = args["weights"]
+        if path is None or path == "imagenet":
+            return super()._build(args)
+        _common.check_weights(path, False, args["classes"])  # an existing file, before building
+        model = super()._build({**args, "weights": None})
+        input_shape = tuple(model.inputs[0].shape[1:])
+        if input_shape[-1] != 3:
+            raise ValueError(f"Pretrained weights expect 3 input channels; received input_shape={input_shape}. "
+                             f"Use weights=None for {input_shape[-1]}-channel input.")
+        self.load_imagenet(model, path)
+        return model
 
 
 def inference_model(model):
@@ -510,7 +498,7 @@ def flag(meaning):
 
 AUX_LOGITS = flag("True (training: main + auxiliary outputs) or False")
 
-GoogLeNet = _reads_weight_files_with(_main_view_without_aux(load_weights_by_name))(Family(
+GoogLeNet = _LoadsEveryFile(
     "GoogLeNet", graph=googlenet_graph, head=googlenet_head, preprocessing=_common.preprocessing,
     knobs={"aux_logits": False, "dropout_rate": 0.4, "lrn": False},
     order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
@@ -519,6 +507,7 @@ GoogLeNet = _reads_weight_files_with(_main_view_without_aux(load_weights_by_name
     min_size=lambda knobs: GOOGLENET_MIN_SIZE,
     default_name=lambda knobs, rows: "googlenet",
     no_imagenet="keras.applications publishes no GoogLeNet weights; pass weights=None or a file",
+    load_imagenet=_main_view_without_aux(load_weights_by_name),  # no ImageNet file: reads the others
 ).builder(doc="""GoogLeNet (Inception V1), the network of the paper's Table 1.
 
     Follows torchvision's `googlenet` (BatchNorm after every convolution, with
@@ -559,13 +548,11 @@ GoogLeNet = _reads_weight_files_with(_main_view_without_aux(load_weights_by_name
             TF-slim and keras.applications.inception_v3.preprocess_input).
         name, features_only, out_strides: as the other builders (feature maps at
             strides 2, 4, 8, 16, 32: conv1, conv3, inception3b, 4e, 5b).
-    """))
+    """)
 
 InceptionV1 = GoogLeNet
 
-_load_inception_v3 = _main_view_without_aux(load_keras_inception_v3)
-
-InceptionV3 = _reads_weight_files_with(_load_inception_v3)(Family(
+InceptionV3 = _LoadsEveryFile(
     "InceptionV3", graph=inception_v3_graph, head=inception_v3_head, preprocessing=_common.preprocessing,
     knobs={"aux_logits": False},
     order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
@@ -574,7 +561,7 @@ InceptionV3 = _reads_weight_files_with(_load_inception_v3)(Family(
     default_size=299, min_size=lambda knobs: INCEPTION_V3_MIN_SIZE,
     default_name=lambda knobs, rows: "inception_v3",
     imagenet=lambda knobs, rows, has_top: (INCEPTION_V3_WEIGHTS if has_top else INCEPTION_V3_WEIGHTS_NO_TOP, None),
-    load_imagenet=_load_inception_v3,
+    load_imagenet=_main_view_without_aux(load_keras_inception_v3),
 ).builder(doc="""Inception V3, exactly keras.applications.InceptionV3 (23,851,784 parameters).
 
     keras.applications names its convolutions and batch norms automatically
@@ -607,7 +594,7 @@ InceptionV3 = _reads_weight_files_with(_load_inception_v3)(Family(
         name, features_only, out_strides: as the other builders (feature maps at
             strides 2, 4, 8, 16, 32: conv2d_2b_3x3, conv2d_4a_3x3, mixed2, mixed7,
             mixed10; "valid" paddings make them 147, 71, 35, 17, 8 at 299).
-    """))
+    """)
 
 # ------------------------------------------------------------------------ the registry
 # Each builder is its one network (no variants to declare): registered as it is.
