@@ -1,6 +1,4 @@
-"""DenseNet's building blocks (Huang et al., arXiv:1608.06993, section 3) and the
-fixed per-channel input standardization of the CIFAR DenseNets (the ImageNet ones
-use keras.applications' "torch" mode: keras_lightnets.layers.preprocessing).
+"""DenseNet's building blocks (Huang et al., arXiv:1608.06993, section 3).
 
 Layer names follow keras.applications.densenet ("conv2_block1_0_bn",
 "conv2_block1_1_conv", "pool2_conv", ...), so its weight files load by name.
@@ -8,25 +6,16 @@ Layer names follow keras.applications.densenet ("conv2_block1_0_bn",
 
 from keras import layers
 
-from keras_lightnets.layers import preprocessing
+from keras_lightnets.layers import blocks
 
 # keras.applications' DenseNet batch-norm epsilon (the Torch default 1e-5, as the
-# authors' Torch code, plus a margin); momentum is Keras' default 0.99.
+# authors' Torch code, plus a margin) and Keras' default momentum.
 BN_EPSILON = 1.001e-5
-
-CIFAR_MEAN, CIFAR_STD = preprocessing.CIFAR10_RGB_MEAN, preprocessing.CIFAR10_RGB_STD  # the authors' CIFAR code's
-
-
-def standardize(x, mean, std, scale=None):
-    """Fixed per-channel (x * scale - mean) / std, as stock layers with no weights:
-    optional Rescaling, then Normalization with constant mean and variance."""
-    if scale is not None:
-        x = layers.Rescaling(scale, name="rescaling")(x)
-    return preprocessing.standardize(x, mean, std, name="normalization")
+BN_MOMENTUM = 0.99
 
 
 def batch_norm(x, name):
-    return layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, name=name)(x)
+    return blocks.batch_norm(x, name, BN_EPSILON, BN_MOMENTUM)
 
 
 def dense_layer(x, growth_rate, bottleneck, name, bottleneck_width=4):

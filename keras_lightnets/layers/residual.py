@@ -25,6 +25,7 @@ import dataclasses
 from keras import layers
 
 from keras_lightnets.layers.blocks import activation
+from keras_lightnets.layers.blocks import batch_norm
 from keras_lightnets.layers.blocks import squeeze_excite
 
 BLOCK_KINDS = ("basic", "bottleneck", "preact_basic", "preact_bottleneck")
@@ -94,10 +95,6 @@ def _conv(x, filters, kernel, stride, groups, use_bias, names, i):
     )(x)
 
 
-def _bn(x, name, epsilon, momentum):
-    return layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
-
-
 def branch_convs(kind, width, out_channels, stride, stride_on, groups):
     """(kernel, filters, stride, groups) of the residual branch's convolutions."""
     if kind in ("basic", "preact_basic"):
@@ -139,7 +136,7 @@ def residual_block(
     preact = kind.startswith("preact")
     in_channels = x.shape[-1]
     if preact:
-        y = _bn(x, names("preact_bn"), bn_epsilon, bn_momentum)
+        y = batch_norm(x, names("preact_bn"), bn_epsilon, bn_momentum)
         y = activation(y, "relu", names("preact_relu"))
         if in_channels != out_channels:
             shortcut = layers.Conv2D(out_channels, 1, strides=stride, use_bias=use_bias, name=names("shortcut_conv"))(y)
@@ -151,7 +148,7 @@ def residual_block(
         y = x
         if stride != 1 or in_channels != out_channels:
             shortcut = layers.Conv2D(out_channels, 1, strides=stride, use_bias=use_bias, name=names("shortcut_conv"))(x)
-            shortcut = _bn(shortcut, names("shortcut_bn"), bn_epsilon, bn_momentum)
+            shortcut = batch_norm(shortcut, names("shortcut_bn"), bn_epsilon, bn_momentum)
         else:
             shortcut = x
     last = len(convs)
@@ -161,7 +158,7 @@ def residual_block(
         followed_by_bn = not (preact and i == last)
         y = _conv(y, filters, kernel, conv_stride, conv_groups, use_bias and (not preact or not followed_by_bn), names, i)
         if followed_by_bn:
-            y = _bn(y, names("bn", i), bn_epsilon, bn_momentum)
+            y = batch_norm(y, names("bn", i), bn_epsilon, bn_momentum)
             if i < last:
                 y = activation(y, "relu", names("relu", i))
     if se_ratio:

@@ -13,7 +13,10 @@
 
 Every network is a `ResNetSpec`: a stage table (repeats, planes, stride) plus the
 block kind, where the bottleneck strides, cardinality, base width, SE ratio and the
-reference whose layer names and conventions it follows. `build_resnet` walks it.
+reference whose layer names and conventions it follows; one graph walks it. The
+family builders make it from their knobs: `ResNet` (Table 1's depth, version, the
+reference's style, ResNeXt and SE knobs) and `WideResNet` (the CIFAR WRN);
+`build_resnet` builds any spec.
 
 Which reference each network follows:
 
@@ -37,12 +40,15 @@ Which reference each network follows:
 """
 
 import dataclasses
+import functools
+import inspect
 import numbers
 from typing import Optional, Tuple
 
 from keras import layers
 
 from keras_lightnets.layers.blocks import activation
+from keras_lightnets.layers.blocks import batch_norm
 from keras_lightnets.layers.preprocessing import CIFAR10_RGB_MEAN
 from keras_lightnets.layers.preprocessing import CIFAR10_RGB_STD
 from keras_lightnets.layers.preprocessing import caffe_preprocessing
@@ -53,13 +59,24 @@ from keras_lightnets.layers.residual import STRIDE_ON
 from keras_lightnets.layers.residual import BlockNames
 from keras_lightnets.layers.residual import residual_block
 from keras_lightnets.models import _common
-from keras_lightnets.registry import register_model
+from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
+from keras_lightnets.models._family import variant
+from keras_lightnets.registry import list_models
+from keras_lightnets.registry import model_info
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
+
+__all__ = ["ResNet", "WideResNet"]  # and each variant, added by @keras_variant
+
+# ------------------------------------------------------------ the architecture as data
 
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
+    """One row of a stage table: `repeats` blocks of `planes`, the first (or, in keras'
+    v2, the last) striding by `stride`."""
+
     repeats: int
     planes: int  # torchvision's `planes`, keras' `filters`: the bottleneck width at base_width 64
     stride: int
@@ -114,18 +131,26 @@ def imagenet_stages(depth, stride_at="first"):
     return tuple(Stage(n, p, s) for n, p, s in zip(PAPER_TABLE[depth][1], PLANES, strides))
 
 
-def _v1(depth, **overrides):
+
+
+# The references' conventions (ResNetSpec's defaults are torchvision's).
+KERAS_V1 = dict(naming="keras", use_bias=True, bn_epsilon=1.001e-5, bn_momentum=0.99, preprocessing="caffe")
+KERAS_V2 = dict(KERAS_V1, preprocessing="tf", block="preact_bottleneck", stride_at="last")
+STYLES = ("keras", "torchvision")
+VERSIONS = (1, 2)
+
+
+def resnet_spec(depth=50, version=1, style="torchvision", stride_on="3x3", cardinality=1, base_width=64, se_ratio=None):
+    """The ImageNet network of the ResNet paper's Table 1 at `depth` (v2: pre-activation,
+    keras.applications' ResNetV2), with `style`'s conventions and the ResNeXt/SENet knobs."""
     kind = PAPER_TABLE[depth][0]
-    return ResNetSpec(block=kind, stages=imagenet_stages(depth), expansion=1 if kind == "basic" else 4, **overrides)
-
-
-KERAS_V1 = dict(naming="keras", use_bias=True, bn_epsilon=1.001e-5, bn_momentum=0.99, stride_on="1x1", preprocessing="caffe")
-KERAS_V2 = dict(naming="keras", use_bias=True, bn_epsilon=1.001e-5, bn_momentum=0.99, stride_on="3x3", preprocessing="tf")
-
-
-def _v2(depth):
-    return ResNetSpec(block="preact_bottleneck", stages=imagenet_stages(depth, "last"), stride_at="last",
-                      keras_weights=f"resnet{depth}v2", **KERAS_V2)
+    conventions = {1: KERAS_V1, 2: KERAS_V2}[version] if style == "keras" else {}
+    stem = f"resnet{depth}{'v2' if version == 2 else ''}"
+    return ResNetSpec(**{
+        "block": kind, "stages": imagenet_stages(depth, conventions.get("stride_at", "first")),
+        "expansion": 1 if kind == "basic" else 4, "stride_on": stride_on, "cardinality": cardinality,
+        "base_width": base_width, "se_ratio": se_ratio,
+        "keras_weights": stem if style == "keras" and stem in _WEIGHT_HASHES else None, **conventions})
 
 
 def wrn_spec(depth=28, width=10, dropout_rate=0.0):
@@ -137,27 +162,6 @@ def wrn_spec(depth=28, width=10, dropout_rate=0.0):
     )
 
 
-SPECS = {
-    "resnet18": _v1(18),
-    "resnet34": _v1(34),
-    "resnet50": _v1(50, keras_weights="resnet50", **KERAS_V1),
-    "resnet101": _v1(101, keras_weights="resnet101", **KERAS_V1),
-    "resnet152": _v1(152, keras_weights="resnet152", **KERAS_V1),
-    "resnet50_v2": _v2(50),
-    "resnet101_v2": _v2(101),
-    "resnet152_v2": _v2(152),
-    "wide_resnet50_2": _v1(50, base_width=128),
-    "wide_resnet101_2": _v1(101, base_width=128),
-    "resnext50_32x4d": _v1(50, cardinality=32, base_width=4),
-    "resnext101_32x8d": _v1(101, cardinality=32, base_width=8),
-    "resnext101_64x4d": _v1(101, cardinality=64, base_width=4),
-    "seresnet50": _v1(50, se_ratio=16, stride_on="1x1"),
-    "seresnet101": _v1(101, se_ratio=16, stride_on="1x1"),
-    "seresnet152": _v1(152, se_ratio=16, stride_on="1x1"),
-    "seresnext50_32x4d": _v1(50, se_ratio=16, cardinality=32, base_width=4),
-    "seresnext101_32x4d": _v1(101, se_ratio=16, cardinality=32, base_width=4),
-    "wrn_28_10": wrn_spec(28, 10),
-}
 _WEIGHT_HASHES = {  # keras.applications' (top, no top), from keras/src/applications/resnet.py
     "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
     "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
@@ -173,14 +177,14 @@ def imagenet_weights(stem, include_top):
     return WeightFile(filename, KERAS_APPLICATIONS_URL + "resnet/" + filename, _WEIGHT_HASHES[stem][0 if include_top else 1])
 
 
-def _preprocess(x, mode):
-    if mode == "caffe":
-        return caffe_preprocessing(x)
-    if mode == "torch":
-        return torch_preprocessing(x)
-    if mode == "cifar":
-        return standardize(x, CIFAR10_RGB_MEAN, CIFAR10_RGB_STD, name="cifar_preprocessing")  # the WRN authors' normalization
-    return _common.preprocessing(x)  # "tf": [-1, 1]
+def spec_imagenet(spec, has_top):
+    """(keras.applications' file, None) when it was trained for `spec`, else (None, why not)."""
+    if spec.keras_weights is None:
+        return None, "keras.applications publishes ImageNet weights only for ResNet50/101/152 and their V2; use weights=None or a file"
+    published = next(s for s in SPECS.values() if s.keras_weights == spec.keras_weights)
+    if spec != published:
+        return None, "the published file is for the default architecture; leave stride_on, se_ratio, cardinality and base_width at their defaults"
+    return imagenet_weights(spec.keras_weights, has_top), None
 
 
 def check_spec(spec: ResNetSpec):
@@ -219,6 +223,19 @@ def check_spec(spec: ResNetSpec):
         raise ValueError(f"`dropout_rate` must be in [0, 1), e.g. 0.3; received dropout_rate={spec.dropout_rate!r}.")
 
 
+# ------------------------------------------------------------------- the graph
+
+
+def _preprocess(x, mode):
+    if mode == "caffe":
+        return caffe_preprocessing(x)
+    if mode == "torch":
+        return torch_preprocessing(x)
+    if mode == "cifar":
+        return standardize(x, CIFAR10_RGB_MEAN, CIFAR10_RGB_STD, name="cifar_preprocessing")  # the WRN authors' normalization
+    return _common.preprocessing(x)  # "tf": [-1, 1]
+
+
 def _stem(x, spec, taps):
     if spec.stem == "cifar":
         x = layers.Conv2D(spec.stem_width, 3, padding="same", use_bias=spec.use_bias, name="conv1")(x)
@@ -232,7 +249,7 @@ def _stem(x, spec, taps):
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
     x = layers.Conv2D(spec.stem_width, 7, strides=2, use_bias=spec.use_bias, name=conv)(x)
     if not spec.preact:
-        x = layers.BatchNormalization(epsilon=spec.bn_epsilon, momentum=spec.bn_momentum, name=bn)(x)
+        x = batch_norm(x, bn, spec.bn_epsilon, spec.bn_momentum)
         x = activation(x, "relu", relu)
     taps.record(x, 2)
     # Zero padding equals PyTorch's -inf padding after a ReLU; in v2 it is keras'.
@@ -269,64 +286,91 @@ def walk_stages(x, spec: ResNetSpec, taps, stride):
     return x, stride
 
 
-def build_resnet(
-    spec: ResNetSpec,
-    *,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    include_preprocessing=False,
-    name="resnet",
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-    default_size=224,
-    min_size=32,
-    published_spec: Optional[ResNetSpec] = None,
-):
-    """Builds the network `spec` describes (the one builder of the family).
-
-    `published_spec`: the configuration keras.applications' weight files were
-    trained for; weights="imagenet" needs `spec` to equal it.
-    """
-    _common.check_channels_last()
+def spec_graph(x, taps, *, spec, include_preprocessing):
+    """The network `spec` describes: its preprocessing (the spec's own, so the graph
+    applies it), stem, stage table and, in pre-activation nets, the final BN-ReLU."""
     check_spec(spec)
-    _common.check_pooling(pooling)
-    head = include_top and not features_only
-    if spec.keras_weights is None:
-        unavailable = "keras.applications publishes ImageNet weights only for ResNet50/101/152 and their V2; use weights=None or a file"
-    elif spec != published_spec:
-        unavailable = "the published file is for the default architecture; leave stride_on, se_ratio, cardinality and base_width at their defaults"
-    else:
-        unavailable = None
-    _common.check_weights(weights, head, classes, available=unavailable)
-    image, inputs = _common.resolve_input(
-        input_shape, input_tensor, default_size=default_size, min_size=min_size, weights=weights, static_default=head
-    )
-    taps = _common.FeatureTaps()
-    x = _preprocess(image, spec.preprocessing) if include_preprocessing else image
+    if include_preprocessing:
+        x = _preprocess(x, spec.preprocessing)
     x, stride = _stem(x, spec, taps)
     x, stride = walk_stages(x, spec, taps, stride)
     if spec.preact:
-        x = layers.BatchNormalization(epsilon=spec.bn_epsilon, momentum=spec.bn_momentum, name="post_bn")(x)
+        x = batch_norm(x, "post_bn", spec.bn_epsilon, spec.bn_momentum)
         x = activation(x, "relu", "post_relu")
         taps.record(x, stride)
-    if head:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions" if spec.naming == "keras" else "fc")(x)
-    else:
-        x = _common.pool(x, pooling)
-    return _common.finish(
-        inputs, x, name=name, weights=weights,
-        imagenet_file=imagenet_weights(spec.keras_weights, head) if spec.keras_weights else None,
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
+    return x
 
 
-_COMMON_DOC = """
+def _classifier(x, classes, classifier_activation, naming):
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions" if naming == "keras" else "fc")(x)
+
+
+def spec_head(x, *, classes, classifier_activation, spec):
+    return _classifier(x, classes, classifier_activation, spec.naming)
+
+
+def resnet_graph(x, taps, *, include_preprocessing, depth, version, style, stride_on, cardinality, base_width, se_ratio):
+    spec = resnet_spec(depth, version, style, stride_on, cardinality, base_width, se_ratio)
+    return spec_graph(x, taps, spec=spec, include_preprocessing=include_preprocessing)
+
+
+def resnet_head(x, *, classes, classifier_activation, style):
+    return _classifier(x, classes, classifier_activation, style)
+
+
+def wrn_graph(x, taps, *, include_preprocessing, depth, width, dropout_rate):
+    return spec_graph(x, taps, spec=wrn_spec(depth, width, dropout_rate), include_preprocessing=include_preprocessing)
+
+
+def wrn_head(x, *, classes, classifier_activation):
+    return _classifier(x, classes, classifier_activation, "torchvision")
+
+
+# ------------------------------------------------------------------------ the builders
+
+_KERAS_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
+                "include_preprocessing", "name", "features_only", "out_strides")
+_RESNET_KNOBS = dict(inspect.signature(resnet_spec).parameters)
+
+
+def _check_depth(name, depth):
+    if not isinstance(depth, numbers.Integral) or isinstance(depth, bool) or depth < 10 or (depth - 4) % 6:
+        raise ValueError(f"`depth` of a Wide ResNet must be 6n + 4 with n >= 1 blocks a stage, e.g. 16, 22, 28 or 40; received depth={depth!r}.")
+
+
+def _check_width(name, width):
+    if not isinstance(width, numbers.Integral) or isinstance(width, bool) or width < 1:
+        raise ValueError(f"`width` (the widening factor k) must be a positive integer, e.g. 10; received width={width!r}.")
+
+
+def _identity(x):
+    return x  # the graph preprocesses: how depends on the knobs (see spec_graph)
+
+
+build_resnet = Family(
+    "build_resnet", graph=spec_graph, head=spec_head, preprocessing=_identity,
+    knobs={"spec": resnet_spec()}, order=("spec",) + _KERAS_ORDER,
+    checks={"spec": lambda name, spec: check_spec(spec)},
+    default_size=lambda knobs: 32 if knobs["spec"].stem == "cifar" else 224,
+    min_size=lambda knobs: 8 if knobs["spec"].stem == "cifar" else 32,
+    default_name=lambda knobs, rows: "resnet",
+    imagenet=lambda knobs, rows, has_top: spec_imagenet(knobs["spec"], has_top),
+).builder(doc="""Builds the network a `ResNetSpec` describes (any stage table and conventions);
+    the other arguments as ResNet's. weights="imagenet" needs `spec` to be one that
+    keras.applications published (SPECS["resnet50"], ...).""")
+
+ResNet = Family(
+    "ResNet", graph=resnet_graph, head=resnet_head, preprocessing=_identity,
+    knobs={k: p.default for k, p in _RESNET_KNOBS.items()}, order=_KERAS_ORDER + tuple(_RESNET_KNOBS),
+    checks={"depth": one_of(PAPER_TABLE), "version": one_of(VERSIONS), "style": one_of(STYLES)},
+    default_name=lambda knobs, rows: f"resnet{knobs['depth']}",
+    imagenet=lambda knobs, rows, has_top: spec_imagenet(resnet_spec(**knobs), has_top),
+).builder(doc="""A ResNet of the paper's Table 1 (v1, or v2: pre-activation) with the ResNeXt
+    (cardinality, base_width) and SENet (se_ratio) knobs, as keras.applications
+    (style="keras": its layer names, conv biases and preprocessing; its ImageNet files
+    for ResNet50/101/152 and their V2) or torchvision (style="torchvision").
+
     Args (keras.applications' signature):
         include_top: add global average pooling and the Dense classifier.
         weights: None (random), "imagenet" (keras.applications' published file,
@@ -344,115 +388,26 @@ _COMMON_DOC = """
         features_only: return the backbone's feature maps at `out_strides`
             (2: stem conv, 4, 8, 16, 32: the outputs of the four stages).
         out_strides: strides of the feature maps, default (4, 8, 16, 32).
-    Architecture knobs (keyword-only): {knobs}.
-"""
-_KNOB_DOCS = {
-    "stride_on": "'1x1' or '3x3', which bottleneck conv strides",
-    "se_ratio": "squeeze-excitation reduction r on every block (None: no SE)",
-    "cardinality": "groups of the 3x3 conv (ResNeXt's C)",
-    "base_width": "width of each group at 64 planes (ResNeXt's d; 64: plain, 128: wide)",
-}
+    Architecture knobs:
+        depth: 18, 34, 50, 101 or 152 (Table 1).
+        version: 1, or 2 (pre-activation; keras.applications' ResNetV2, style "keras").
+        style: "keras" or "torchvision", the reference whose conventions it follows.
+        stride_on: '1x1' or '3x3', which bottleneck conv strides.
+        cardinality: groups of the 3x3 conv (ResNeXt's C).
+        base_width: width of each group at 64 planes (ResNeXt's d; 64: plain, 128: wide).
+        se_ratio: squeeze-excitation reduction r on every block (None: no SE).
+    """)
 
-
-def _class_builder(class_name, registry_name, summary, knobs=("se_ratio",)):
-    base = SPECS[registry_name]
-
-    def builder(
-        include_top=True,
-        weights=None,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        include_preprocessing=False,
-        name=None,
-        features_only=False,
-        out_strides=_common.DEFAULT_OUT_STRIDES,
-        **overrides,
-    ):
-        unknown = sorted(set(overrides) - set(knobs))
-        if unknown:
-            raise ValueError(f"{class_name} got unknown argument(s) {unknown}; its architecture knobs are {list(knobs)}.")
-        return build_resnet(
-            dataclasses.replace(base, **overrides),
-            include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-            pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-            include_preprocessing=include_preprocessing, name=name or base.keras_weights or registry_name,
-            features_only=features_only, out_strides=out_strides, published_spec=base,
-        )
-
-    builder.__name__ = builder.__qualname__ = class_name
-    builder.__doc__ = summary + _COMMON_DOC.format(knobs=", ".join(f"{k} ({_KNOB_DOCS[k]})" for k in knobs))
-    return builder
-
-
-_BOTTLENECK = ("stride_on", "se_ratio")
-_GROUPED = ("cardinality", "base_width", "stride_on", "se_ratio")
-
-ResNet18 = _class_builder(
-    "ResNet18", "resnet18", "ResNet-18 (paper Table 1). keras.applications has none: torchvision's resnet18 "
-    "(layer names `layer1_0_conv1`, no conv biases), 11,689,512 parameters.", ("se_ratio",))
-ResNet34 = _class_builder(
-    "ResNet34", "resnet34", "ResNet-34 (paper Table 1). keras.applications has none: torchvision's resnet34 "
-    "(no conv biases), 21,797,672 parameters.", ("se_ratio",))
-ResNet50 = _class_builder(
-    "ResNet50", "resnet50", "ResNet-50, exactly keras.applications.ResNet50 (25,636,712 parameters with its conv "
-    "biases; torchvision's has none: 25,557,032, -0.3%). Stride on the first 1x1 of a bottleneck as the paper's "
-    "Caffe model: 3.87G MACs (paper: 3.8 GFLOPs); stride_on='3x3' gives torchvision's v1.5 (4.09G).", _BOTTLENECK)
-ResNet101 = _class_builder(
-    "ResNet101", "resnet101", "ResNet-101, exactly keras.applications.ResNet101 (44,707,176 parameters; "
-    "torchvision's: 44,549,160, -0.4%).", _BOTTLENECK)
-ResNet152 = _class_builder(
-    "ResNet152", "resnet152", "ResNet-152, exactly keras.applications.ResNet152 (60,419,944 parameters; "
-    "torchvision's: 60,192,808, -0.4%).", _BOTTLENECK)
-ResNet50V2 = _class_builder(
-    "ResNet50V2", "resnet50_v2", "ResNet-50 v2 (pre-activation), exactly keras.applications.ResNet50V2 "
-    "(stride on the last block of each stage).", ("se_ratio",))
-ResNet101V2 = _class_builder("ResNet101V2", "resnet101_v2", "ResNet-101 v2, exactly keras.applications.ResNet101V2.", ("se_ratio",))
-ResNet152V2 = _class_builder("ResNet152V2", "resnet152_v2", "ResNet-152 v2, exactly keras.applications.ResNet152V2.", ("se_ratio",))
-WideResNet50_2 = _class_builder(
-    "WideResNet50_2", "wide_resnet50_2", "Wide ResNet-50-2: torchvision's wide_resnet50_2 (bottlenecks twice "
-    "as wide), 68,883,240 parameters.", _GROUPED)
-WideResNet101_2 = _class_builder(
-    "WideResNet101_2", "wide_resnet101_2", "Wide ResNet-101-2: torchvision's wide_resnet101_2, 126,886,696 parameters.", _GROUPED)
-ResNeXt50_32x4d = _class_builder(
-    "ResNeXt50_32x4d", "resnext50_32x4d", "ResNeXt-50 (32x4d): torchvision's resnext50_32x4d, 25,028,904 "
-    "parameters (paper: 25.0M, 4.2G).", _GROUPED)
-ResNeXt101_32x8d = _class_builder(
-    "ResNeXt101_32x8d", "resnext101_32x8d", "ResNeXt-101 (32x8d): torchvision's resnext101_32x8d, 88,791,336 parameters.", _GROUPED)
-ResNeXt101_64x4d = _class_builder(
-    "ResNeXt101_64x4d", "resnext101_64x4d", "ResNeXt-101 (64x4d): torchvision's resnext101_64x4d, 83,455,272 "
-    "parameters (paper: 83.5M, 15.6G).", _GROUPED)
-SEResNet50 = _class_builder(
-    "SEResNet50", "seresnet50", "SE-ResNet-50 (r=16): 28,088,024 parameters as timm's seresnet50 (no conv biases); "
-    "stride on the first 1x1 as the authors' Caffe model (timm's legacy_seresnet50), 3.87G MACs as the paper.", _BOTTLENECK)
-SEResNet101 = _class_builder("SEResNet101", "seresnet101", "SE-ResNet-101 (r=16), as SEResNet50.", _BOTTLENECK)
-SEResNet152 = _class_builder("SEResNet152", "seresnet152", "SE-ResNet-152 (r=16), as SEResNet50.", _BOTTLENECK)
-SEResNeXt50_32x4d = _class_builder(
-    "SEResNeXt50_32x4d", "seresnext50_32x4d", "SE-ResNeXt-50 (32x4d, r=16): timm's seresnext50_32x4d "
-    "(stride on the 3x3, as the authors').", _GROUPED)
-SEResNeXt101_32x4d = _class_builder(
-    "SEResNeXt101_32x4d", "seresnext101_32x4d", "SE-ResNeXt-101 (32x4d, r=16): timm's seresnext101_32x4d.", _GROUPED)
-
-
-def WideResNet(
-    depth=28,
-    width=10,
-    dropout_rate=0.0,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    include_preprocessing=False,
-    name=None,
-    features_only=False,
-    out_strides=(1, 2, 4),
-):
-    """Wide ResNet WRN-depth-width for CIFAR (Zagoruyko & Komodakis 2016, Table 1),
+WideResNet = Family(
+    "WideResNet", graph=wrn_graph, head=wrn_head, preprocessing=_identity,
+    knobs={"depth": 28, "width": 10, "dropout_rate": 0.0},
+    order=("depth", "width", "dropout_rate") + _KERAS_ORDER,
+    checks={"depth": _check_depth, "width": _check_width,
+            "dropout_rate": lambda name, rate: check_spec(wrn_spec(dropout_rate=rate))},
+    defaults={"classes": 10, "out_strides": (1, 2, 4)}, default_size=32, min_size=lambda knobs: 8,
+    default_name=lambda knobs, rows: f"wrn_{knobs['depth']}_{knobs['width']}",
+    no_imagenet="keras.applications publishes ImageNet weights only for ResNet50/101/152 and their V2; use weights=None or a file",
+).builder(doc="""Wide ResNet WRN-depth-width for CIFAR (Zagoruyko & Komodakis 2016, Table 1),
     as the authors' code: conv3x3(16) -> three stages of (depth - 4) / 6
     pre-activation basic blocks with 16k, 32k, 64k channels (strides 1, 2, 2) ->
     BN -> ReLU -> average pool -> Dense. No conv biases. WRN-28-10: 36,479,194
@@ -461,71 +416,209 @@ def WideResNet(
     Args: depth (6n + 4), width (k), dropout_rate (between the two convs of each
     block; the paper's best CIFAR results use 0.3), input 32x32 by default (at
     least 8x8), 10 classes; include_preprocessing adds the authors' CIFAR-10
-    mean/std normalization. Backbone strides: 1, 2, 4. The rest as ResNet50.
+    mean/std normalization. Backbone strides: 1, 2, 4. The rest as ResNet.
+    """)
+
+
+def keras_variant(registry_name, builder, *, knobs, tunable=(), model_name=None, **figures):
+    """`_family.variant` for families in keras.applications' calling convention.
+
+    It registers `builder` with `knobs` and adds the variant to `__all__` as variant
+    does; the variant it returns, unlike variant's (which passes `input_shape` first,
+    positionally, and names the model after the def), takes the family's arguments in
+    the family's order, without the knobs it fixes: the `tunable` ones it takes, with
+    `knobs`' values as defaults; any other is an error. The model is named
+    `model_name` (default: the registry name), as keras.applications names its models.
     """
-    if not isinstance(depth, numbers.Integral) or isinstance(depth, bool) or depth < 10 or (depth - 4) % 6:
-        raise ValueError(f"`depth` of a Wide ResNet must be 6n + 4 with n >= 1 blocks a stage, e.g. 16, 22, 28 or 40; received depth={depth!r}.")
-    if not isinstance(width, numbers.Integral) or isinstance(width, bool) or width < 1:
-        raise ValueError(f"`width` (the widening factor k) must be a positive integer, e.g. 10; received width={width!r}.")
-    return build_resnet(
-        wrn_spec(depth, width, dropout_rate),
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-        include_preprocessing=include_preprocessing, name=name or f"wrn_{depth}_{width}",
-        features_only=features_only, out_strides=out_strides, default_size=32, min_size=8,
-    )
+    declare = variant(registry_name, builder, knobs=knobs, **figures)
+
+    def wrap(function):
+        declare(function)
+        fixed = [k for k in builder.family.knobs if k not in tunable]
+        defaults = {**knobs, "name": model_name or registry_name}
+        signature = inspect.Signature([p.replace(default=defaults.get(n, p.default))
+                                       for n, p in builder.__signature__.parameters.items() if n not in fixed])
+
+        @functools.wraps(function)
+        def build(*args, **kwargs):
+            unknown = sorted(set(kwargs) & set(fixed))
+            if unknown:
+                raise ValueError(f"{function.__name__} got unknown argument(s) {unknown}; its architecture knobs are {list(tunable)}.")
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return builder(**{**knobs, **bound.arguments})
+
+        build.__signature__ = signature
+        return build
+
+    return wrap
 
 
-# (registry name, builder, paper, arXiv, published params M, published MACs M at 224, their source,
-#  reference implementation, note)
-_RESNET = "Deep Residual Learning for Image Recognition (CVPR 2016)"
-_V2 = "Identity Mappings in Deep Residual Networks (ECCV 2016)"
-_WRN = "Wide Residual Networks (BMVC 2016)"
-_RESNEXT = "Aggregated Residual Transformations for Deep Neural Networks (CVPR 2017)"
-_KERAS_V2_SOURCE = ("keras.applications' documented parameter count; MACs: none published (the v2 paper prints no "
-                    "ImageNet figures for these depths), ours measured here")
-_SENET = "Squeeze-and-Excitation Networks (CVPR 2018)"
-# The ResNet paper prints FLOPs (multiply-adds) in Table 1 but no parameter counts.
-_RESNET_SOURCE = "paper (Table 1: GFLOPs = multiply-adds); params: torchvision's weights metadata (num_params)"
+# ------------------------------------------------------------------------ the variants
+
+_RESNET = dict(family="resnet", paper="Deep Residual Learning for Image Recognition (CVPR 2016)", arxiv="1512.03385",
+               default_size=224,  # The paper prints FLOPs (multiply-adds) in Table 1 but no parameter counts.
+               figures_source="paper (Table 1: GFLOPs = multiply-adds); params: torchvision's weights metadata (num_params)")
+_V2 = dict(family="resnet", paper="Identity Mappings in Deep Residual Networks (ECCV 2016)", arxiv="1603.05027",
+           default_size=224, paper_macs_m=None,
+           # The v2 paper gives no ImageNet figures for these depths: params as keras.applications prints them.
+           figures_source="keras.applications' documented parameter count; MACs: none published (the v2 paper prints no "
+                          "ImageNet figures for these depths), ours measured here")
 _TORCHVISION_SOURCE = "torchvision's weights metadata (num_params; _ops GFLOPS = multiply-adds)"
-REGISTRY_TABLE = (
-    ("resnet18", ResNet18, _RESNET, "1512.03385", 11.7, 1800, _RESNET_SOURCE, "torchvision.models.resnet18", ""),
-    ("resnet34", ResNet34, _RESNET, "1512.03385", 21.8, 3600, _RESNET_SOURCE, "torchvision.models.resnet34", ""),
-    ("resnet50", ResNet50, _RESNET, "1512.03385", 25.6, 3800, _RESNET_SOURCE,
-     "keras.applications.ResNet50",
-     "Stride on the bottleneck's first 1x1 (the paper's Caffe model, keras.applications): 3.87G MACs. "
-     "The often quoted 4.1G is torchvision's 'v1.5' (stride on the 3x3)."),
-    ("resnet101", ResNet101, _RESNET, "1512.03385", 44.5, 7600, _RESNET_SOURCE, "keras.applications.ResNet101", ""),
-    ("resnet152", ResNet152, _RESNET, "1512.03385", 60.2, 11300, _RESNET_SOURCE, "keras.applications.ResNet152", ""),
-    # The v2 paper gives no ImageNet figures for these depths: params as keras.applications
-    # prints them, no MACs (ours are in the README's table).
-    ("resnet50_v2", ResNet50V2, _V2, "1603.05027", 25.6, None, _KERAS_V2_SOURCE, "keras.applications.ResNet50V2", ""),
-    ("resnet101_v2", ResNet101V2, _V2, "1603.05027", 44.7, None, _KERAS_V2_SOURCE, "keras.applications.ResNet101V2", ""),
-    ("resnet152_v2", ResNet152V2, _V2, "1603.05027", 60.4, None, _KERAS_V2_SOURCE, "keras.applications.ResNet152V2", ""),
-    ("wide_resnet50_2", WideResNet50_2, _WRN, "1605.07146", 68.9, 11400, _TORCHVISION_SOURCE, "torchvision.models.wide_resnet50_2", ""),
-    ("wide_resnet101_2", WideResNet101_2, _WRN, "1605.07146", 126.9, 22800, _TORCHVISION_SOURCE, "torchvision.models.wide_resnet101_2", ""),
-    ("resnext50_32x4d", ResNeXt50_32x4d, _RESNEXT, "1611.05431", 25.0, 4200, "paper (Table 1: 25.0M params, 4.2 GFLOPs)", "torchvision.models.resnext50_32x4d", ""),
-    ("resnext101_32x8d", ResNeXt101_32x8d, _RESNEXT, "1611.05431", 88.8, 16400, _TORCHVISION_SOURCE + " (not in the paper's tables)",
-     "torchvision.models.resnext101_32x8d", ""),
-    ("resnext101_64x4d", ResNeXt101_64x4d, _RESNEXT, "1611.05431", 83.455272, 15460,
-     _TORCHVISION_SOURCE + " (the paper prints no totals for it)", "torchvision.models.resnext101_64x4d", ""),
-    ("seresnet50", SEResNet50, _SENET, "1709.01507", 28.1, 3870, "paper (MACs, Table 2); params: timm", "timm seresnet50 / legacy_seresnet50", ""),
-    ("seresnet101", SEResNet101, _SENET, "1709.01507", 49.3, 7600, "paper (MACs, Table 2); params: timm", "timm seresnet101", ""),
-    ("seresnet152", SEResNet152, _SENET, "1709.01507", 66.8, 11320, "paper (MACs, Table 2); params: timm", "timm seresnet152", ""),
-    ("seresnext50_32x4d", SEResNeXt50_32x4d, _SENET, "1709.01507", 27.6, 4250, "paper (MACs, Table 2); params: timm",
-     "timm seresnext50_32x4d", ""),
-    ("seresnext101_32x4d", SEResNeXt101_32x4d, _SENET, "1709.01507", 49.0, 8000, "paper (MACs, Table 2); params: timm",
-     "timm seresnext101_32x4d", ""),
-)
+_WRN = dict(family="resnet", paper="Wide Residual Networks (BMVC 2016)", arxiv="1605.07146")
+_RESNEXT = dict(family="resnet", paper="Aggregated Residual Transformations for Deep Neural Networks (CVPR 2017)",
+                arxiv="1611.05431", default_size=224)
+_SENET = dict(family="resnet", paper="Squeeze-and-Excitation Networks (CVPR 2018)", arxiv="1709.01507", default_size=224,
+              figures_source="paper (MACs, Table 2); params: timm")
+# The architecture knobs each kind of network takes.
+_PLAIN = ("se_ratio",)
+_BOTTLENECK = ("stride_on", "se_ratio")
+_GROUPED = ("cardinality", "base_width", "stride_on", "se_ratio")
+_KERAS_V1 = {"style": "keras", "stride_on": "1x1"}  # the paper's Caffe models' stride
+_KERAS_V2 = {"version": 2, "style": "keras"}
+_SE = {"se_ratio": 16}
+_RESNEXT_32X4D = {"cardinality": 32, "base_width": 4}
 
-for _name, _builder, _paper, _arxiv, _params, _macs, _source, _reference, _note in REGISTRY_TABLE:
-    register_model(
-        _name, _builder, family="resnet", paper=_paper, arxiv=_arxiv, default_size=224,
-        paper_params_m=_params, paper_macs_m=_macs, figures_source=_source, reference=_reference, note=_note,
-    )
-register_model(
-    "wrn_28_10", WideResNet, defaults={"depth": 28, "width": 10}, family="resnet", paper=_WRN, arxiv="1605.07146",
-    default_size=32, paper_params_m=36.5, paper_macs_m=None,
-    figures_source="paper (params, Table 4); MACs: none published, ours measured here",
-    reference="szagoruyko/wide-residual-networks",
-)
+
+@keras_variant("resnet18", ResNet, knobs={"depth": 18}, tunable=_PLAIN, **_RESNET, paper_params_m=11.7, paper_macs_m=1800,
+               reference="torchvision.models.resnet18")
+def ResNet18(*args, **kwargs):
+    """ResNet-18 (paper Table 1). keras.applications has none: torchvision's resnet18
+    (layer names `layer1_0_conv1`, no conv biases), 11,689,512 parameters. See `ResNet`."""
+
+
+@keras_variant("resnet34", ResNet, knobs={"depth": 34}, tunable=_PLAIN, **_RESNET, paper_params_m=21.8, paper_macs_m=3600,
+               reference="torchvision.models.resnet34")
+def ResNet34(*args, **kwargs):
+    """ResNet-34 (paper Table 1). keras.applications has none: torchvision's resnet34
+    (no conv biases), 21,797,672 parameters. See `ResNet`."""
+
+
+@keras_variant("resnet50", ResNet, knobs={"depth": 50, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET, paper_params_m=25.6,
+               paper_macs_m=3800, reference="keras.applications.ResNet50",
+               note="Stride on the bottleneck's first 1x1 (the paper's Caffe model, keras.applications): 3.87G MACs. "
+                    "The often quoted 4.1G is torchvision's 'v1.5' (stride on the 3x3).")
+def ResNet50(*args, **kwargs):
+    """ResNet-50, exactly keras.applications.ResNet50 (25,636,712 parameters with its conv
+    biases; torchvision's has none: 25,557,032, -0.3%). Stride on the first 1x1 of a
+    bottleneck as the paper's Caffe model: 3.87G MACs (paper: 3.8 GFLOPs); stride_on='3x3'
+    gives torchvision's v1.5 (4.09G). See `ResNet`."""
+
+
+@keras_variant("resnet101", ResNet, knobs={"depth": 101, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET,
+               paper_params_m=44.5, paper_macs_m=7600, reference="keras.applications.ResNet101")
+def ResNet101(*args, **kwargs):
+    """ResNet-101, exactly keras.applications.ResNet101 (44,707,176 parameters;
+    torchvision's: 44,549,160, -0.4%). See `ResNet`."""
+
+
+@keras_variant("resnet152", ResNet, knobs={"depth": 152, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET,
+               paper_params_m=60.2, paper_macs_m=11300, reference="keras.applications.ResNet152")
+def ResNet152(*args, **kwargs):
+    """ResNet-152, exactly keras.applications.ResNet152 (60,419,944 parameters;
+    torchvision's: 60,192,808, -0.4%). See `ResNet`."""
+
+
+@keras_variant("resnet50_v2", ResNet, knobs={"depth": 50, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet50v2", **_V2,
+               paper_params_m=25.6, reference="keras.applications.ResNet50V2")
+def ResNet50V2(*args, **kwargs):
+    """ResNet-50 v2 (pre-activation), exactly keras.applications.ResNet50V2 (stride on the
+    last block of each stage). See `ResNet`."""
+
+
+@keras_variant("resnet101_v2", ResNet, knobs={"depth": 101, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet101v2", **_V2,
+               paper_params_m=44.7, reference="keras.applications.ResNet101V2")
+def ResNet101V2(*args, **kwargs):
+    """ResNet-101 v2, exactly keras.applications.ResNet101V2. See `ResNet`."""
+
+
+@keras_variant("resnet152_v2", ResNet, knobs={"depth": 152, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet152v2", **_V2,
+               paper_params_m=60.4, reference="keras.applications.ResNet152V2")
+def ResNet152V2(*args, **kwargs):
+    """ResNet-152 v2, exactly keras.applications.ResNet152V2. See `ResNet`."""
+
+
+@keras_variant("wide_resnet50_2", ResNet, knobs={"depth": 50, "base_width": 128}, tunable=_GROUPED, **_WRN, default_size=224,
+               paper_params_m=68.9, paper_macs_m=11400, figures_source=_TORCHVISION_SOURCE,
+               reference="torchvision.models.wide_resnet50_2")
+def WideResNet50_2(*args, **kwargs):
+    """Wide ResNet-50-2: torchvision's wide_resnet50_2 (bottlenecks twice as wide),
+    68,883,240 parameters. See `ResNet`."""
+
+
+@keras_variant("wide_resnet101_2", ResNet, knobs={"depth": 101, "base_width": 128}, tunable=_GROUPED, **_WRN, default_size=224,
+               paper_params_m=126.9, paper_macs_m=22800, figures_source=_TORCHVISION_SOURCE,
+               reference="torchvision.models.wide_resnet101_2")
+def WideResNet101_2(*args, **kwargs):
+    """Wide ResNet-101-2: torchvision's wide_resnet101_2, 126,886,696 parameters. See `ResNet`."""
+
+
+@keras_variant("resnext50_32x4d", ResNet, knobs={"depth": 50, **_RESNEXT_32X4D}, tunable=_GROUPED, **_RESNEXT,
+               paper_params_m=25.0, paper_macs_m=4200, figures_source="paper (Table 1: 25.0M params, 4.2 GFLOPs)",
+               reference="torchvision.models.resnext50_32x4d")
+def ResNeXt50_32x4d(*args, **kwargs):
+    """ResNeXt-50 (32x4d): torchvision's resnext50_32x4d, 25,028,904 parameters (paper:
+    25.0M, 4.2G). See `ResNet`."""
+
+
+@keras_variant("resnext101_32x8d", ResNet, knobs={"depth": 101, "cardinality": 32, "base_width": 8}, tunable=_GROUPED,
+               **_RESNEXT, paper_params_m=88.8, paper_macs_m=16400,
+               figures_source=_TORCHVISION_SOURCE + " (not in the paper's tables)", reference="torchvision.models.resnext101_32x8d")
+def ResNeXt101_32x8d(*args, **kwargs):
+    """ResNeXt-101 (32x8d): torchvision's resnext101_32x8d, 88,791,336 parameters. See `ResNet`."""
+
+
+@keras_variant("resnext101_64x4d", ResNet, knobs={"depth": 101, "cardinality": 64, "base_width": 4}, tunable=_GROUPED,
+               **_RESNEXT, paper_params_m=83.455272, paper_macs_m=15460,
+               figures_source=_TORCHVISION_SOURCE + " (the paper prints no totals for it)",
+               reference="torchvision.models.resnext101_64x4d")
+def ResNeXt101_64x4d(*args, **kwargs):
+    """ResNeXt-101 (64x4d): torchvision's resnext101_64x4d, 83,455,272 parameters (paper:
+    83.5M, 15.6G). See `ResNet`."""
+
+
+@keras_variant("seresnet50", ResNet, knobs={"depth": 50, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
+               paper_params_m=28.1, paper_macs_m=3870, reference="timm seresnet50 / legacy_seresnet50")
+def SEResNet50(*args, **kwargs):
+    """SE-ResNet-50 (r=16): 28,088,024 parameters as timm's seresnet50 (no conv biases);
+    stride on the first 1x1 as the authors' Caffe model (timm's legacy_seresnet50), 3.87G
+    MACs as the paper. See `ResNet`."""
+
+
+@keras_variant("seresnet101", ResNet, knobs={"depth": 101, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
+               paper_params_m=49.3, paper_macs_m=7600, reference="timm seresnet101")
+def SEResNet101(*args, **kwargs):
+    """SE-ResNet-101 (r=16), as SEResNet50."""
+
+
+@keras_variant("seresnet152", ResNet, knobs={"depth": 152, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
+               paper_params_m=66.8, paper_macs_m=11320, reference="timm seresnet152")
+def SEResNet152(*args, **kwargs):
+    """SE-ResNet-152 (r=16), as SEResNet50."""
+
+
+@keras_variant("seresnext50_32x4d", ResNet, knobs={"depth": 50, **_SE, **_RESNEXT_32X4D}, tunable=_GROUPED, **_SENET,
+               paper_params_m=27.6, paper_macs_m=4250, reference="timm seresnext50_32x4d")
+def SEResNeXt50_32x4d(*args, **kwargs):
+    """SE-ResNeXt-50 (32x4d, r=16): timm's seresnext50_32x4d (stride on the 3x3, as the
+    authors'). See `ResNet`."""
+
+
+@keras_variant("seresnext101_32x4d", ResNet, knobs={"depth": 101, **_SE, **_RESNEXT_32X4D}, tunable=_GROUPED, **_SENET,
+               paper_params_m=49.0, paper_macs_m=8000, reference="timm seresnext101_32x4d")
+def SEResNeXt101_32x4d(*args, **kwargs):
+    """SE-ResNeXt-101 (32x4d, r=16): timm's seresnext101_32x4d. See `ResNet`."""
+
+
+@keras_variant("wrn_28_10", WideResNet, knobs={"depth": 28, "width": 10}, tunable=("dropout_rate",), **_WRN, default_size=32,
+               paper_params_m=36.5, paper_macs_m=None,
+               figures_source="paper (params, Table 4); MACs: none published, ours measured here",
+               reference="szagoruyko/wide-residual-networks")
+def WideResNet28_10(*args, **kwargs):
+    """WRN-28-10 (the paper's Table 4): 36,479,194 parameters. See `WideResNet`."""
+
+
+# Every registered network's spec, by registry name.
+_SPEC_OF = {ResNet: resnet_spec, WideResNet: wrn_spec}
+SPECS = {name: _SPEC_OF[model_info(name).builder](**model_info(name).defaults)
+         for name in list_models() if model_info(name).builder in _SPEC_OF}

@@ -14,33 +14,53 @@ keyed by layer name that lacks these names gives them its unnamed 1x1
 convolutions and batch norms in order (the order of the network).
 """
 
-import collections
+import dataclasses
+import functools
+from typing import Tuple
 
 from keras import layers
 
+from keras_lightnets.layers.blocks import batch_norm
 from keras_lightnets.models import _common
+from keras_lightnets.models._family import Family
 from keras_lightnets.registry import register_model
 from keras_lightnets.weights import WeightFile
 from keras_lightnets.weights import load_weights_by_name
 
-Stage = collections.namedtuple("Stage", "flow repeats filters downsample relu_first")
+__all__ = ["Xception"]
+
+# ------------------------------------------------------------ the architecture as data
+
+
+@dataclasses.dataclass(frozen=True)
+class XceptionFlow:
+    """Rows of Figure 5: `repeats` residual modules of separable 3x3 convolutions."""
+
+    flow: str  # "entry", "middle" (repeated `middle_repeats` times) or "exit"
+    repeats: int
+    filters: Tuple[int, ...]
+    downsample: bool
+    relu_first: bool
+
 
 # Figure 5 of the paper, after the two stem convolutions (32 and 64 filters, 3x3,
 # the first with stride 2, both unpadded): each row is `repeats` residual modules
 # of separable 3x3 convolutions (each preceded by ReLU, except the very first).
 # A downsampling module ends with 3x3/2 max pooling and has a 1x1/2 convolution
 # shortcut; the others have identity shortcuts.
-STAGES = (
-    Stage("entry", 1, (128, 128), downsample=True, relu_first=False),
-    Stage("entry", 1, (256, 256), downsample=True, relu_first=True),
-    Stage("entry", 1, (728, 728), downsample=True, relu_first=True),
-    Stage("middle", 8, (728, 728, 728), downsample=False, relu_first=True),
-    Stage("exit", 1, (728, 1024), downsample=True, relu_first=True),
+FLOWS = (
+    XceptionFlow("entry", 1, (128, 128), downsample=True, relu_first=False),
+    XceptionFlow("entry", 1, (256, 256), downsample=True, relu_first=True),
+    XceptionFlow("entry", 1, (728, 728), downsample=True, relu_first=True),
+    XceptionFlow("middle", 8, (728, 728, 728), downsample=False, relu_first=True),
+    XceptionFlow("exit", 1, (728, 1024), downsample=True, relu_first=True),
 )
 STEM_FILTERS = (32, 64)
 # Exit flow after the last module: separable convolutions followed by ReLU.
 HEAD_FILTERS = (1536, 2048)
 MIDDLE_REPEATS = 8
+# keras.applications.Xception's batch norms: Keras' defaults.
+BN_EPSILON, BN_MOMENTUM = 1e-3, 0.99
 
 IMAGENET_FILES = {
     True: WeightFile(
@@ -56,8 +76,26 @@ IMAGENET_FILES = {
 }
 
 
-def _bn(x, name=None):
-    return layers.BatchNormalization(axis=-1, name=name)(x)
+def modules(middle_repeats=MIDDLE_REPEATS):
+    """(block number, row) of every residual module, blocks numbered as keras.applications."""
+    rows = [row for row in FLOWS for _ in range(middle_repeats if row.flow == "middle" else row.repeats)]
+    return list(enumerate(rows, start=2))
+
+
+def residual_layer_names(middle_repeats=MIDDLE_REPEATS):
+    return [f"block{b}_residual_{kind}" for b, row in modules(middle_repeats) if row.downsample for kind in ("conv", "bn")]
+
+
+def _check_middle_repeats(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"`middle_repeats` (modules in the middle flow) must be a non-negative integer, 8 in the paper; received middle_repeats={value!r}.")
+
+
+# ------------------------------------------------------------------- the graph
+
+
+def _bn(x, name):
+    return batch_norm(x, name, BN_EPSILON, BN_MOMENTUM)
 
 
 def _module(x, filters, downsample, relu_first, prefix):
@@ -77,22 +115,37 @@ def _module(x, filters, downsample, relu_first, prefix):
     return layers.Add(name=f"{prefix}_add")([x, residual])
 
 
-def residual_layer_names(middle_repeats=MIDDLE_REPEATS):
-    names, block = [], 2
-    for stage in STAGES:
-        repeats = middle_repeats if stage.flow == "middle" else stage.repeats
-        for _ in range(repeats):
-            if stage.downsample:
-                names += [f"block{block}_residual_conv", f"block{block}_residual_bn"]
-            block += 1
-    return names
+def graph(x, taps, *, middle_repeats):
+    """The stem, the entry, middle and exit flows, and the exit flow's last convolutions."""
+    for j, filters in enumerate(STEM_FILTERS, start=1):
+        x = layers.Conv2D(filters, 3, strides=2 if j == 1 else 1, use_bias=False, name=f"block1_conv{j}")(x)
+        x = _bn(x, f"block1_conv{j}_bn")
+        x = layers.Activation("relu", name=f"block1_conv{j}_act")(x)
+    stride = 2
+    for block, row in modules(middle_repeats):
+        if row.downsample:
+            taps.record(x, stride)
+            stride *= 2
+        x = _module(x, row.filters, row.downsample, row.relu_first, prefix=f"block{block}")
+    block += 1
+    for j, filters in enumerate(HEAD_FILTERS, start=1):
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_sepconv{j}")(x)
+        x = _bn(x, f"block{block}_sepconv{j}_bn")
+        x = layers.Activation("relu", name=f"block{block}_sepconv{j}_act")(x)
+    taps.record(x, stride)
+    return x
 
 
-def load_weights(model, path, middle_repeats=MIDDLE_REPEATS):
+def head(x, *, classes, classifier_activation):
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
+def load_weights(model, path):
     """Loads by layer name; unnamed projection shortcuts of a keras.applications
     file are matched to ours in order (see the module docstring)."""
     ours = {layer.name for layer in model.layers}
-    wanted = [n for n in residual_layer_names(middle_repeats) if n in ours]
+    wanted = [layer.name for layer in model.layers if "_residual_" in layer.name]
 
     def shortcuts_in_order(arrays):
         if all(n in arrays for n in wanted):
@@ -107,21 +160,21 @@ def load_weights(model, path, middle_repeats=MIDDLE_REPEATS):
     load_weights_by_name(model, path, rename=shortcuts_in_order, arguments="middle_repeats")
 
 
-def Xception(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="xception",
-    middle_repeats=MIDDLE_REPEATS,
-    include_preprocessing=False,
-    features_only=False,
-    out_strides=_common.DEFAULT_OUT_STRIDES,
-):
-    """Xception, with keras.applications.Xception's signature and layer names.
+# ------------------------------------------------------------------------ the builder
+
+_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation", "name",
+          "middle_repeats", "include_preprocessing", "features_only", "out_strides")
+
+_Xception = Family(
+    "Xception", graph=graph, head=head, preprocessing=_common.preprocessing,
+    knobs={"middle_repeats": MIDDLE_REPEATS}, order=_ORDER,
+    checks={"middle_repeats": _check_middle_repeats},
+    defaults={"name": "xception"}, default_size=299, min_size=lambda knobs: 71,
+    default_name=lambda knobs, rows: "xception",
+    imagenet=lambda knobs, rows, has_top: (IMAGENET_FILES[has_top], None) if knobs["middle_repeats"] == MIDDLE_REPEATS else (
+        None, f"the published file has middle_repeats=8, received {knobs['middle_repeats']}"),
+    load_imagenet=load_weights,
+).builder(doc="""Xception, with keras.applications.Xception's signature and layer names.
 
     Args:
         include_top, weights, input_tensor, input_shape, pooling, classes,
@@ -133,48 +186,21 @@ def Xception(
             pixels. False, as keras.applications (`preprocess_input` gives [-1, 1]).
         features_only: the feature maps at `out_strides` (2, 4, 8, 16, 32; the
             unpadded stem makes them slightly smaller than input / stride).
-    """
-    _common.check_channels_last()
-    _common.check_pooling(pooling)
-    if not isinstance(middle_repeats, int) or isinstance(middle_repeats, bool) or middle_repeats < 0:
-        raise ValueError(f"`middle_repeats` (modules in the middle flow) must be a non-negative integer, 8 in the paper; received middle_repeats={middle_repeats!r}.")
-    has_top = include_top and not features_only
-    problem = None if middle_repeats == MIDDLE_REPEATS else f"the published file has middle_repeats=8, received {middle_repeats}"
-    _common.check_weights(weights, has_top, classes, available=problem)
-    image, inputs = _common.resolve_input(input_shape, input_tensor, default_size=299, min_size=71, weights=weights, static_default=has_top)
+    """)
 
-    taps = _common.FeatureTaps()
-    x = _common.preprocessing(image) if include_preprocessing else image
-    for j, filters in enumerate(STEM_FILTERS, start=1):
-        x = layers.Conv2D(filters, 3, strides=2 if j == 1 else 1, use_bias=False, name=f"block1_conv{j}")(x)
-        x = _bn(x, f"block1_conv{j}_bn")
-        x = layers.Activation("relu", name=f"block1_conv{j}_act")(x)
-    stride, block = 2, 2
-    for stage in STAGES:
-        repeats = middle_repeats if stage.flow == "middle" else stage.repeats
-        for _ in range(repeats):
-            if stage.downsample:
-                taps.record(x, stride)
-                stride *= 2
-            x = _module(x, stage.filters, stage.downsample, stage.relu_first, prefix=f"block{block}")
-            block += 1
-    for j, filters in enumerate(HEAD_FILTERS, start=1):
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_sepconv{j}")(x)
-        x = _bn(x, f"block{block}_sepconv{j}_bn")
-        x = layers.Activation("relu", name=f"block{block}_sepconv{j}_act")(x)
-    taps.record(x, stride)
 
-    if has_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _common.pool(x, pooling)
-    model = _common.finish(
-        inputs, x, name=name, weights=None, imagenet_file=None,
-        taps=taps, features_only=features_only, out_strides=out_strides,
-    )
-    if weights is not None:
-        load_weights(model, IMAGENET_FILES[has_top].fetch() if weights == "imagenet" else weights, middle_repeats)
+@functools.wraps(_Xception)
+def Xception(*args, **kwargs):
+    # A weights file is read as the ImageNet one (its shortcuts may be unnamed), which
+    # the family builder does only for "imagenet": it builds without, then loads.
+    bound = _Xception.__signature__.bind(*args, **kwargs)
+    weights = bound.arguments.get("weights")
+    if weights is None or weights == "imagenet":
+        return _Xception(*args, **kwargs)
+    _common.check_weights(weights, False, None)
+    bound.arguments["weights"] = None
+    model = _Xception(*bound.args, **bound.kwargs)
+    load_weights(model, weights)
     return model
 
 
