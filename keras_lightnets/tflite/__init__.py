@@ -7,6 +7,11 @@
     qat = kt.quantize_aware(model, representative_data=images)   # tf_keras + tfmot fake-quant
     qat.compile(...); qat.fit(images, labels)
     kt.convert(qat, "qat.tflite", quantization="int8", input_type="uint8")
+
+One concern a module: convert.py (convert() and its report), inputs.py (the input shape and
+calibration images), passes/ (the rewrites of the converted file, chosen per mode),
+qat/ (quantization-aware training), metadata.py (Android Task Library metadata),
+analyze.py and interpreter.py (reading and running a file), cli.py (the command line).
 """
 
 from keras_lightnets.tflite.analyze import FlatbufferSummary
