@@ -18,11 +18,11 @@ from keras_lightnets.layers.preprocessing import CIFAR10_RGB_STD
 from keras_lightnets.layers.preprocessing import standardize
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models._family import Family
-from keras_lightnets.models.resnet import keras_variant
+from keras_lightnets.models._family import variant
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
 
-__all__ = ["DenseNet", "DenseNetCifar"]  # and each variant, added by @keras_variant
+__all__ = ["DenseNet", "DenseNetCifar"]  # and each variant, added by @variant
 
 # ------------------------------------------------------------ the architecture as data
 
@@ -222,15 +222,18 @@ DenseNetCifar = Family(
 _PAPER = "Densely Connected Convolutional Networks (CVPR 2017)"
 # The paper only plots the ImageNet networks' totals (Figure 3); the figures are
 # torchvision's weights metadata (num_params, _ops in GFLOPS = multiply-adds).
+# keras.applications.DenseNet121's positional order, then ours.
+_KERAS_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation", "name",
+                "include_preprocessing", "features_only", "out_strides")
 _IMAGENET_FIGURES = dict(
-    family="densenet", paper=_PAPER, arxiv="1608.06993", default_size=224,
+    order=_KERAS_ORDER, family="densenet", paper=_PAPER, arxiv="1608.06993", default_size=224,
     figures_source="torchvision's weights metadata (num_params; _ops GFLOPS = multiply-adds); the paper only plots them (Figure 3)")
 _CIFAR_FIGURES = dict(
-    family="densenet", paper=_PAPER, arxiv="1608.06993", default_size=32, paper_macs_m=None, reference=None,
+    order=_KERAS_ORDER, defaults={"classes": 10}, family="densenet", paper=_PAPER, arxiv="1608.06993", default_size=32, paper_macs_m=None, reference=None,
     figures_source="paper Table 2 (params, CIFAR-10, 10 classes); MACs: none published, ours measured here")
 
 
-@keras_variant("densenet121", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet121"]}, **_IMAGENET_FIGURES,
+@variant("densenet121", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet121"]}, model_name="densenet121", **_IMAGENET_FIGURES,
                paper_params_m=7.978856, paper_macs_m=2834, reference="keras.applications.DenseNet121")
 def DenseNet121(*args, **kwargs):
     """DenseNet-121 (paper Table 1: dense blocks (6, 12, 24, 16), k=32, bottleneck 4k,
@@ -238,19 +241,19 @@ def DenseNet121(*args, **kwargs):
     for the arguments."""
 
 
-@keras_variant("densenet169", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet169"]}, **_IMAGENET_FIGURES,
+@variant("densenet169", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet169"]}, model_name="densenet169", **_IMAGENET_FIGURES,
                paper_params_m=14.14948, paper_macs_m=3360, reference="keras.applications.DenseNet169")
 def DenseNet169(*args, **kwargs):
     """DenseNet-169 (paper Table 1: dense blocks (6, 12, 32, 32)), as DenseNet121."""
 
 
-@keras_variant("densenet201", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet201"]}, **_IMAGENET_FIGURES,
+@variant("densenet201", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet201"]}, model_name="densenet201", **_IMAGENET_FIGURES,
                paper_params_m=20.013928, paper_macs_m=4291, reference="keras.applications.DenseNet201")
 def DenseNet201(*args, **kwargs):
     """DenseNet-201 (paper Table 1: dense blocks (6, 12, 48, 32)), as DenseNet121."""
 
 
-@keras_variant("densenet264", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet264"]}, **{
+@variant("densenet264", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet264"]}, model_name="densenet264", **{
     **_IMAGENET_FIGURES, "figures_source": "measured here, no published figure"},
     paper_params_m=None, paper_macs_m=None, reference=None,
     note="The paper gives DenseNet-264 (k=32) only as Table 1's architecture and a point in Figure 3 "
@@ -263,19 +266,19 @@ def DenseNet264(*args, **kwargs):
 
 
 # Table 2 of the paper (CIFAR-10): DenseNet-BC (L, k) and its parameter count.
-@keras_variant("densenet_bc_100_12", DenseNetCifar, knobs={"depth": 100, "growth_rate": 12, "compression": 0.5, "classes": 10},
-               **_CIFAR_FIGURES, paper_params_m=0.8)
+@variant("densenet_bc_100_12", DenseNetCifar, knobs={"depth": 100, "growth_rate": 12, "compression": 0.5},
+         **_CIFAR_FIGURES, paper_params_m=0.8)
 def DenseNetBC100_12(*args, **kwargs):
     """DenseNet-BC (L=100, k=12), paper Table 2: 0.8M parameters. See `DenseNetCifar`."""
 
 
-@keras_variant("densenet_bc_250_24", DenseNetCifar, knobs={"depth": 250, "growth_rate": 24, "compression": 0.5, "classes": 10},
-               **_CIFAR_FIGURES, paper_params_m=15.3)
+@variant("densenet_bc_250_24", DenseNetCifar, knobs={"depth": 250, "growth_rate": 24, "compression": 0.5},
+         **_CIFAR_FIGURES, paper_params_m=15.3)
 def DenseNetBC250_24(*args, **kwargs):
     """DenseNet-BC (L=250, k=24), paper Table 2: 15.3M parameters. See `DenseNetCifar`."""
 
 
-@keras_variant("densenet_bc_190_40", DenseNetCifar, knobs={"depth": 190, "growth_rate": 40, "compression": 0.5, "classes": 10},
-               **_CIFAR_FIGURES, paper_params_m=25.6)
+@variant("densenet_bc_190_40", DenseNetCifar, knobs={"depth": 190, "growth_rate": 40, "compression": 0.5},
+         **_CIFAR_FIGURES, paper_params_m=25.6)
 def DenseNetBC190_40(*args, **kwargs):
     """DenseNet-BC (L=190, k=40), paper Table 2: 25.6M parameters. See `DenseNetCifar`."""

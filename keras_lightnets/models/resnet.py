@@ -67,7 +67,7 @@ from keras_lightnets.registry import model_info
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
 
-__all__ = ["ResNet", "WideResNet"]  # and each variant, added by @keras_variant
+__all__ = ["ResNet", "WideResNet"]  # and each variant, added by @variant
 
 # ------------------------------------------------------------ the architecture as data
 
@@ -420,40 +420,6 @@ WideResNet = Family(
     """)
 
 
-def keras_variant(registry_name, builder, *, knobs, tunable=(), model_name=None, **figures):
-    """`_family.variant` for families in keras.applications' calling convention.
-
-    It registers `builder` with `knobs` and adds the variant to `__all__` as variant
-    does; the variant it returns, unlike variant's (which passes `input_shape` first,
-    positionally, and names the model after the def), takes the family's arguments in
-    the family's order, without the knobs it fixes: the `tunable` ones it takes, with
-    `knobs`' values as defaults; any other is an error. The model is named
-    `model_name` (default: the registry name), as keras.applications names its models.
-    """
-    declare = variant(registry_name, builder, knobs=knobs, **figures)
-
-    def wrap(function):
-        declare(function)
-        fixed = [k for k in builder.family.knobs if k not in tunable]
-        defaults = {**knobs, "name": model_name or registry_name}
-        signature = inspect.Signature([p.replace(default=defaults.get(n, p.default))
-                                       for n, p in builder.__signature__.parameters.items() if n not in fixed])
-
-        @functools.wraps(function)
-        def build(*args, **kwargs):
-            unknown = sorted(set(kwargs) & set(fixed))
-            if unknown:
-                raise ValueError(f"{function.__name__} got unknown argument(s) {unknown}; its architecture knobs are {list(tunable)}.")
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            return builder(**{**knobs, **bound.arguments})
-
-        build.__signature__ = signature
-        return build
-
-    return wrap
-
-
 # ------------------------------------------------------------------------ the variants
 
 _RESNET = dict(family="resnet", paper="Deep Residual Learning for Image Recognition (CVPR 2016)", arxiv="1512.03385",
@@ -480,21 +446,49 @@ _SE = {"se_ratio": 16}
 _RESNEXT_32X4D = {"cardinality": 32, "base_width": 4}
 
 
-@keras_variant("resnet18", ResNet, knobs={"depth": 18}, tunable=_PLAIN, **_RESNET, paper_params_m=11.7, paper_macs_m=1800,
+def resnet_variant(registry_name, *, knobs, tunable=(), model_name=None, **figures):
+    """@variant over the ResNet family, in keras.applications' positional order: `knobs`
+    fix the architecture except the `tunable` ones, whose values there are the variant's
+    defaults; the other knobs of the family it does not take (as before the family
+    builder, e.g. ResNet18 takes no `cardinality`). The model is named `model_name`
+    (default: the registry name), as keras.applications names its models."""
+    declare = variant(registry_name, ResNet, knobs={k: v for k, v in knobs.items() if k not in tunable},
+                      defaults={k: v for k, v in knobs.items() if k in tunable}, order=_KERAS_ORDER,
+                      model_name=model_name or registry_name, **figures)
+
+    def wrap(function):
+        build = declare(function)
+        refused = [k for k in ResNet.family.knobs if k not in tunable]
+
+        @functools.wraps(build)
+        def checked(*args, **kwargs):
+            unknown = sorted(set(kwargs) & set(refused))
+            if unknown:
+                raise ValueError(f"{function.__name__} got unknown argument(s) {unknown}; its architecture knobs are {list(tunable)}.")
+            return build(*args, **kwargs)
+
+        checked.__signature__ = build.__signature__.replace(
+            parameters=[p for n, p in build.__signature__.parameters.items() if n not in refused])
+        return checked
+
+    return wrap
+
+
+@resnet_variant("resnet18", knobs={"depth": 18}, tunable=_PLAIN, **_RESNET, paper_params_m=11.7, paper_macs_m=1800,
                reference="torchvision.models.resnet18")
 def ResNet18(*args, **kwargs):
     """ResNet-18 (paper Table 1). keras.applications has none: torchvision's resnet18
     (layer names `layer1_0_conv1`, no conv biases), 11,689,512 parameters. See `ResNet`."""
 
 
-@keras_variant("resnet34", ResNet, knobs={"depth": 34}, tunable=_PLAIN, **_RESNET, paper_params_m=21.8, paper_macs_m=3600,
+@resnet_variant("resnet34", knobs={"depth": 34}, tunable=_PLAIN, **_RESNET, paper_params_m=21.8, paper_macs_m=3600,
                reference="torchvision.models.resnet34")
 def ResNet34(*args, **kwargs):
     """ResNet-34 (paper Table 1). keras.applications has none: torchvision's resnet34
     (no conv biases), 21,797,672 parameters. See `ResNet`."""
 
 
-@keras_variant("resnet50", ResNet, knobs={"depth": 50, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET, paper_params_m=25.6,
+@resnet_variant("resnet50", knobs={"depth": 50, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET, paper_params_m=25.6,
                paper_macs_m=3800, reference="keras.applications.ResNet50",
                note="Stride on the bottleneck's first 1x1 (the paper's Caffe model, keras.applications): 3.87G MACs. "
                     "The often quoted 4.1G is torchvision's 'v1.5' (stride on the 3x3).")
@@ -505,40 +499,40 @@ def ResNet50(*args, **kwargs):
     gives torchvision's v1.5 (4.09G). See `ResNet`."""
 
 
-@keras_variant("resnet101", ResNet, knobs={"depth": 101, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET,
+@resnet_variant("resnet101", knobs={"depth": 101, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET,
                paper_params_m=44.5, paper_macs_m=7600, reference="keras.applications.ResNet101")
 def ResNet101(*args, **kwargs):
     """ResNet-101, exactly keras.applications.ResNet101 (44,707,176 parameters;
     torchvision's: 44,549,160, -0.4%). See `ResNet`."""
 
 
-@keras_variant("resnet152", ResNet, knobs={"depth": 152, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET,
+@resnet_variant("resnet152", knobs={"depth": 152, **_KERAS_V1}, tunable=_BOTTLENECK, **_RESNET,
                paper_params_m=60.2, paper_macs_m=11300, reference="keras.applications.ResNet152")
 def ResNet152(*args, **kwargs):
     """ResNet-152, exactly keras.applications.ResNet152 (60,419,944 parameters;
     torchvision's: 60,192,808, -0.4%). See `ResNet`."""
 
 
-@keras_variant("resnet50_v2", ResNet, knobs={"depth": 50, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet50v2", **_V2,
+@resnet_variant("resnet50_v2", knobs={"depth": 50, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet50v2", **_V2,
                paper_params_m=25.6, reference="keras.applications.ResNet50V2")
 def ResNet50V2(*args, **kwargs):
     """ResNet-50 v2 (pre-activation), exactly keras.applications.ResNet50V2 (stride on the
     last block of each stage). See `ResNet`."""
 
 
-@keras_variant("resnet101_v2", ResNet, knobs={"depth": 101, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet101v2", **_V2,
+@resnet_variant("resnet101_v2", knobs={"depth": 101, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet101v2", **_V2,
                paper_params_m=44.7, reference="keras.applications.ResNet101V2")
 def ResNet101V2(*args, **kwargs):
     """ResNet-101 v2, exactly keras.applications.ResNet101V2. See `ResNet`."""
 
 
-@keras_variant("resnet152_v2", ResNet, knobs={"depth": 152, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet152v2", **_V2,
+@resnet_variant("resnet152_v2", knobs={"depth": 152, **_KERAS_V2}, tunable=_PLAIN, model_name="resnet152v2", **_V2,
                paper_params_m=60.4, reference="keras.applications.ResNet152V2")
 def ResNet152V2(*args, **kwargs):
     """ResNet-152 v2, exactly keras.applications.ResNet152V2. See `ResNet`."""
 
 
-@keras_variant("wide_resnet50_2", ResNet, knobs={"depth": 50, "base_width": 128}, tunable=_GROUPED, **_WRN, default_size=224,
+@resnet_variant("wide_resnet50_2", knobs={"depth": 50, "base_width": 128}, tunable=_GROUPED, **_WRN, default_size=224,
                paper_params_m=68.9, paper_macs_m=11400, figures_source=_TORCHVISION_SOURCE,
                reference="torchvision.models.wide_resnet50_2")
 def WideResNet50_2(*args, **kwargs):
@@ -546,14 +540,14 @@ def WideResNet50_2(*args, **kwargs):
     68,883,240 parameters. See `ResNet`."""
 
 
-@keras_variant("wide_resnet101_2", ResNet, knobs={"depth": 101, "base_width": 128}, tunable=_GROUPED, **_WRN, default_size=224,
+@resnet_variant("wide_resnet101_2", knobs={"depth": 101, "base_width": 128}, tunable=_GROUPED, **_WRN, default_size=224,
                paper_params_m=126.9, paper_macs_m=22800, figures_source=_TORCHVISION_SOURCE,
                reference="torchvision.models.wide_resnet101_2")
 def WideResNet101_2(*args, **kwargs):
     """Wide ResNet-101-2: torchvision's wide_resnet101_2, 126,886,696 parameters. See `ResNet`."""
 
 
-@keras_variant("resnext50_32x4d", ResNet, knobs={"depth": 50, **_RESNEXT_32X4D}, tunable=_GROUPED, **_RESNEXT,
+@resnet_variant("resnext50_32x4d", knobs={"depth": 50, **_RESNEXT_32X4D}, tunable=_GROUPED, **_RESNEXT,
                paper_params_m=25.0, paper_macs_m=4200, figures_source="paper (Table 1: 25.0M params, 4.2 GFLOPs)",
                reference="torchvision.models.resnext50_32x4d")
 def ResNeXt50_32x4d(*args, **kwargs):
@@ -561,14 +555,14 @@ def ResNeXt50_32x4d(*args, **kwargs):
     25.0M, 4.2G). See `ResNet`."""
 
 
-@keras_variant("resnext101_32x8d", ResNet, knobs={"depth": 101, "cardinality": 32, "base_width": 8}, tunable=_GROUPED,
+@resnet_variant("resnext101_32x8d", knobs={"depth": 101, "cardinality": 32, "base_width": 8}, tunable=_GROUPED,
                **_RESNEXT, paper_params_m=88.8, paper_macs_m=16400,
                figures_source=_TORCHVISION_SOURCE + " (not in the paper's tables)", reference="torchvision.models.resnext101_32x8d")
 def ResNeXt101_32x8d(*args, **kwargs):
     """ResNeXt-101 (32x8d): torchvision's resnext101_32x8d, 88,791,336 parameters. See `ResNet`."""
 
 
-@keras_variant("resnext101_64x4d", ResNet, knobs={"depth": 101, "cardinality": 64, "base_width": 4}, tunable=_GROUPED,
+@resnet_variant("resnext101_64x4d", knobs={"depth": 101, "cardinality": 64, "base_width": 4}, tunable=_GROUPED,
                **_RESNEXT, paper_params_m=83.455272, paper_macs_m=15460,
                figures_source=_TORCHVISION_SOURCE + " (the paper prints no totals for it)",
                reference="torchvision.models.resnext101_64x4d")
@@ -577,7 +571,7 @@ def ResNeXt101_64x4d(*args, **kwargs):
     83.5M, 15.6G). See `ResNet`."""
 
 
-@keras_variant("seresnet50", ResNet, knobs={"depth": 50, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
+@resnet_variant("seresnet50", knobs={"depth": 50, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
                paper_params_m=28.1, paper_macs_m=3870, reference="timm seresnet50 / legacy_seresnet50")
 def SEResNet50(*args, **kwargs):
     """SE-ResNet-50 (r=16): 28,088,024 parameters as timm's seresnet50 (no conv biases);
@@ -585,32 +579,33 @@ def SEResNet50(*args, **kwargs):
     MACs as the paper. See `ResNet`."""
 
 
-@keras_variant("seresnet101", ResNet, knobs={"depth": 101, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
+@resnet_variant("seresnet101", knobs={"depth": 101, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
                paper_params_m=49.3, paper_macs_m=7600, reference="timm seresnet101")
 def SEResNet101(*args, **kwargs):
     """SE-ResNet-101 (r=16), as SEResNet50."""
 
 
-@keras_variant("seresnet152", ResNet, knobs={"depth": 152, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
+@resnet_variant("seresnet152", knobs={"depth": 152, **_SE, "stride_on": "1x1"}, tunable=_BOTTLENECK, **_SENET,
                paper_params_m=66.8, paper_macs_m=11320, reference="timm seresnet152")
 def SEResNet152(*args, **kwargs):
     """SE-ResNet-152 (r=16), as SEResNet50."""
 
 
-@keras_variant("seresnext50_32x4d", ResNet, knobs={"depth": 50, **_SE, **_RESNEXT_32X4D}, tunable=_GROUPED, **_SENET,
+@resnet_variant("seresnext50_32x4d", knobs={"depth": 50, **_SE, **_RESNEXT_32X4D}, tunable=_GROUPED, **_SENET,
                paper_params_m=27.6, paper_macs_m=4250, reference="timm seresnext50_32x4d")
 def SEResNeXt50_32x4d(*args, **kwargs):
     """SE-ResNeXt-50 (32x4d, r=16): timm's seresnext50_32x4d (stride on the 3x3, as the
     authors'). See `ResNet`."""
 
 
-@keras_variant("seresnext101_32x4d", ResNet, knobs={"depth": 101, **_SE, **_RESNEXT_32X4D}, tunable=_GROUPED, **_SENET,
+@resnet_variant("seresnext101_32x4d", knobs={"depth": 101, **_SE, **_RESNEXT_32X4D}, tunable=_GROUPED, **_SENET,
                paper_params_m=49.0, paper_macs_m=8000, reference="timm seresnext101_32x4d")
 def SEResNeXt101_32x4d(*args, **kwargs):
     """SE-ResNeXt-101 (32x4d, r=16): timm's seresnext101_32x4d. See `ResNet`."""
 
 
-@keras_variant("wrn_28_10", WideResNet, knobs={"depth": 28, "width": 10}, tunable=("dropout_rate",), **_WRN, default_size=32,
+@variant("wrn_28_10", WideResNet, knobs={"depth": 28, "width": 10}, order=_KERAS_ORDER,
+         **_WRN, default_size=32,
                paper_params_m=36.5, paper_macs_m=None,
                figures_source="paper (params, Table 4); MACs: none published, ours measured here",
                reference="szagoruyko/wide-residual-networks")

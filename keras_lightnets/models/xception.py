@@ -15,7 +15,6 @@ convolutions and batch norms in order (the order of the network).
 """
 
 import dataclasses
-import functools
 from typing import Tuple
 
 from keras import layers
@@ -165,7 +164,23 @@ def load_weights(model, path):
 _ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation", "name",
           "middle_repeats", "include_preprocessing", "features_only", "out_strides")
 
-_Xception = Family(
+class _LoadsEveryFile(Family):
+    """A Family whose `load_imagenet` reads every weights file, not only the ImageNet
+    one (Family reads the others by layer name): a file keras.applications saved has
+    unnamed shortcuts. The model is built without the file, after Family's checks of
+    one, then reads it (with features_only, into the feature extractor)."""
+
+    def _build(self, args):
+        path = args["weights"]
+        if path is None or path == "imagenet":
+            return super()._build(args)
+        _common.check_weights(path, False, args["classes"])  # an existing file, before building
+        model = super()._build({**args, "weights": None})
+        self.load_imagenet(model, path)
+        return model
+
+
+Xception = _LoadsEveryFile(
     "Xception", graph=graph, head=head, preprocessing=_common.preprocessing,
     knobs={"middle_repeats": MIDDLE_REPEATS}, order=_ORDER,
     checks={"middle_repeats": _check_middle_repeats},
@@ -187,21 +202,6 @@ _Xception = Family(
         features_only: the feature maps at `out_strides` (2, 4, 8, 16, 32; the
             unpadded stem makes them slightly smaller than input / stride).
     """)
-
-
-@functools.wraps(_Xception)
-def Xception(*args, **kwargs):
-    # A weights file is read as the ImageNet one (its shortcuts may be unnamed), which
-    # the family builder does only for "imagenet": it builds without, then loads.
-    bound = _Xception.__signature__.bind(*args, **kwargs)
-    weights = bound.arguments.get("weights")
-    if weights is None or weights == "imagenet":
-        return _Xception(*args, **kwargs)
-    _common.check_weights(weights, False, None)
-    bound.arguments["weights"] = None
-    model = _Xception(*bound.args, **bound.kwargs)
-    load_weights(model, weights)
-    return model
 
 
 register_model(
