@@ -8,7 +8,7 @@ here.
 """
 
 import dataclasses
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 from keras import layers
 
@@ -19,19 +19,6 @@ from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
 from keras_lightnets.layers.inverted_residual import inverted_residual
 from keras_lightnets.models.scaling import ScalableNet
 from keras_lightnets.models.scaling import Stage
-
-
-@dataclasses.dataclass(frozen=True)
-class Block:
-    """One inverted-residual block, as one row of a paper's table."""
-
-    kernel: int
-    expansion: float  # expanded width / input width
-    out: int  # output width at width multiplier 1.0
-    se_ratio: Optional[float]
-    act: str
-    stride: int
-    skip: bool = True  # identity shortcut where shapes allow (MnasNet's first block: no)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,17 +33,16 @@ class BlockStyle:
 
 
 def blocks_from_stages(stages: Sequence[Stage], act=None):
-    """One Block per layer: each stage's `repeats` blocks, its stride on the first;
-    the stage's own activation where the table gives one, else `act`."""
+    """One single-block Stage per layer: each stage's `repeats` blocks, its stride on
+    the first; the stage's own activation where the table gives one, else `act`."""
     return tuple(
-        Block(kernel=s.kernel, expansion=s.expansion, out=s.out, se_ratio=s.se_ratio, act=s.act or act,
-              stride=s.stride if i == 0 else 1, skip=s.skip)
+        dataclasses.replace(s, repeats=1, stride=s.stride if i == 0 else 1, act=s.act or act)
         for s in stages
         for i in range(s.repeats)
     )
 
 
-def walk_blocks(x, blocks: Sequence[Block], alpha, style: BlockStyle, taps, stride, drop_connect_rate=0.0):
+def walk_blocks(x, blocks: Sequence[Stage], alpha, style: BlockStyle, taps, stride, drop_connect_rate=0.0):
     """Applies `blocks`; records feature taps before each downsampling.
 
     `drop_connect_rate`: block i of n drops its residual branch with probability
@@ -135,9 +121,10 @@ def scaled_net_graph(x, taps, net: ScalableNet, *, act, se_style, drop_connect_r
     return x
 
 
-def pooled_dense_head(x, *, classes, classifier_activation, dropout_rate):
-    """Global average pooling, dropout, the Dense classifier (EfficientNet's names)."""
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+def pooled_dense_head(x, *, classes, classifier_activation, dropout_rate, names=("avg_pool", "top_dropout")):
+    """Global average pooling, dropout, the Dense classifier; `names`: the pooling and
+    dropout layers' (EfficientNet's by default)."""
+    x = layers.GlobalAveragePooling2D(name=names[0])(x)
     if dropout_rate > 0:
-        x = layers.Dropout(dropout_rate, name="top_dropout")(x)
+        x = layers.Dropout(dropout_rate, name=names[1])(x)
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)

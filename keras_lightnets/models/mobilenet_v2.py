@@ -5,7 +5,7 @@ Layer names and channel rounding follow keras.applications.MobileNetV2, so its
 weight files load into this model and give the same outputs.
 """
 
-from keras import layers
+import functools
 
 from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.blocks import make_divisible
@@ -15,6 +15,7 @@ from keras_lightnets.models._family import Family
 from keras_lightnets.models._family import variant
 from keras_lightnets.models._inverted_residual_net import BlockStyle
 from keras_lightnets.models._inverted_residual_net import blocks_from_stages
+from keras_lightnets.models._inverted_residual_net import pooled_dense_head
 from keras_lightnets.models._inverted_residual_net import walk_blocks
 from keras_lightnets.models.scaling import Stage
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
@@ -85,17 +86,11 @@ def graph(x, taps, *, alpha):
     return x
 
 
-def head(x, *, classes, classifier_activation, dropout_rate):
-    x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
-    if dropout_rate > 0:
-        x = layers.Dropout(dropout_rate, name="dropout")(x)
-    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-
-
 # ------------------------------------------------------------------------ the builder
 
 MobileNetV2 = Family(
-    "MobileNetV2", graph=graph, head=head, preprocessing=_common.preprocessing,
+    "MobileNetV2", graph=graph, preprocessing=_common.preprocessing,
+    head=functools.partial(pooled_dense_head, names=("global_average_pooling2d", "dropout")),  # keras.applications'
     knobs={"alpha": 1.0, "dropout_rate": 0.0},
     order=("input_shape", "alpha", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
            "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides"),

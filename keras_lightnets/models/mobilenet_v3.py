@@ -22,7 +22,6 @@ from keras_lightnets.models._family import Family
 from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import variant
 from keras_lightnets.models._inverted_residual_net import BlockStyle
-from keras_lightnets.models._inverted_residual_net import blocks_from_stages
 from keras_lightnets.models._inverted_residual_net import walk_blocks
 from keras_lightnets.models.scaling import Stage
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
@@ -140,7 +139,7 @@ def graph(x, taps, *, model_type, alpha, minimalistic):
     """Stem, the table's blocks, and the last 1x1 convolution before pooling."""
     act = RE if minimalistic else HS
     x = conv_bn_act(x, STEM_FILTERS, 3, strides=2, act=act, name="conv")
-    x, stride = walk_blocks(x, blocks_from_stages(stages(model_type, minimalistic)), alpha, STYLE, taps, stride=2)
+    x, stride = walk_blocks(x, stages(model_type, minimalistic), alpha, STYLE, taps, stride=2)
     x = conv_bn_act(x, make_divisible(x.shape[-1] * 6), 1, act=act, name="conv_1")
     taps.record(x, stride)
     return x
