@@ -2,7 +2,7 @@
 The same file with and without the fusion, side by side in one run.
 
 `kt.convert` turns every chain of MUL / ADD / SUB / DIV by per-channel constants into
-one DEPTHWISE_CONV_2D (keras_lightnets/tflite/channel_affine.py). Such chains come from
+one DEPTHWISE_CONV_2D (keras_lightnets/tflite/passes/channel_affine.py). Such chains come from
 an input normalization (EfficientNet's Rescaling + Normalization: MUL -> SUB -> MUL on
 the full-size image) and from a BatchNormalization the converter cannot fold into a
 convolution (DenseNet's and pre-activation ResNet's BN -> ReLU after a concatenation or

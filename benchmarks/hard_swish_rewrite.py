@@ -4,7 +4,7 @@ folded 1/6 buy? The same file with and without them, side by side in one run.
 For MobileNetV3-Large and -Small at 224x224 with 1000 classes, each model is converted
 to full int8 (float32 input and output, calibrated on real photos) with the HARD_SWISH
 rewrite off: the file `tf.lite.TFLiteConverter` writes. The rewrite
-(keras_lightnets/tflite/hard_swish.py) is then applied to that file twice, with the last
+(keras_lightnets/tflite/passes/hard_swish.py) is then applied to that file twice, with the last
 MUL(u, 1/6) of each h-swish kept (fold_sixth=False) and folded into the consumers'
 weights (fold_sixth=True, what `kt.convert` writes), so the three files differ only
 by the rewrite.
@@ -153,7 +153,7 @@ def markdown(results):
     lines += [
         "",
         "An op is left fused where its input's int8 range is too narrow for XNNPACK's int8 ADD at the scale t needs "
-        "(keras_lightnets/tflite/hard_swish.py); it then runs on TFLite's own kernel, and the conversion report's op "
+        "(keras_lightnets/tflite/passes/hard_swish.py); it then runs on TFLite's own kernel, and the conversion report's op "
         "counts list it as HARD_SWISH.",
         "",
         "## Speed (re-estimated statistics)",

@@ -421,7 +421,7 @@ def explanation(results):
         "the Rescaling preprocessing all stay in XNNPACK (the 'ops XNNPACK leaves out' column: only HARD_SWISH and the "
         "final SOFTMAX, 1000 values).",
         "2. `kt.convert` (int8) rewrites each HARD_SWISH (here every one: BatchNorm statistics from images; benchmarks/results/hard_swish_rewrite.md says which stay fused otherwise) into `ADD(x, 3)+RELU6 -> MUL(x, t) -> MUL(u, 1/6)`, int8 ops "
-        "XNNPACK takes (keras_lightnets/tflite/hard_swish.py), so the network stays in XNNPACK up to the final SOFTMAX "
+        "XNNPACK takes (keras_lightnets/tflite/passes/hard_swish.py), so the network stays in XNNPACK up to the final SOFTMAX "
         "and h-swish costs what the SE blocks' elementwise ops cost (the ADD and MUL rows). Applied to keras.applications' own int8 file it gives the same speed "
         "(last column): the difference is the converter, not the architecture.",
         *_input_normalization(results),
@@ -451,7 +451,7 @@ def _input_normalization(results):
     if not lines:
         return []
     return ["2b. `kt.convert` also turns a chain of elementwise ops by per-channel constants into one 1x1 "
-            "DEPTHWISE_CONV_2D (keras_lightnets/tflite/channel_affine.py), in float32 and int8: XNNPACK broadcasts a "
+            "DEPTHWISE_CONV_2D (keras_lightnets/tflite/passes/channel_affine.py), in float32 and int8: XNNPACK broadcasts a "
             "3-value constant over an image slowly.", *lines]
 
 

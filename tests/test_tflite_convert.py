@@ -83,7 +83,7 @@ def test_int8_accepts_a_tf_data_dataset_of_labelled_batches(trained, digits, tmp
 
 def test_int16x8_of_mobilenet_v3_is_fully_integer(trained, digits, tmp_path):
     """TFLite has no 16x8 HARD_SWISH and leaves it in float; kt.convert writes it as int16
-    ops (keras_lightnets.tflite.hard_swish). Without that rewrite the float op is named,
+    ops (keras_lightnets.tflite.passes.hard_swish). Without that rewrite the float op is named,
     and kept only on request."""
     (x_train, _), (x_test, _) = digits
     report = kt.convert(trained, tmp_path / "int16.tflite", quantization="int16x8", representative_data=x_train[:50],

@@ -1,4 +1,4 @@
-"""Keras LayerNormalization in integer files (keras_lightnets.tflite.layer_norm): the
+"""Keras LayerNormalization in integer files (keras_lightnets.tflite.passes.layer_norm): the
 float NEG becomes an integer MUL by -1 (int8 and int16x8), and int16x8's
 SQUARED_DIFFERENCE, which LiteRT has no kernel for, becomes SUB and MUL."""
 
