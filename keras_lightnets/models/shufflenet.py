@@ -394,28 +394,28 @@ def ShuffleNetV1g3x2_0(input_shape=None, **kwargs):
     """ShuffleNet V1 2x (g = 3), Table 2: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v2_x0_5", ShuffleNetV2, **_v2(0.5), paper_params_m=1.4, paper_macs_m=41)
+@variant("shufflenet_v2_x0_5", ShuffleNetV2, **_v2(0.5), model_name="ShuffleNetV2x0_5", paper_params_m=1.4, paper_macs_m=41)
 def ShuffleNetV2x0_5(input_shape=None, **kwargs):
     """ShuffleNet V2 0.5x: torchvision's shufflenet_v2_x0_5 (1,366,792 parameters, 41M MACs).
 
     Takes the arguments of ShuffleNetV2 but scale."""
 
 
-@variant("shufflenet_v2_x1_0", ShuffleNetV2, **_v2(1.0), paper_params_m=2.3, paper_macs_m=146)
+@variant("shufflenet_v2_x1_0", ShuffleNetV2, **_v2(1.0), model_name="ShuffleNetV2x1_0", paper_params_m=2.3, paper_macs_m=146)
 def ShuffleNetV2x1_0(input_shape=None, **kwargs):
     """ShuffleNet V2 1x: torchvision's shufflenet_v2_x1_0 (2,278,604 parameters, 146M MACs).
 
     Takes the arguments of ShuffleNetV2 but scale."""
 
 
-@variant("shufflenet_v2_x1_5", ShuffleNetV2, **_v2(1.5), paper_params_m=3.5, paper_macs_m=299)
+@variant("shufflenet_v2_x1_5", ShuffleNetV2, **_v2(1.5), model_name="ShuffleNetV2x1_5", paper_params_m=3.5, paper_macs_m=299)
 def ShuffleNetV2x1_5(input_shape=None, **kwargs):
     """ShuffleNet V2 1.5x: torchvision's shufflenet_v2_x1_5 (3,503,624 parameters, 299M MACs).
 
     Takes the arguments of ShuffleNetV2 but scale."""
 
 
-@variant("shufflenet_v2_x2_0", ShuffleNetV2, **_v2(2.0), paper_params_m=7.4, paper_macs_m=591)
+@variant("shufflenet_v2_x2_0", ShuffleNetV2, **_v2(2.0), model_name="ShuffleNetV2x2_0", paper_params_m=7.4, paper_macs_m=591)
 def ShuffleNetV2x2_0(input_shape=None, **kwargs):
     """ShuffleNet V2 2x: torchvision's shufflenet_v2_x2_0 (7,393,996 parameters, 591M MACs).
 

@@ -21,8 +21,6 @@ Where we differ from the references:
   none). Dropout has no weights: the counts do not change.
 """
 
-import functools
-
 from keras import layers
 
 from keras_lightnets.layers import blocks
@@ -122,9 +120,8 @@ def head(x, *, classes, classifier_activation, dropout_rate, weights):
 VGG = Family(
     "VGG", graph=graph, head=head, preprocessing=caffe_preprocessing,
     knobs={"config": "vgg16", "batch_norm": False, "dropout_rate": 0.0},
-    # keras.applications.VGG16's order after the two knobs (`name` follows classifier_activation).
     order=("config", "batch_norm", "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
-           "classifier_activation", "name", "dropout_rate", "include_preprocessing", "features_only", "out_strides"),
+           "classifier_activation", "dropout_rate", "include_preprocessing", "name", "features_only", "out_strides"),
     checks={"config": one_of(PAPER_TABLE), "dropout_rate": rate("0.5 (the paper's)")},
     default_name=lambda knobs, rows: knobs["config"] + ("_bn" if knobs["batch_norm"] else ""),
     imagenet=_imagenet,
@@ -144,11 +141,11 @@ VGG = Family(
         pooling: None, "avg" or "max", for include_top=False.
         classes: classifier width.
         classifier_activation: activation of the classifier, None for logits.
-        name: model name.
         dropout_rate: dropout after fc1 and fc2; the paper's 0.5, keras' 0.0.
         include_preprocessing: take [0, 255] RGB pixels (keras' "caffe"
             preprocess_input as layers: BGR flip, ImageNet mean subtraction).
             False, as keras.applications.
+        name: model name.
         features_only: return the feature maps at `out_strides`: the last tensor
             at each stride, i.e. the last convolution of blocks 2-5 (strides 2,
             4, 8, 16) and block5_pool (32).
@@ -156,84 +153,67 @@ VGG = Family(
 
 # ------------------------------------------------------------------------ the variants
 
+_PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (ICLR 2015)"
+_SOURCE = "paper Table 2 (params); MACs from torchvision's model table (the paper prints none)"
+# keras.applications.VGG16's positional order (`name` right after classifier_activation).
+_KERAS_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
+                "name", "dropout_rate", "include_preprocessing", "features_only", "out_strides")
 
-def vgg_variant(registry_name, *, config, batch_norm, params_m, macs_m):
-    """@variant with keras.applications' calling convention: `variant`'s wrapper
-    takes input_shape first and names the model after the def, where VGG16 takes
-    include_top first (keras.applications.VGG16's positional order) and is named
-    "vgg16" (its layer names and model name are keras'). So the def is registered
-    by `variant` and built by a wrapper with VGG's signature less the two knobs."""
-    knobs = {"config": config, "batch_norm": batch_norm}
-    register = variant(
-        registry_name, VGG, knobs=knobs, family="vgg", paper=_PAPER, arxiv="1409.1556", default_size=224,
-        paper_params_m=params_m, paper_macs_m=macs_m, figures_source=_SOURCE,
+
+def _figures(config, batch_norm, params_m, macs_m):
+    """A variant's knobs and registry figures: Table 2's params and torchvision's GFLOPS
+    (multiply-adds) at 224, both in millions."""
+    return dict(
+        knobs={"config": config, "batch_norm": batch_norm}, order=_KERAS_ORDER, family="vgg", paper=_PAPER,
+        arxiv="1409.1556", default_size=224, paper_params_m=params_m, paper_macs_m=macs_m, figures_source=_SOURCE,
         reference=(f"torchvision.models.{config}_bn" if batch_norm else
                    f"keras.applications.VGG{config[3:]}" if config in ("vgg16", "vgg19") else f"torchvision.models.{config}"),
         note="batch norm adds 2 parameters a channel (gamma, beta; ~0.01%), not in the paper" if batch_norm else "")
-    signature = VGG.__signature__.replace(
-        parameters=[p for name, p in VGG.__signature__.parameters.items() if name not in knobs])
-
-    def declare(function):
-        register(function)
-
-        @functools.wraps(function)
-        def build(*args, **kwargs):
-            return VGG(**signature.bind(*args, **kwargs).arguments, **knobs)
-
-        build.__signature__ = signature
-        return build
-
-    return declare
 
 
-_PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (ICLR 2015)"
-_SOURCE = "paper Table 2 (params); MACs from torchvision's model table (the paper prints none)"
-# Figures: Table 2's params in millions; torchvision's GFLOPS (multiply-adds) at 224, in millions.
-
-
-@vgg_variant("vgg11", config="vgg11", batch_norm=False, params_m=133, macs_m=7610)
+@variant("vgg11", VGG, **_figures("vgg11", False, params_m=133, macs_m=7610))
 def VGG11(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
     """VGG-11: VGG(config='vgg11', batch_norm=False) with keras.applications.VGG16's signature and defaults.
     See `VGG` for the arguments."""
 
 
-@vgg_variant("vgg13", config="vgg13", batch_norm=False, params_m=133, macs_m=11310)
+@variant("vgg13", VGG, **_figures("vgg13", False, params_m=133, macs_m=11310))
 def VGG13(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
     """VGG-13: VGG(config='vgg13', batch_norm=False) with keras.applications.VGG16's signature and defaults.
     See `VGG` for the arguments."""
 
 
-@vgg_variant("vgg16", config="vgg16", batch_norm=False, params_m=138, macs_m=15470)
+@variant("vgg16", VGG, **_figures("vgg16", False, params_m=138, macs_m=15470))
 def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
     """VGG-16: VGG(config='vgg16', batch_norm=False) with keras.applications.VGG16's signature and defaults.
     See `VGG` for the arguments."""
 
 
-@vgg_variant("vgg19", config="vgg19", batch_norm=False, params_m=144, macs_m=19630)
+@variant("vgg19", VGG, **_figures("vgg19", False, params_m=144, macs_m=19630))
 def VGG19(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
     """VGG-19: VGG(config='vgg19', batch_norm=False) with keras.applications.VGG16's signature and defaults.
     See `VGG` for the arguments."""
 
 
-@vgg_variant("vgg11_bn", config="vgg11", batch_norm=True, params_m=133, macs_m=7610)
+@variant("vgg11_bn", VGG, **_figures("vgg11", True, params_m=133, macs_m=7610))
 def VGG11BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
     """VGG-11 with batch normalization (torchvision vgg11_bn): VGG(config='vgg11', batch_norm=True) with
     keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
 
 
-@vgg_variant("vgg13_bn", config="vgg13", batch_norm=True, params_m=133, macs_m=11310)
+@variant("vgg13_bn", VGG, **_figures("vgg13", True, params_m=133, macs_m=11310))
 def VGG13BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
     """VGG-13 with batch normalization (torchvision vgg13_bn): VGG(config='vgg13', batch_norm=True) with
     keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
 
 
-@vgg_variant("vgg16_bn", config="vgg16", batch_norm=True, params_m=138, macs_m=15470)
+@variant("vgg16_bn", VGG, **_figures("vgg16", True, params_m=138, macs_m=15470))
 def VGG16BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
     """VGG-16 with batch normalization (torchvision vgg16_bn): VGG(config='vgg16', batch_norm=True) with
     keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
 
 
-@vgg_variant("vgg19_bn", config="vgg19", batch_norm=True, params_m=144, macs_m=19630)
+@variant("vgg19_bn", VGG, **_figures("vgg19", True, params_m=144, macs_m=19630))
 def VGG19BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
     """VGG-19 with batch normalization (torchvision vgg19_bn): VGG(config='vgg19', batch_norm=True) with
     keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
