@@ -94,10 +94,13 @@ def scaled_table(variant):
 
 
 
-def coefficients(variant):
-    """A released variant's (width, depth, resolution) as the builders' arguments."""
-    width, depth, resolution, _ = COEFFICIENTS[variant]
-    return {"width_coefficient": width, "depth_coefficient": depth, "default_size": resolution}
+def as_released(variant):
+    """A released variant's @variant arguments: its coefficients fixed, its dropout
+    (overridable) and keras.applications' model name as defaults."""
+    width, depth, resolution, dropout = COEFFICIENTS[variant]
+    return {"knobs": {"width_coefficient": width, "depth_coefficient": depth, "default_size": resolution},
+            "defaults": {"dropout_rate": dropout}, "default_size": resolution,
+            "model_name": f"efficientnet_{variant}" if variant.startswith("lite") else f"efficientnet{variant}"}
 
 
 SE_STYLE = SqueezeExciteStyle(divisor=None, inner_act="swish", gate_act="sigmoid", from_input=True)
@@ -196,11 +199,6 @@ def _check_divisor(name, value):
         raise ValueError(f"`{name}` must be a positive integer (8 in the paper); received {name}={value!r}.")
 
 
-def _check_dropout(name, value):
-    if value is not None:  # None: the released variant's
-        rate("0.2")(name, value)
-
-
 def scaled(width_coefficient, depth_coefficient, default_size, depth_divisor, base, **unused):
     """The table the arguments describe: `base` compound-scaled."""
     base = dataclasses.replace(base, divisor=int(depth_divisor))
@@ -222,7 +220,7 @@ def released(knobs):
 def scaled_table(variant):
     """The stage table of a released variant ("b3", "lite2", ...), by compound scaling."""
     base = EFFICIENTNET_LITE0 if variant.startswith("lite") else EFFICIENTNET_B0
-    return scaled(**coefficients(variant), depth_divisor=8, base=base)
+    return scaled(**as_released(variant)["knobs"], depth_divisor=8, base=base)
 
 
 def graph(x, taps, *, width_coefficient, depth_coefficient, default_size, depth_divisor, base, activation,
@@ -230,16 +228,6 @@ def graph(x, taps, *, width_coefficient, depth_coefficient, default_size, depth_
     """EfficientNet's layout (stem, stages, top conv) on the compound-scaled table."""
     net = scaled(width_coefficient, depth_coefficient, default_size, depth_divisor, base)
     return scaled_net_graph(x, taps, net, act=activation, se_style=SE_STYLE, drop_connect_rate=drop_connect_rate)
-
-
-def head(x, *, classes, classifier_activation, dropout_rate, width_coefficient, depth_coefficient, depth_divisor,
-         base, activation):
-    """Pooling, dropout (the released variant's rate unless given, else 0.2), Dense."""
-    if dropout_rate is None:
-        variant_name = released({"width_coefficient": width_coefficient, "depth_coefficient": depth_coefficient,
-                                 "depth_divisor": depth_divisor, "base": base, "activation": activation})
-        dropout_rate = COEFFICIENTS[variant_name][3] if variant_name else 0.2
-    return pooled_dense_head(x, classes=classes, classifier_activation=classifier_activation, dropout_rate=dropout_rate)
 
 
 def imagenet(knobs, rows, has_top):
@@ -271,7 +259,7 @@ class _LoadsEveryFile(Family):
 _ORDER = ("width_coefficient", "depth_coefficient", "default_size", "dropout_rate", "drop_connect_rate",
           "depth_divisor", "activation", "base", "name", "include_top", "weights", "input_tensor", "input_shape",
           "pooling", "classes", "classifier_activation", "include_preprocessing", "features_only", "out_strides")
-_CHECKS = {"base": _check_base, "depth_divisor": _check_divisor, "dropout_rate": _check_dropout,
+_CHECKS = {"base": _check_base, "depth_divisor": _check_divisor, "dropout_rate": rate("0.2"),
            "drop_connect_rate": rate("0.2")}
 _ARGS_DOC = """
     Args:
@@ -279,8 +267,7 @@ _ARGS_DOC = """
             `base` (channels rounded to multiples of `depth_divisor`, repeats up).
         default_size: the resolution the network is scaled for (its default
             input); None: the base table's (224 for B0 and Lite0).
-        dropout_rate: dropout before the classifier; None: the released variant's
-            for these coefficients (0.2 for B0 ... 0.5 for B7), else 0.2.
+        dropout_rate: dropout before the classifier.
         drop_connect_rate: drop-connect of the last block's residual branch (block i
             of n drops with drop_connect_rate * i / n while training).
         depth_divisor: channel rounding divisor.
@@ -295,8 +282,8 @@ _ARGS_DOC = """
     """
 
 EfficientNet = _LoadsEveryFile(
-    "EfficientNet", graph=graph, head=head, preprocessing=_normalize_imagenet,
-    knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": None,
+    "EfficientNet", graph=graph, head=pooled_dense_head, preprocessing=_normalize_imagenet,
+    knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": 0.2,
            "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "swish", "base": EFFICIENTNET_B0},
     order=_ORDER, checks=_CHECKS, defaults={"include_preprocessing": True, "name": "efficientnet"},
     default_size=lambda knobs: scaled(**knobs).resolution,
@@ -311,8 +298,8 @@ EfficientNet = _LoadsEveryFile(
     preprocessing="normalizes them\n            with the ImageNet statistics (keras.applications always does)"))
 
 EfficientNetLite = _LoadsEveryFile(
-    "EfficientNetLite", graph=graph, head=head, preprocessing=_lite_preprocessing,
-    knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": None,
+    "EfficientNetLite", graph=graph, head=pooled_dense_head, preprocessing=_lite_preprocessing,
+    knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": 0.2,
            "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "relu6", "base": EFFICIENTNET_LITE0},
     order=_ORDER, checks=_CHECKS, defaults={"include_preprocessing": True, "name": "efficientnet_lite"},
     default_size=lambda knobs: scaled(**knobs).resolution,
@@ -328,18 +315,6 @@ EfficientNetLite = _LoadsEveryFile(
 
 
 # ------------------------------------------------------------------------ the variants
-
-
-def _shape_first(builder):
-    """`builder` taking input_shape first: @variant passes it by position, while
-    keras.applications' EfficientNet takes its coefficients first."""
-    family = builder.family
-    order = ("input_shape", *(n for n in family.order if n != "input_shape"))
-    return dataclasses.replace(family, order=order).builder(doc=builder.__doc__)
-
-
-_EFFICIENTNET, _EFFICIENTNET_LITE = _shape_first(EfficientNet), _shape_first(EfficientNetLite)
-
 # Figures: the paper's Table 2 (its "FLOPS" are multiply-adds), and the Lite README's table.
 _PAPER = "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (ICML 2019)"
 _LITE_SOURCE = "tensorflow/tpu models/official/efficientnet/lite/README.md"
@@ -356,98 +331,102 @@ _NOTE_LITE = (
     "given Lite's changes (no squeeze-excite; stem, head and first and last stage depth unscaled), "
     "built live in tests/test_paper_tables.py."
 )
+_VARIANT_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",  # keras.applications'
+                  "classifier_activation", "name", "include_preprocessing", "dropout_rate", "drop_connect_rate")
 _B = {"family": "efficientnet", "paper": _PAPER, "arxiv": "1905.11946",
       "figures_source": "paper (Table 2; FLOPS = multiply-adds)"}
 _LITE = {"family": "efficientnet_lite", "paper": _PAPER, "arxiv": "1905.11946", "figures_source": _LITE_SOURCE,
          "reference": "tensorflow/tpu efficientnet_lite_builder", "note": _NOTE_LITE}
 
 
-@variant("efficientnet_b0", _EFFICIENTNET, knobs=coefficients("b0"), default_size=224, paper_params_m=5.3,
-         paper_macs_m=390, reference="keras.applications.EfficientNetB0", note="", **_B)
-def EfficientNetB0(input_shape=None, **kwargs):
+@variant("efficientnet_b0", EfficientNet, **as_released("b0"), order=_VARIANT_ORDER,
+         paper_params_m=5.3, paper_macs_m=390, reference="keras.applications.EfficientNetB0", note="", **_B)
+def EfficientNetB0(*args, **kwargs):
     """EfficientNet-B0: width 1.0, depth 1.0, 224x224 input, dropout 0.2; keras.applications'
-    EfficientNetB0. EfficientNet's arguments but the coefficients and default_size."""
+    EfficientNetB0. EfficientNet's arguments but the coefficients."""
 
 
-@variant("efficientnet_b1", _EFFICIENTNET, knobs=coefficients("b1"), default_size=240, paper_params_m=7.8,
-         paper_macs_m=700, reference="keras.applications.EfficientNetB1", note="", **_B)
-def EfficientNetB1(input_shape=None, **kwargs):
+@variant("efficientnet_b1", EfficientNet, **as_released("b1"), order=_VARIANT_ORDER,
+         paper_params_m=7.8, paper_macs_m=700, reference="keras.applications.EfficientNetB1", note="", **_B)
+def EfficientNetB1(*args, **kwargs):
     """EfficientNet-B1: width 1.0, depth 1.1, 240x240 input, dropout 0.2; keras.applications'
-    EfficientNetB1. EfficientNet's arguments but the coefficients and default_size."""
+    EfficientNetB1. EfficientNet's arguments but the coefficients."""
 
 
-@variant("efficientnet_b2", _EFFICIENTNET, knobs=coefficients("b2"), default_size=260, paper_params_m=9.2,
-         paper_macs_m=1000, reference="keras.applications.EfficientNetB2", note="", **_B)
-def EfficientNetB2(input_shape=None, **kwargs):
+@variant("efficientnet_b2", EfficientNet, **as_released("b2"), order=_VARIANT_ORDER,
+         paper_params_m=9.2, paper_macs_m=1000, reference="keras.applications.EfficientNetB2", note="", **_B)
+def EfficientNetB2(*args, **kwargs):
     """EfficientNet-B2: width 1.1, depth 1.2, 260x260 input, dropout 0.3; keras.applications'
-    EfficientNetB2. EfficientNet's arguments but the coefficients and default_size."""
+    EfficientNetB2. EfficientNet's arguments but the coefficients."""
 
 
-@variant("efficientnet_b3", _EFFICIENTNET, knobs=coefficients("b3"), default_size=300, paper_params_m=12,
-         paper_macs_m=1800, reference="keras.applications.EfficientNetB3", note="", **_B)
-def EfficientNetB3(input_shape=None, **kwargs):
+@variant("efficientnet_b3", EfficientNet, **as_released("b3"), order=_VARIANT_ORDER,
+         paper_params_m=12, paper_macs_m=1800, reference="keras.applications.EfficientNetB3", note="", **_B)
+def EfficientNetB3(*args, **kwargs):
     """EfficientNet-B3: width 1.2, depth 1.4, 300x300 input, dropout 0.3; keras.applications'
-    EfficientNetB3. EfficientNet's arguments but the coefficients and default_size."""
+    EfficientNetB3. EfficientNet's arguments but the coefficients."""
 
 
-@variant("efficientnet_b4", _EFFICIENTNET, knobs=coefficients("b4"), default_size=380, paper_params_m=19,
-         paper_macs_m=4200, reference="keras.applications.EfficientNetB4", note=_NOTE_B4_B5.format(paper="4.2B", coefficients="1.4, 1.8, 380 px", ours="4.39G", torchvision="4.394"), **_B)
-def EfficientNetB4(input_shape=None, **kwargs):
+@variant("efficientnet_b4", EfficientNet, **as_released("b4"), order=_VARIANT_ORDER,
+         paper_params_m=19, paper_macs_m=4200, reference="keras.applications.EfficientNetB4",
+         note=_NOTE_B4_B5.format(paper="4.2B", coefficients="1.4, 1.8, 380 px", ours="4.39G", torchvision="4.394"), **_B)
+def EfficientNetB4(*args, **kwargs):
     """EfficientNet-B4: width 1.4, depth 1.8, 380x380 input, dropout 0.4; keras.applications'
-    EfficientNetB4. EfficientNet's arguments but the coefficients and default_size."""
+    EfficientNetB4. EfficientNet's arguments but the coefficients."""
 
 
-@variant("efficientnet_b5", _EFFICIENTNET, knobs=coefficients("b5"), default_size=456, paper_params_m=30,
-         paper_macs_m=9900, reference="keras.applications.EfficientNetB5", note=_NOTE_B4_B5.format(paper="9.9B", coefficients="1.6, 2.2, 456 px", ours="10.27G", torchvision="10.266"), **_B)
-def EfficientNetB5(input_shape=None, **kwargs):
+@variant("efficientnet_b5", EfficientNet, **as_released("b5"), order=_VARIANT_ORDER,
+         paper_params_m=30, paper_macs_m=9900, reference="keras.applications.EfficientNetB5",
+         note=_NOTE_B4_B5.format(paper="9.9B", coefficients="1.6, 2.2, 456 px", ours="10.27G", torchvision="10.266"), **_B)
+def EfficientNetB5(*args, **kwargs):
     """EfficientNet-B5: width 1.6, depth 2.2, 456x456 input, dropout 0.4; keras.applications'
-    EfficientNetB5. EfficientNet's arguments but the coefficients and default_size."""
+    EfficientNetB5. EfficientNet's arguments but the coefficients."""
 
 
-@variant("efficientnet_b6", _EFFICIENTNET, knobs=coefficients("b6"), default_size=528, paper_params_m=43,
-         paper_macs_m=19000, reference="keras.applications.EfficientNetB6", note="", **_B)
-def EfficientNetB6(input_shape=None, **kwargs):
+@variant("efficientnet_b6", EfficientNet, **as_released("b6"), order=_VARIANT_ORDER,
+         paper_params_m=43, paper_macs_m=19000, reference="keras.applications.EfficientNetB6", note="", **_B)
+def EfficientNetB6(*args, **kwargs):
     """EfficientNet-B6: width 1.8, depth 2.6, 528x528 input, dropout 0.5; keras.applications'
-    EfficientNetB6. EfficientNet's arguments but the coefficients and default_size."""
+    EfficientNetB6. EfficientNet's arguments but the coefficients."""
 
 
-@variant("efficientnet_b7", _EFFICIENTNET, knobs=coefficients("b7"), default_size=600, paper_params_m=66,
-         paper_macs_m=37000, reference="keras.applications.EfficientNetB7", note="", **_B)
-def EfficientNetB7(input_shape=None, **kwargs):
+@variant("efficientnet_b7", EfficientNet, **as_released("b7"), order=_VARIANT_ORDER,
+         paper_params_m=66, paper_macs_m=37000, reference="keras.applications.EfficientNetB7", note="", **_B)
+def EfficientNetB7(*args, **kwargs):
     """EfficientNet-B7: width 2.0, depth 3.1, 600x600 input, dropout 0.5; keras.applications'
-    EfficientNetB7. EfficientNet's arguments but the coefficients and default_size."""
+    EfficientNetB7. EfficientNet's arguments but the coefficients."""
 
 
-@variant("efficientnet_lite0", _EFFICIENTNET_LITE, knobs=coefficients("lite0"), default_size=224, paper_params_m=4.7,
-         paper_macs_m=407, **_LITE)
-def EfficientNetLite0(input_shape=None, **kwargs):
+@variant("efficientnet_lite0", EfficientNetLite, **as_released("lite0"), order=_VARIANT_ORDER,
+         paper_params_m=4.7, paper_macs_m=407, **_LITE)
+def EfficientNetLite0(*args, **kwargs):
     """EfficientNet-Lite0: width 1.0, depth 1.0, 224x224 input, dropout 0.2. EfficientNetLite's
-    arguments but the coefficients and default_size."""
+    arguments but the coefficients."""
 
 
-@variant("efficientnet_lite1", _EFFICIENTNET_LITE, knobs=coefficients("lite1"), default_size=240, paper_params_m=5.4,
-         paper_macs_m=631, **_LITE)
-def EfficientNetLite1(input_shape=None, **kwargs):
+@variant("efficientnet_lite1", EfficientNetLite, **as_released("lite1"), order=_VARIANT_ORDER,
+         paper_params_m=5.4, paper_macs_m=631, **_LITE)
+def EfficientNetLite1(*args, **kwargs):
     """EfficientNet-Lite1: width 1.0, depth 1.1, 240x240 input, dropout 0.2. EfficientNetLite's
-    arguments but the coefficients and default_size."""
+    arguments but the coefficients."""
 
 
-@variant("efficientnet_lite2", _EFFICIENTNET_LITE, knobs=coefficients("lite2"), default_size=260, paper_params_m=6.1,
-         paper_macs_m=899, **_LITE)
-def EfficientNetLite2(input_shape=None, **kwargs):
+@variant("efficientnet_lite2", EfficientNetLite, **as_released("lite2"), order=_VARIANT_ORDER,
+         paper_params_m=6.1, paper_macs_m=899, **_LITE)
+def EfficientNetLite2(*args, **kwargs):
     """EfficientNet-Lite2: width 1.1, depth 1.2, 260x260 input, dropout 0.3. EfficientNetLite's
-    arguments but the coefficients and default_size."""
+    arguments but the coefficients."""
 
 
-@variant("efficientnet_lite3", _EFFICIENTNET_LITE, knobs=coefficients("lite3"), default_size=280, paper_params_m=8.2,
-         paper_macs_m=1440, **_LITE)
-def EfficientNetLite3(input_shape=None, **kwargs):
+@variant("efficientnet_lite3", EfficientNetLite, **as_released("lite3"), order=_VARIANT_ORDER,
+         paper_params_m=8.2, paper_macs_m=1440, **_LITE)
+def EfficientNetLite3(*args, **kwargs):
     """EfficientNet-Lite3: width 1.2, depth 1.4, 280x280 input, dropout 0.3. EfficientNetLite's
-    arguments but the coefficients and default_size."""
+    arguments but the coefficients."""
 
 
-@variant("efficientnet_lite4", _EFFICIENTNET_LITE, knobs=coefficients("lite4"), default_size=300, paper_params_m=13.0,
-         paper_macs_m=2640, **_LITE)
-def EfficientNetLite4(input_shape=None, **kwargs):
+@variant("efficientnet_lite4", EfficientNetLite, **as_released("lite4"), order=_VARIANT_ORDER,
+         paper_params_m=13.0, paper_macs_m=2640, **_LITE)
+def EfficientNetLite4(*args, **kwargs):
     """EfficientNet-Lite4: width 1.4, depth 1.8, 300x300 input, dropout 0.3. EfficientNetLite's
-    arguments but the coefficients and default_size."""
+    arguments but the coefficients."""

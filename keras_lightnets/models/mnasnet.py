@@ -142,39 +142,40 @@ _TORCHVISION = "torchvision's MNASNet weights metadata (num_params, _ops)"
 _FIGURES = {"family": "mnasnet", "paper": _PAPER, "arxiv": "1807.11626", "default_size": 224}
 
 
-@variant("mnasnet_a1", MnasNet, knobs={"base": "a1"}, paper_params_m=3.9, paper_macs_m=312, figures_source="paper",
-         reference="tensorflow/tpu mnasnet_models.mnasnet_a1", **_FIGURES)
-def MnasNetA1(input_shape=None, **kwargs):
+@variant("mnasnet_a1", MnasNet, knobs={"base": "a1"}, model_name="mnasnet_a1", paper_params_m=3.9, paper_macs_m=312,
+         figures_source="paper", reference="tensorflow/tpu mnasnet_models.mnasnet_a1", **_FIGURES)
+def MnasNetA1(*args, **kwargs):
     """MnasNet-A1 (paper Figure 7, with SE): 3.9M parameters, 312M MACs at width 1.0.
     MnasNet's arguments but `base`."""
 
 
-@variant("mnasnet_b1", MnasNet, knobs={"base": "b1"}, paper_params_m=4.383312, paper_macs_m=314,
-         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet1_0", **_FIGURES)
-def MnasNetB1(input_shape=None, **kwargs):
+@variant("mnasnet_b1", MnasNet, knobs={"base": "b1"}, model_name="mnasnet_b1",
+         paper_params_m=4.383312, paper_macs_m=314, figures_source=_TORCHVISION,
+         reference="torchvision.models.mnasnet1_0", **_FIGURES)
+def MnasNetB1(*args, **kwargs):
     """MnasNet-B1 (no SE; torchvision's MNASNet): 4,383,312 parameters, 314M MACs at
     width 1.0. MnasNet's arguments but `base`."""
 
 
 @variant("mnasnet0_5", MnasNet, knobs={"alpha": 0.5}, paper_params_m=2.218512, paper_macs_m=104,
          figures_source=_TORCHVISION, reference="torchvision.models.mnasnet0_5", **_FIGURES)
-def MnasNet0_5(input_shape=None, **kwargs):
+def MnasNet0_5(*args, **kwargs):
     """torchvision's mnasnet0_5 (B1 at width 0.5). MnasNet's arguments but `alpha`."""
 
 
 @variant("mnasnet0_75", MnasNet, knobs={"alpha": 0.75}, paper_params_m=3.170208, paper_macs_m=215,
          figures_source=_TORCHVISION, reference="torchvision.models.mnasnet0_75", **_FIGURES)
-def MnasNet0_75(input_shape=None, **kwargs):
+def MnasNet0_75(*args, **kwargs):
     """torchvision's mnasnet0_75 (B1 at width 0.75). MnasNet's arguments but `alpha`."""
 
 
 @variant("mnasnet1_0", MnasNet, knobs={"alpha": 1.0}, paper_params_m=4.383312, paper_macs_m=314,
          figures_source=_TORCHVISION, reference="torchvision.models.mnasnet1_0", **_FIGURES)
-def MnasNet1_0(input_shape=None, **kwargs):
+def MnasNet1_0(*args, **kwargs):
     """torchvision's mnasnet1_0 (B1 at width 1.0). MnasNet's arguments but `alpha`."""
 
 
 @variant("mnasnet1_3", MnasNet, knobs={"alpha": 1.3}, paper_params_m=6.282256, paper_macs_m=526,
          figures_source=_TORCHVISION, reference="torchvision.models.mnasnet1_3", **_FIGURES)
-def MnasNet1_3(input_shape=None, **kwargs):
+def MnasNet1_3(*args, **kwargs):
     """torchvision's mnasnet1_3 (B1 at width 1.3). MnasNet's arguments but `alpha`."""

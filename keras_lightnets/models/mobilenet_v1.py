@@ -140,20 +140,20 @@ _FIGURES = {"family": "mobilenet_v1", "paper": _PAPER, "arxiv": "1704.04861", "d
 
 
 @variant("mobilenet_v1", MobileNet, knobs={"alpha": 1.0}, paper_params_m=4.2, paper_macs_m=569, **_FIGURES)
-def MobileNetV1_100(input_shape=None, **kwargs):
+def MobileNetV1_100(*args, **kwargs):
     """1.0 MobileNet-224 (Table 6): 4.2M parameters, 569M MACs. MobileNet's arguments but `alpha`."""
 
 
 @variant("mobilenet_v1_075", MobileNet, knobs={"alpha": 0.75}, paper_params_m=2.6, paper_macs_m=325, **_FIGURES)
-def MobileNetV1_075(input_shape=None, **kwargs):
+def MobileNetV1_075(*args, **kwargs):
     """0.75 MobileNet-224 (Table 6): 2.6M parameters, 325M MACs. MobileNet's arguments but `alpha`."""
 
 
 @variant("mobilenet_v1_050", MobileNet, knobs={"alpha": 0.5}, paper_params_m=1.3, paper_macs_m=149, **_FIGURES)
-def MobileNetV1_050(input_shape=None, **kwargs):
+def MobileNetV1_050(*args, **kwargs):
     """0.5 MobileNet-224 (Table 6): 1.3M parameters, 149M MACs. MobileNet's arguments but `alpha`."""
 
 
 @variant("mobilenet_v1_025", MobileNet, knobs={"alpha": 0.25}, paper_params_m=0.5, paper_macs_m=41, **_FIGURES)
-def MobileNetV1_025(input_shape=None, **kwargs):
+def MobileNetV1_025(*args, **kwargs):
     """0.25 MobileNet-224 (Table 6): 0.5M parameters, 41M MACs. MobileNet's arguments but `alpha`."""

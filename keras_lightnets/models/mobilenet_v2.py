@@ -139,35 +139,35 @@ _NOTE_140 = (
 
 @variant("mobilenet_v2", MobileNetV2, knobs={"alpha": 1.0}, paper_params_m=3.4, paper_macs_m=300,
          figures_source="paper", note="", **_FIGURES)
-def MobileNetV2_100(input_shape=None, **kwargs):
+def MobileNetV2_100(*args, **kwargs):
     """MobileNetV2 1.0 (Table 4): 3.4M parameters, 300M MACs. MobileNetV2's arguments but `alpha`."""
 
 
 @variant("mobilenet_v2_140", MobileNetV2, knobs={"alpha": 1.4}, paper_params_m=6.9, paper_macs_m=585,
          figures_source="paper", note=_NOTE_140, **_FIGURES)
-def MobileNetV2_140(input_shape=None, **kwargs):
+def MobileNetV2_140(*args, **kwargs):
     """MobileNetV2 1.4 (Table 6): 6.11M parameters, 585M MACs. MobileNetV2's arguments but `alpha`."""
 
 
 @variant("mobilenet_v2_130", MobileNetV2, knobs={"alpha": 1.3}, paper_params_m=5.3, paper_macs_m=509,
          figures_source=_CHECKPOINTS, note="", **_FIGURES)
-def MobileNetV2_130(input_shape=None, **kwargs):
+def MobileNetV2_130(*args, **kwargs):
     """MobileNetV2 1.3: 5.3M parameters, 509M MACs. MobileNetV2's arguments but `alpha`."""
 
 
 @variant("mobilenet_v2_075", MobileNetV2, knobs={"alpha": 0.75}, paper_params_m=2.61, paper_macs_m=209,
          figures_source=_CHECKPOINTS, note="", **_FIGURES)
-def MobileNetV2_075(input_shape=None, **kwargs):
+def MobileNetV2_075(*args, **kwargs):
     """MobileNetV2 0.75: 2.61M parameters, 209M MACs. MobileNetV2's arguments but `alpha`."""
 
 
 @variant("mobilenet_v2_050", MobileNetV2, knobs={"alpha": 0.5}, paper_params_m=1.95, paper_macs_m=97,
          figures_source=_CHECKPOINTS, note="", **_FIGURES)
-def MobileNetV2_050(input_shape=None, **kwargs):
+def MobileNetV2_050(*args, **kwargs):
     """MobileNetV2 0.5: 1.95M parameters, 97M MACs. MobileNetV2's arguments but `alpha`."""
 
 
 @variant("mobilenet_v2_035", MobileNetV2, knobs={"alpha": 0.35}, paper_params_m=1.66, paper_macs_m=59,
          figures_source=_CHECKPOINTS, note="", **_FIGURES)
-def MobileNetV2_035(input_shape=None, **kwargs):
+def MobileNetV2_035(*args, **kwargs):
     """MobileNetV2 0.35: 1.66M parameters, 59M MACs. MobileNetV2's arguments but `alpha`."""

@@ -213,43 +213,43 @@ _LARGE = {"reference": "keras.applications.MobileNetV3Large", **_FIGURES}
 _SMALL = {"reference": "keras.applications.MobileNetV3Small", **_FIGURES}
 
 
-@variant("mobilenet_v3_large", MobileNetV3, knobs={"model_type": "large"}, paper_params_m=5.4, paper_macs_m=219,
-         figures_source="paper", note="", **_LARGE)
-def MobileNetV3Large(input_shape=None, **kwargs):
+@variant("mobilenet_v3_large", MobileNetV3, knobs={"model_type": "large"}, model_name="MobileNetV3Large",
+         paper_params_m=5.4, paper_macs_m=219, figures_source="paper", note="", **_LARGE)
+def MobileNetV3Large(*args, **kwargs):
     """MobileNetV3-Large (Table 1), keras.applications.MobileNetV3Large: 5.4M parameters,
     219M MACs at 1.0. MobileNetV3's arguments but `model_type`."""
 
 
 @variant("mobilenet_v3_large_075", MobileNetV3, knobs={"model_type": "large", "alpha": 0.75}, paper_params_m=4.0,
          paper_macs_m=155, figures_source="paper", note="", **_LARGE)
-def MobileNetV3Large_075(input_shape=None, **kwargs):
+def MobileNetV3Large_075(*args, **kwargs):
     """MobileNetV3-Large 0.75: 4.0M parameters, 155M MACs. MobileNetV3's arguments but
     `model_type` and `alpha`."""
 
 
 @variant("mobilenet_v3_large_minimalistic", MobileNetV3, knobs={"model_type": "large", "minimalistic": True},
          paper_params_m=3.9, paper_macs_m=209, figures_source=_SLIM, note="", **_LARGE)
-def MobileNetV3LargeMinimalistic(input_shape=None, **kwargs):
+def MobileNetV3LargeMinimalistic(*args, **kwargs):
     """MobileNetV3-Large minimalistic (no SE, hard-swish or 5x5): 3.9M parameters, 209M
     MACs. MobileNetV3's arguments but `model_type` and `minimalistic`."""
 
 
-@variant("mobilenet_v3_small", MobileNetV3, knobs={"model_type": "small"}, paper_params_m=2.5, paper_macs_m=56,
-         figures_source="paper", note="", **_SMALL)
-def MobileNetV3Small(input_shape=None, **kwargs):
+@variant("mobilenet_v3_small", MobileNetV3, knobs={"model_type": "small"}, model_name="MobileNetV3Small",
+         paper_params_m=2.5, paper_macs_m=56, figures_source="paper", note="", **_SMALL)
+def MobileNetV3Small(*args, **kwargs):
     """MobileNetV3-Small (Table 2), keras.applications.MobileNetV3Small: 2.5M parameters,
     56M MACs at 1.0. MobileNetV3's arguments but `model_type`."""
 
 
 @variant("mobilenet_v3_small_075", MobileNetV3, knobs={"model_type": "small", "alpha": 0.75}, paper_params_m=2.0,
          paper_macs_m=44, figures_source="paper", note="", **_SMALL)
-def MobileNetV3Small_075(input_shape=None, **kwargs):
+def MobileNetV3Small_075(*args, **kwargs):
     """MobileNetV3-Small 0.75: 2.0M parameters, 44M MACs. MobileNetV3's arguments but
     `model_type` and `alpha`."""
 
 
 @variant("mobilenet_v3_small_minimalistic", MobileNetV3, knobs={"model_type": "small", "minimalistic": True},
          paper_params_m=2.0, paper_macs_m=65, figures_source=_SLIM, note=_NOTE_SMALL_MINIMALISTIC, **_SMALL)
-def MobileNetV3SmallMinimalistic(input_shape=None, **kwargs):
+def MobileNetV3SmallMinimalistic(*args, **kwargs):
     """MobileNetV3-Small minimalistic (no SE, hard-swish or 5x5): 2.0M parameters, 65M
     MACs by the checkpoint table. MobileNetV3's arguments but `model_type` and `minimalistic`."""
