@@ -52,6 +52,16 @@ def one_of(choices, described=None):
     return check
 
 
+def boolean(name_of_choice="True or False"):
+    """A check: exactly True or False (not 1 or "yes")."""
+
+    def check(name, value):
+        if not isinstance(value, bool):
+            raise ValueError(f"`{name}` must be {name_of_choice}; received {name}={value!r}.")
+
+    return check
+
+
 def rate(example):
     """A check: a number in [0, 1), e.g. a dropout rate."""
 
@@ -73,6 +83,9 @@ class Family:
     `imagenet(knobs, rows, has_top)`: (WeightFile, None) when ImageNet weights exist
     for the configuration, else (None, why not).
     `load_imagenet(model, path)`: how that file is read, when not by layer name.
+    `load_weights(model, path)`: how every weights file is read (ImageNet's and a
+    user's), when layer names do not say (keras.applications' auto-named layers).
+    `preprocessing(x, *, <knobs>)` may take knobs, by keyword, when it depends on them.
     `default_size`: an int, or `default_size(knobs)` when it depends on them.
     `static_default`: with neither input_shape nor input_tensor, build at
     default_size when the classifier is on (keras.applications'), else open dims.
@@ -94,6 +107,7 @@ class Family:
     imagenet: Optional[Callable] = None
     no_imagenet: str = "no ImageNet weights are published for it in a Keras format"
     load_imagenet: Optional[Callable] = None  # load_imagenet(model, path); default: by layer name
+    load_weights: Optional[Callable] = None  # load_weights(model, path), for every file
 
     def signature(self):
         defaults = {**COMMON_DEFAULTS, **self.defaults, **self.knobs}
@@ -123,6 +137,9 @@ class Family:
 
     def _build(self, args):
         """keras.applications' set-up, the family's graph and head, and the tear-down."""
+        path = args["weights"]
+        if self.load_weights is not None and path not in (None, "imagenet"):
+            return self._build_then_load(args, path)
         _common.check_channels_last()
         knobs = {k: args[k] for k in self.knobs}
         for name, check in self.checks.items():
@@ -137,7 +154,7 @@ class Family:
             weights=args["weights"], static_default=self.static_default and has_top)
 
         taps = _common.FeatureTaps()
-        x = self.preprocessing(image) if args["include_preprocessing"] else image
+        x = _call(self.preprocessing, image, arguments=knobs) if args["include_preprocessing"] else image  # knobs only
         x = _call(self.graph, x, taps, arguments=args)
         if has_top:
             x = _call(self.head, x, arguments=args)
@@ -149,7 +166,20 @@ class Family:
         return _common.finish(
             inputs, x, name=args["name"] or self.default_name(knobs, rows), weights=args["weights"],
             imagenet_file=weights_file, taps=taps, features_only=args["features_only"], out_strides=args["out_strides"],
-            load_imagenet=self.load_imagenet)
+            load_imagenet=self.load_weights or self.load_imagenet)
+
+    def _build_then_load(self, args, path):
+        """A user's file read by `load_weights`: the model is built without it, after the
+        checks Family makes of one, then reads it (with features_only, into the feature
+        extractor, whose layers are the model's)."""
+        _common.check_weights(path, False, args["classes"])  # an existing file, before building
+        model = self._build({**args, "weights": None})
+        channels = model.inputs[0].shape[-1]
+        if channels != 3:
+            raise ValueError(f"Pretrained weights expect 3 input channels; received {channels}. "
+                             f"Use weights=None for {channels}-channel input.")
+        self.load_weights(model, path)
+        return model
 
 
 def _call(function, *inputs, arguments):
@@ -189,7 +219,7 @@ def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_n
             clash = [k for k in knobs if k in kwargs]
             if clash:
                 settings = ", ".join(f"{k} {knobs[k]!r}" for k in clash)
-                raise ValueError(f"{function.__name__} is {settings}; "
+                raise ValueError(f"{function.__name__} is {settings}: {function.__name__} fixes {clash}; "
                                  f"use {builder.__name__}({', '.join(f'{k}=...' for k in clash)}) for another.")
             try:
                 bound = signature.bind(*args, **kwargs)

@@ -36,6 +36,7 @@ from keras_lightnets.layers.blocks import batch_norm
 from keras_lightnets.layers.normalization import LocalResponseNormalization
 from keras_lightnets.models import _common
 from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import boolean
 from keras_lightnets.models._family import rate
 from keras_lightnets.registry import register_model
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
@@ -443,27 +444,6 @@ def _main_view_without_aux(load):
     return load_into
 
 
-class _LoadsEveryFile(Family):
-    """A Family whose `load_imagenet` reads every weights file, not only the ImageNet one
-    (Family reads the others by layer name): Inception's files may lack the auxiliary
-    heads, and keras.applications' name InceptionV3's layers automatically. The model
-    is built without the file, after the checks Family makes of one, then reads it
-    (with features_only, into the feature extractor)."""
-
-    def _build(self, args):
-        path = args["weights"]
-        if path is None or path == "imagenet":
-            return super()._build(args)
-        _common.check_weights(path, False, args["classes"])  # an existing file, before building
-        model = super()._build({**args, "weights": None})
-        input_shape = tuple(model.inputs[0].shape[1:])
-        if input_shape[-1] != 3:
-            raise ValueError(f"Pretrained weights expect 3 input channels; received input_shape={input_shape}. "
-                             f"Use weights=None for {input_shape[-1]}-channel input.")
-        self.load_imagenet(model, path)
-        return model
-
-
 def inference_model(model):
     """The model without its auxiliary classifiers: the main output only.
 
@@ -486,28 +466,18 @@ inception_v3_inference_model = inference_model
 # ------------------------------------------------------------------------ the builders
 
 
-def flag(meaning):
-    """A check: True or False, nothing else (not 1, not "yes")."""
+AUX_LOGITS = boolean("True (training: main + auxiliary outputs) or False")
 
-    def check(name, value):
-        if not isinstance(value, bool):
-            raise ValueError(f"`{name}` must be {meaning}; received {name}={value!r}.")
-
-    return check
-
-
-AUX_LOGITS = flag("True (training: main + auxiliary outputs) or False")
-
-GoogLeNet = _LoadsEveryFile(
+GoogLeNet = Family(
     "GoogLeNet", graph=googlenet_graph, head=googlenet_head, preprocessing=_common.preprocessing,
     knobs={"aux_logits": False, "dropout_rate": 0.4, "lrn": False},
     order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
            "aux_logits", "dropout_rate", "lrn", "include_preprocessing", "name", "features_only", "out_strides"),
-    checks={"aux_logits": AUX_LOGITS, "dropout_rate": rate("0.4 (the paper's)"), "lrn": flag("True or False")},
+    checks={"aux_logits": AUX_LOGITS, "dropout_rate": rate("0.4 (the paper's)"), "lrn": boolean()},
     min_size=lambda knobs: GOOGLENET_MIN_SIZE,
     default_name=lambda knobs, rows: "googlenet",
     no_imagenet="keras.applications publishes no GoogLeNet weights; pass weights=None or a file",
-    load_imagenet=_main_view_without_aux(load_weights_by_name),  # no ImageNet file: reads the others
+    load_weights=_main_view_without_aux(load_weights_by_name),  # no ImageNet file: reads the others
 ).builder(doc="""GoogLeNet (Inception V1), the network of the paper's Table 1.
 
     Follows torchvision's `googlenet` (BatchNorm after every convolution, with
@@ -552,7 +522,7 @@ GoogLeNet = _LoadsEveryFile(
 
 InceptionV1 = GoogLeNet
 
-InceptionV3 = _LoadsEveryFile(
+InceptionV3 = Family(
     "InceptionV3", graph=inception_v3_graph, head=inception_v3_head, preprocessing=_common.preprocessing,
     knobs={"aux_logits": False},
     order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
@@ -561,7 +531,7 @@ InceptionV3 = _LoadsEveryFile(
     default_size=299, min_size=lambda knobs: INCEPTION_V3_MIN_SIZE,
     default_name=lambda knobs, rows: "inception_v3",
     imagenet=lambda knobs, rows, has_top: (INCEPTION_V3_WEIGHTS if has_top else INCEPTION_V3_WEIGHTS_NO_TOP, None),
-    load_imagenet=_main_view_without_aux(load_keras_inception_v3),
+    load_weights=_main_view_without_aux(load_keras_inception_v3),
 ).builder(doc="""Inception V3, exactly keras.applications.InceptionV3 (23,851,784 parameters).
 
     keras.applications names its convolutions and batch norms automatically

@@ -164,23 +164,7 @@ def load_weights(model, path):
 _ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation", "name",
           "middle_repeats", "include_preprocessing", "features_only", "out_strides")
 
-class _LoadsEveryFile(Family):
-    """A Family whose `load_imagenet` reads every weights file, not only the ImageNet
-    one (Family reads the others by layer name): a file keras.applications saved has
-    unnamed shortcuts. The model is built without the file, after Family's checks of
-    one, then reads it (with features_only, into the feature extractor)."""
-
-    def _build(self, args):
-        path = args["weights"]
-        if path is None or path == "imagenet":
-            return super()._build(args)
-        _common.check_weights(path, False, args["classes"])  # an existing file, before building
-        model = super()._build({**args, "weights": None})
-        self.load_imagenet(model, path)
-        return model
-
-
-Xception = _LoadsEveryFile(
+Xception = Family(
     "Xception", graph=graph, head=head, preprocessing=_common.preprocessing,
     knobs={"middle_repeats": MIDDLE_REPEATS}, order=_ORDER,
     checks={"middle_repeats": _check_middle_repeats},
@@ -188,7 +172,7 @@ Xception = _LoadsEveryFile(
     default_name=lambda knobs, rows: "xception",
     imagenet=lambda knobs, rows, has_top: (IMAGENET_FILES[has_top], None) if knobs["middle_repeats"] == MIDDLE_REPEATS else (
         None, f"the published file has middle_repeats=8, received {knobs['middle_repeats']}"),
-    load_imagenet=load_weights,
+    load_weights=load_weights,
 ).builder(doc="""Xception, with keras.applications.Xception's signature and layer names.
 
     Args:
