@@ -32,7 +32,6 @@ from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
 from keras_lightnets.layers.preprocessing import TORCH_RGB_MEAN
 from keras_lightnets.layers.preprocessing import TORCH_RGB_STD
 from keras_lightnets.layers.preprocessing import channel_statistics
-from keras_lightnets.models import _common
 from keras_lightnets.models._family import Family
 from keras_lightnets.models._family import rate
 from keras_lightnets.models._family import variant
@@ -240,22 +239,6 @@ def imagenet(knobs, rows, has_top):
 
 # ------------------------------------------------------------------------ the builders
 
-
-class _LoadsEveryFile(Family):
-    """A Family whose `load_imagenet` reads every weights file, not only the ImageNet one:
-    keras.applications' files leave the Normalization layer auto-named, and a loaded
-    Normalization must refresh its cached statistics (Family reads other files by name)."""
-
-    def _build(self, args):
-        path = args["weights"]
-        if path is None or path == "imagenet":
-            return super()._build(args)
-        _common.check_weights(path, False, args["classes"])  # an existing file, before building
-        model = super()._build({**args, "weights": None})
-        self.load_imagenet(model, path)
-        return model
-
-
 _ORDER = ("width_coefficient", "depth_coefficient", "default_size", "dropout_rate", "drop_connect_rate",
           "depth_divisor", "activation", "base", "name", "include_top", "weights", "input_tensor", "input_shape",
           "pooling", "classes", "classifier_activation", "include_preprocessing", "features_only", "out_strides")
@@ -281,13 +264,13 @@ _ARGS_DOC = """
             (2, 4, 8, 16, 32) instead of the classifier.
     """
 
-EfficientNet = _LoadsEveryFile(
+EfficientNet = Family(
     "EfficientNet", graph=graph, head=pooled_dense_head, preprocessing=_normalize_imagenet,
     knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": 0.2,
            "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "swish", "base": EFFICIENTNET_B0},
     order=_ORDER, checks=_CHECKS, defaults={"include_preprocessing": True, "name": "efficientnet"},
     default_size=lambda knobs: scaled(**knobs).resolution,
-    imagenet=imagenet, load_imagenet=load_weights,
+    imagenet=imagenet, load_weights=load_weights,
     default_name=lambda knobs, rows: "efficientnet",
 ).builder(doc="""An EfficientNet of any compound-scaling coefficients, with
     keras.applications.efficientnet.EfficientNet's signature.
@@ -297,14 +280,14 @@ EfficientNet = _LoadsEveryFile(
             '            at their coefficients) or a weights file path.',
     preprocessing="normalizes them\n            with the ImageNet statistics (keras.applications always does)"))
 
-EfficientNetLite = _LoadsEveryFile(
+EfficientNetLite = Family(
     "EfficientNetLite", graph=graph, head=pooled_dense_head, preprocessing=_lite_preprocessing,
     knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": 0.2,
            "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "relu6", "base": EFFICIENTNET_LITE0},
     order=_ORDER, checks=_CHECKS, defaults={"include_preprocessing": True, "name": "efficientnet_lite"},
     default_size=lambda knobs: scaled(**knobs).resolution,
     no_imagenet="the EfficientNet-Lite checkpoints are published for TensorFlow 1 only (tensorflow/tpu), not as Keras files",
-    load_imagenet=load_weights,
+    load_weights=load_weights,
     default_name=lambda knobs, rows: "efficientnet_lite",
 ).builder(doc="""An EfficientNet-Lite of any coefficients (tensorflow/tpu's lite builder:
     ReLU6, no SE; stem, head and first/last stage depth fixed).
