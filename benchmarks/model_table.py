@@ -50,7 +50,7 @@ def saved_rows(path=None):
     missing = sorted(set(kl.list_models()) - set(saved))
     if missing:
         raise ValueError(f"{RESULTS.name} has no measurement for {missing}; run `python benchmarks/model_table.py --update`.")
-    from keras_lightnets.profile import Profile
+    from keras_lightnets.profiling import Profile
 
     rows = []
     for name in kl.list_models():

@@ -132,7 +132,7 @@ def measure(name):
 
     from keras_lightnets import tflite as kt
     from keras_lightnets.data import load_digits
-    from keras_lightnets.profile import profile
+    from keras_lightnets.profiling import profile
 
     row = {"model": name, "status": "ok", "protocol": PROTOCOL, "qat_code": QAT_CODE}
     current = "build"

@@ -22,8 +22,8 @@ def _import_api():
     for sub in ("bench", "data", "training"):  # kl.bench.run, kl.data.from_tfds, kl.training.recipe, ...
         names[sub] = importlib.import_module(f"keras_lightnets.{sub}")
     models = importlib.import_module("keras_lightnets.models")  # the class-style builders
-    from keras_lightnets.profile import Profile
-    from keras_lightnets.profile import profile
+    from keras_lightnets.profiling import Profile
+    from keras_lightnets.profiling import profile
     from keras_lightnets.registry import ModelInfo
     from keras_lightnets.registry import create_model
     from keras_lightnets.registry import list_models
@@ -61,8 +61,8 @@ def __getattr__(name):  # PEP 562: reached in a command-line app, before _import
 
     if name.startswith("__") and name != "__all__":
         raise AttributeError(name)
-    if name != "profile" and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        return importlib.import_module(f"{__name__}.{name}")  # a submodule: only it (kl.profile is the function)
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")  # a submodule: only it
     _import_api()  # a name of the API: all of it
     if name not in globals():
         raise AttributeError(f"module 'keras_lightnets' has no attribute {name!r}")

@@ -91,7 +91,7 @@ def _profile_flags(values):
 
 
 def _profile(values):
-    from keras_lightnets.profile import profile
+    from keras_lightnets.profiling import profile
     from keras_lightnets.registry import create_model
     from keras_lightnets.registry import model_info
 

@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 from keras_lightnets.data import load_digits
-from keras_lightnets.profile import profile
+from keras_lightnets.profiling import profile
 from keras_lightnets.registry import create_model
 
 LABELS = [str(d) for d in range(10)]

@@ -25,7 +25,7 @@ class ModelInfo:
     figures_source: str  # "paper", or where the published figures come from
     reference: Optional[str]  # the reference implementation ours matches, if any
     note: str = ""  # where the published figures disagree with the architecture, and why
-    measured: Optional[Any] = None  # a keras_lightnets.profile.Profile, when asked for
+    measured: Optional[Any] = None  # a keras_lightnets.profiling.Profile, when asked for
 
     def to_dict(self):
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("builder", "measured")}
@@ -86,7 +86,7 @@ def model_info(name, measure=False) -> ModelInfo:
     info = _lookup(name)
     if not measure:
         return info
-    from keras_lightnets.profile import profile  # deferred: avoids building at import
+    from keras_lightnets.profiling import profile  # deferred: avoids building at import
 
     return dataclasses.replace(info, measured=profile(create_model(name)))
 

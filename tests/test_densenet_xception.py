@@ -11,7 +11,7 @@ import keras_lightnets as kl
 from keras_lightnets.data import load_digits
 from keras_lightnets.models import densenet
 from keras_lightnets.models import xception
-from keras_lightnets.profile import profile
+from keras_lightnets.profiling import profile
 from keras_lightnets.weights import read_weight_arrays
 
 from figures import at_most  # tests/figures.py: bounds on trained figures, measured across seeds

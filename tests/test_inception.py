@@ -182,7 +182,7 @@ TABLE_1_OPS_M = {
 
 
 def test_googlenet_macs_match_table_1_row_by_row():
-    from keras_lightnets.profile import profile
+    from keras_lightnets.profiling import profile
 
     stats = profile(GoogLeNet(), per_layer=True)
     rows = {}
@@ -205,7 +205,7 @@ def test_googlenet_macs_match_table_1_row_by_row():
 
 
 def test_inception_v3_macs_against_torchvision_and_the_paper():
-    from keras_lightnets.profile import profile
+    from keras_lightnets.profiling import profile
 
     macs = profile(InceptionV3()).macs
     # torchvision.models.inception_v3: 5.71 GFLOPS (its "FLOPS" are multiply-adds).

@@ -9,7 +9,7 @@ import pytest
 import keras_lightnets as kl
 from keras_lightnets.data import load_digits
 from keras_lightnets.models import mnasnet
-from keras_lightnets.profile import profile
+from keras_lightnets.profiling import profile
 
 from figures import at_most  # tests/figures.py: bounds on trained figures, measured across seeds
 

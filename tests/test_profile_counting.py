@@ -1,4 +1,4 @@
-"""keras_lightnets.profile: MAC and parameter counts against the papers and by hand."""
+"""keras_lightnets.profiling (kl.profile): MAC and parameter counts against the papers and by hand."""
 
 import json
 import math
@@ -7,8 +7,8 @@ import keras
 import pytest
 from keras import layers
 
-from keras_lightnets.profile import Profile
-from keras_lightnets.profile import profile
+from keras_lightnets.profiling import Profile
+from keras_lightnets.profiling import profile
 
 
 def _model(inputs, outputs):

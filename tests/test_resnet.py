@@ -11,7 +11,7 @@ import pytest
 
 from keras_lightnets.data import load_digits
 from keras_lightnets.models import resnet
-from keras_lightnets.profile import profile
+from keras_lightnets.profiling import profile
 from keras_lightnets.registry import create_model
 from keras_lightnets.registry import model_info
 from keras_lightnets.weights import read_weight_arrays

@@ -15,7 +15,7 @@ from keras_lightnets.data import load_digits
 from keras_lightnets.layers.shuffle import ChannelShuffle
 from keras_lightnets.layers.shuffle import ChannelSplit
 from keras_lightnets.models import shufflenet
-from keras_lightnets.profile import profile
+from keras_lightnets.profiling import profile
 from keras_lightnets.registry import create_model
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds

@@ -12,7 +12,7 @@ import pytest
 import keras_lightnets as kl
 from keras_lightnets.data import load_digits
 from keras_lightnets.models import squeezenet
-from keras_lightnets.profile import profile
+from keras_lightnets.profiling import profile
 from keras_lightnets.registry import create_model
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds

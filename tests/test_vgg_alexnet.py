@@ -18,7 +18,7 @@ from keras_lightnets.registry import list_models
 from keras_lightnets.registry import model_info
 from keras_lightnets.weights import read_weight_arrays
 
-from keras_lightnets.profile import profile
+from keras_lightnets.profiling import profile
 
 ka = keras.applications
 

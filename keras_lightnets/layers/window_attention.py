@@ -260,7 +260,7 @@ class WindowAttention(_WindowLayer):
         return (*input_shape[:-1], input_shape[-1] // 3)
 
     def multiply_adds(self, input_shapes, output_shapes):
-        """(MACs, other FLOPs) per image, for keras_lightnets.profile: Q K^T and
+        """(MACs, other FLOPs) per image, for keras_lightnets.profiling: Q K^T and
         A V in every window and head (the projections are the Dense layers
         around this one); one op per attention score for the softmax."""
         windows, n, channels = input_shapes[0][1], self.tokens, input_shapes[0][-1] // 3

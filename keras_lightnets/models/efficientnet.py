@@ -315,7 +315,8 @@ _NOTE_LITE = (
     "built live in tests/test_paper_tables.py."
 )
 _VARIANT_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",  # keras.applications'
-                  "classifier_activation", "name", "include_preprocessing", "dropout_rate", "drop_connect_rate")
+                  "classifier_activation", "name", "include_preprocessing", "dropout_rate", "drop_connect_rate",
+                  "features_only", "out_strides")  # then the family's other knobs, new since: by keyword
 _B = {"family": "efficientnet", "paper": _PAPER, "arxiv": "1905.11946",
       "figures_source": "paper (Table 2; FLOPS = multiply-adds)"}
 _LITE = {"family": "efficientnet_lite", "paper": _PAPER, "arxiv": "1905.11946", "figures_source": _LITE_SOURCE,

@@ -212,7 +212,8 @@ _SWIN = "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows
 
 # keras_lightnets' Swin-T/S/B took these first, by position, before the refactor.
 _ORDER = ("input_shape", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
-          "stochastic_depth_rate", "window_size")
+          "stochastic_depth_rate", "window_size", "classifier_activation", "include_preprocessing", "name",
+          "features_only", "out_strides")  # then mlp_ratio, new since: by keyword
 
 
 def _table(key):

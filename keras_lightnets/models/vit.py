@@ -207,11 +207,18 @@ _VIT = "An Image is Worth 16x16 Words: Transformers for Image Recognition at Sca
 _DEIT = "Training data-efficient image transformers & distillation through attention (ICML 2021)"
 
 
+# keras_lightnets' ViT variants took these, by position, before the refactor;
+# layer_norm_epsilon, added since, comes last.
+_ORDER = ("input_shape", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
+          "attention_dropout", "stochastic_depth_rate", "classifier_activation", "include_preprocessing", "name",
+          "features_only", "out_strides")
+
+
 def _knobs(key):
     return dataclasses.asdict(VIT_TABLE[key])
 
 
-@variant("vit_ti16", ViT, knobs=_knobs("vit_ti16"), model_name="vit_ti16", family="vit", paper=_DEIT, arxiv="2012.12877",
+@variant("vit_ti16", ViT, knobs=_knobs("vit_ti16"), model_name="vit_ti16", order=_ORDER, family="vit", paper=_DEIT, arxiv="2012.12877",
          default_size=224, paper_params_m=5.7, paper_macs_m=1300,
          figures_source="timm (deit_tiny_patch16_224: 5.7M params, 1.3 GMACs; the DeiT paper prints '5M')",
          reference="timm vit_tiny_patch16_224 / deit_tiny_patch16_224",
@@ -223,7 +230,7 @@ def ViTTi16(input_shape=None, **kwargs):
     patch 16, 12 layers, width 192, MLP 768, 3 heads. Arguments as `ViT` but the table's."""
 
 
-@variant("vit_s16", ViT, knobs=_knobs("vit_s16"), model_name="vit_s16", family="vit", paper=_DEIT, arxiv="2012.12877",
+@variant("vit_s16", ViT, knobs=_knobs("vit_s16"), model_name="vit_s16", order=_ORDER, family="vit", paper=_DEIT, arxiv="2012.12877",
          default_size=224, paper_params_m=22.1, paper_macs_m=4600,
          figures_source="timm (deit_small_patch16_224: 22.1M, 4.6 GMACs; "
                         "the Swin paper's Table 1 gives DeiT-S 22M, 4.6G)",
@@ -234,7 +241,7 @@ def ViTS16(input_shape=None, **kwargs):
     patch 16, 12 layers, width 384, MLP 1536, 6 heads. Arguments as `ViT` but the table's."""
 
 
-@variant("vit_b16", ViT, knobs=_knobs("vit_b16"), model_name="vit_b16", family="vit", paper=_VIT, arxiv="2010.11929",
+@variant("vit_b16", ViT, knobs=_knobs("vit_b16"), model_name="vit_b16", order=_ORDER, family="vit", paper=_VIT, arxiv="2010.11929",
          default_size=224, paper_params_m=86.6, paper_macs_m=17600,
          figures_source="torchvision (num_params, _ops 17.6 GFLOPS = multiply-adds); "
                         "the paper's Table 1 rounds to 86M",
@@ -245,7 +252,7 @@ def ViTB16(input_shape=None, **kwargs):
     patch 16, 12 layers, width 768, MLP 3072, 12 heads. Arguments as `ViT` but the table's."""
 
 
-@variant("vit_b32", ViT, knobs=_knobs("vit_b32"), model_name="vit_b32", family="vit", paper=_VIT, arxiv="2010.11929",
+@variant("vit_b32", ViT, knobs=_knobs("vit_b32"), model_name="vit_b32", order=_ORDER, family="vit", paper=_VIT, arxiv="2010.11929",
          default_size=224, paper_params_m=88.2, paper_macs_m=4400,
          figures_source="torchvision (num_params, _ops 4.4); the paper's Table 1 gives 86M for every ViT-Base",
          reference="torchvision.models.vit_b_32")
@@ -255,7 +262,7 @@ def ViTB32(input_shape=None, **kwargs):
     patch 32, 12 layers, width 768, MLP 3072, 12 heads. Arguments as `ViT` but the table's."""
 
 
-@variant("vit_l16", ViT, knobs=_knobs("vit_l16"), model_name="vit_l16", family="vit", paper=_VIT, arxiv="2010.11929",
+@variant("vit_l16", ViT, knobs=_knobs("vit_l16"), model_name="vit_l16", order=_ORDER, family="vit", paper=_VIT, arxiv="2010.11929",
          default_size=224, paper_params_m=304.3, paper_macs_m=61600,
          figures_source="torchvision (num_params, _ops 61.6); the paper's Table 1 rounds to 307M",
          reference="torchvision.models.vit_l_16")
