@@ -33,8 +33,9 @@ def make_divisible(value, divisor=8, min_value=None):
     return rounded
 
 
-def batch_norm(x, name, epsilon=1e-3, momentum=0.999):
-    return layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name=name)(x)
+def batch_norm(x, name, epsilon=1e-3, momentum=0.999, scale=True):
+    """BatchNormalization; scale=False drops gamma (keras.applications' InceptionV3)."""
+    return layers.BatchNormalization(epsilon=epsilon, momentum=momentum, scale=scale, name=name)(x)
 
 
 def conv_bn_act(

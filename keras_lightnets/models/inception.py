@@ -225,10 +225,7 @@ class ConvBN:
     def __call__(self, x, conv: Conv, name):
         x = layers.Conv2D(conv.filters, conv.kernel, strides=conv.strides, padding=conv.padding,
                           use_bias=False, name=f"{name}_conv")(x)
-        if self.bn_scale:
-            x = batch_norm(x, f"{name}_bn", epsilon=1e-3, momentum=self.bn_momentum)
-        else:  # keras.applications.InceptionV3's, without gamma; blocks.batch_norm always has one
-            x = layers.BatchNormalization(epsilon=1e-3, momentum=self.bn_momentum, scale=False, name=f"{name}_bn")(x)
+        x = batch_norm(x, f"{name}_bn", epsilon=1e-3, momentum=self.bn_momentum, scale=self.bn_scale)
         return layers.Activation("relu", name=f"{name}{self.act_suffix}")(x)
 
 
