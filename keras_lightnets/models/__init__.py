@@ -23,6 +23,8 @@ from keras_lightnets.models.vgg import *  # noqa: F401,F403
 from keras_lightnets.models.vit import *  # noqa: F401,F403
 from keras_lightnets.models.xception import *  # noqa: F401,F403
 
-FAMILIES = ("alexnet", "densenet", "efficientnet", "inception", "mnasnet", "mobilenet_v1", "mobilenet_v2",
-            "mobilenet_v3", "resnet", "scaling", "shufflenet", "squeezenet", "swin", "vgg", "vit", "xception")
-__all__ = [name for family in FAMILIES for name in _sys.modules[f"{__name__}.{family}"].__all__]
+# Every name the family files export, in their order (a family file's __all__: its builder
+# and the variants @variant added).
+__all__ = [name for module_name, module in list(_sys.modules.items())
+           if module_name.startswith(f"{__name__}.") and not module_name.rpartition(".")[2].startswith("_")
+           for name in getattr(module, "__all__", ())]
