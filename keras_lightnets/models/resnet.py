@@ -286,12 +286,10 @@ def walk_stages(x, spec: ResNetSpec, taps, stride):
     return x, stride
 
 
-def spec_graph(x, taps, *, spec, include_preprocessing):
-    """The network `spec` describes: its preprocessing (the spec's own, so the graph
-    applies it), stem, stage table and, in pre-activation nets, the final BN-ReLU."""
+def spec_graph(x, taps, *, spec):
+    """The network `spec` describes: its stem, stage table and, in pre-activation nets,
+    the final BN-ReLU."""
     check_spec(spec)
-    if include_preprocessing:
-        x = _preprocess(x, spec.preprocessing)
     x, stride = _stem(x, spec, taps)
     x, stride = walk_stages(x, spec, taps, stride)
     if spec.preact:
@@ -310,17 +308,16 @@ def spec_head(x, *, classes, classifier_activation, spec):
     return _classifier(x, classes, classifier_activation, spec.naming)
 
 
-def resnet_graph(x, taps, *, include_preprocessing, depth, version, style, stride_on, cardinality, base_width, se_ratio):
-    spec = resnet_spec(depth, version, style, stride_on, cardinality, base_width, se_ratio)
-    return spec_graph(x, taps, spec=spec, include_preprocessing=include_preprocessing)
+def resnet_graph(x, taps, *, depth, version, style, stride_on, cardinality, base_width, se_ratio):
+    return spec_graph(x, taps, spec=resnet_spec(depth, version, style, stride_on, cardinality, base_width, se_ratio))
 
 
 def resnet_head(x, *, classes, classifier_activation, style):
     return _classifier(x, classes, classifier_activation, style)
 
 
-def wrn_graph(x, taps, *, include_preprocessing, depth, width, dropout_rate):
-    return spec_graph(x, taps, spec=wrn_spec(depth, width, dropout_rate), include_preprocessing=include_preprocessing)
+def wrn_graph(x, taps, *, depth, width, dropout_rate):
+    return spec_graph(x, taps, spec=wrn_spec(depth, width, dropout_rate))
 
 
 def wrn_head(x, *, classes, classifier_activation):
@@ -344,12 +341,22 @@ def _check_width(name, width):
         raise ValueError(f"`width` (the widening factor k) must be a positive integer, e.g. 10; received width={width!r}.")
 
 
-def _identity(x):
-    return x  # the graph preprocesses: how depends on the knobs (see spec_graph)
+# Each network takes its reference's preprocessing (keras.applications' caffe or tf
+# mode, torchvision's, the WRN authors' CIFAR statistics): it depends on the knobs.
+def spec_preprocessing(x, *, spec):
+    return _preprocess(x, spec.preprocessing)
+
+
+def resnet_preprocessing(x, *, depth, version, style, stride_on, cardinality, base_width, se_ratio):
+    return _preprocess(x, resnet_spec(depth, version, style, stride_on, cardinality, base_width, se_ratio).preprocessing)
+
+
+def wrn_preprocessing(x, *, depth, width, dropout_rate):
+    return _preprocess(x, wrn_spec(depth, width, dropout_rate).preprocessing)
 
 
 build_resnet = Family(
-    "build_resnet", graph=spec_graph, head=spec_head, preprocessing=_identity,
+    "build_resnet", graph=spec_graph, head=spec_head, preprocessing=spec_preprocessing,
     knobs={"spec": resnet_spec()}, order=("spec",) + _KERAS_ORDER,
     checks={"spec": lambda name, spec: check_spec(spec)},
     default_size=lambda knobs: 32 if knobs["spec"].stem == "cifar" else 224,
@@ -361,7 +368,7 @@ build_resnet = Family(
     keras.applications published (SPECS["resnet50"], ...).""")
 
 ResNet = Family(
-    "ResNet", graph=resnet_graph, head=resnet_head, preprocessing=_identity,
+    "ResNet", graph=resnet_graph, head=resnet_head, preprocessing=resnet_preprocessing,
     knobs={k: p.default for k, p in _RESNET_KNOBS.items()}, order=_KERAS_ORDER + tuple(_RESNET_KNOBS),
     checks={"depth": one_of(PAPER_TABLE), "version": one_of(VERSIONS), "style": one_of(STYLES)},
     default_name=lambda knobs, rows: f"resnet{knobs['depth']}",
@@ -399,7 +406,7 @@ ResNet = Family(
     """)
 
 WideResNet = Family(
-    "WideResNet", graph=wrn_graph, head=wrn_head, preprocessing=_identity,
+    "WideResNet", graph=wrn_graph, head=wrn_head, preprocessing=wrn_preprocessing,
     knobs={"depth": 28, "width": 10, "dropout_rate": 0.0},
     order=("depth", "width", "dropout_rate") + _KERAS_ORDER,
     checks={"depth": _check_depth, "width": _check_width,
