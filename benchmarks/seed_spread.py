@@ -57,6 +57,7 @@ def define_flags(values):
     flags.DEFINE_list("tests", None, "pytest node ids to rerun (default: every test that calls at_least / at_most).",
                       **f)
     flags.DEFINE_string("output", str(RESULTS / "seed_spread"), "Writes OUTPUT.json and OUTPUT.md.", **f)
+    values["output"].placeholder = "PATH"  # a stem, not the FILE.tflite --output is elsewhere
     flags.DEFINE_integer("workers", 2, "Seed offsets run side by side (one pytest process each).", **f)
     flags.DEFINE_bool("update", False, "Rerun only --tests and keep the other tests' figures from OUTPUT.json.", **f)
 

@@ -92,6 +92,7 @@ def write_json(path, data, default=None):
 
 
 # What a flag's value looks like, in the help (else: by its type, or its name in capitals).
+# A command whose flag of one of these names means something else sets `.placeholder` on it.
 PLACEHOLDERS = {
     "model": "NAME", "keras_file": "FILE.keras", "output": "FILE.tflite", "graph": "FILE.tflite", "labels": "FILE",
     "output_dir": "DIR", "dataset": "NAME|DIR", "pattern": "GLOB", "recipe": "NAME", "quantization": "MODE",
@@ -108,7 +109,7 @@ def _spelling(flag):
     if isinstance(flag.parser, flags.EnumParser):
         return f"--{flag.name}={{{','.join(flag.parser.enum_values)}}}"
     by_type = {flags.IntegerParser: "INT", flags.FloatParser: "FLOAT", flags.ListParser: "A,B,..."}
-    placeholder = PLACEHOLDERS.get(flag.name) or by_type.get(type(flag.parser)) or (
+    placeholder = getattr(flag, "placeholder", None) or PLACEHOLDERS.get(flag.name) or by_type.get(type(flag.parser)) or (
         "TEXT" if flag.name.startswith("metadata_") else flag.name.upper())
     return f"--{flag.name}={placeholder}"
 
