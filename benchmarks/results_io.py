@@ -14,11 +14,16 @@ def load(name):
     return json.loads((RESULTS / f"{name}.json").read_text())
 
 
+def write_text(path, content):
+    """Writes `content` to `path` through a temporary file and a rename."""
+    path = pathlib.Path(path)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(content)
+    os.replace(partial, path)
+
+
 def save(name, results, markdown):
     """Writes benchmarks/results/NAME.json and NAME.md atomically."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     for suffix, content in (("json", json.dumps(results, indent=2) + "\n"), ("md", markdown)):
-        path = RESULTS / f"{name}.{suffix}"
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(content)
-        os.replace(partial, path)
+        write_text(RESULTS / f"{name}.{suffix}", content)

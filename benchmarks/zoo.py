@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
+import results_io  # noqa: E402  (atomic writes)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -550,7 +551,7 @@ def accuracy_front(points):
 
 def render(out, records, meta):
     modes = tuple(meta["modes"])
-    (out / "zoo.md").write_text(markdown(records, meta, modes))
+    results_io.write_text(out / "zoo.md", markdown(records, meta, modes))
     size = f"{meta['resolution']}x{meta['resolution']}" if meta["resolution"] else "paper resolutions"
     plot(records, out / "zoo.png", modes, f"keras_lightnets zoo vs keras.applications, host LiteRT 1 thread, batch 1, {size} "
          f"({meta['host']}, {meta['generated']})")
@@ -612,8 +613,7 @@ def run(args, argv=None):
         for entry in record["files"].values():
             entry.pop("path", None)
             entry.pop("device", None)
-    with open(out / "zoo.json", "w") as f:
-        json.dump({"meta": meta, "models": records}, f, indent=1)
+    results_io.write_text(out / "zoo.json", json.dumps({"meta": meta, "models": records}, indent=1))
     render(out, records, meta)
     print(f"wrote {out / 'zoo.json'}, {out / 'zoo.md'}, {out / 'zoo.png'} in {meta['wall_seconds']} s")
     return records

@@ -89,6 +89,12 @@ def test_host_with_the_official_binary_parses_its_output_and_profile(models, tmp
     assert "Operator-wise Profiling Info" in result.raw_output and "raw_output" not in result.to_dict()
     path = result.save(str(tmp_path / "r.json"))
     assert BenchmarkResult.load(path).op_profile == result.op_profile
+    # a save that fails half way keeps the previous file whole, and leaves no temporary
+    result.settings["unserializable"] = object()
+    with pytest.raises(TypeError):
+        result.save(path)
+    assert BenchmarkResult.load(path).op_profile == result.op_profile and os.listdir(tmp_path) == ["r.json"]
+    del result.settings["unserializable"]
     assert "Convolution (NHWC, F32) GEMM 48.3%" in str(result)
 
 

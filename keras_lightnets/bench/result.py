@@ -58,8 +58,16 @@ class BenchmarkResult:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
 
     def save(self, path):
-        with open(path, "w") as f:
-            f.write(self.to_json() + "\n")
+        """Writes the JSON through a temporary file: an interrupted save never leaves
+        half a file where a result was."""
+        temporary = f"{path}.tmp"
+        try:
+            with open(temporary, "w") as f:
+                f.write(self.to_json() + "\n")
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
         return path
 
     @classmethod
