@@ -188,7 +188,7 @@ def _call(function, *inputs, arguments):
     return function(*inputs, **{k: v for k, v in arguments.items() if k in wanted})
 
 
-def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_name=None, **figures):
+def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_name=None, hide=(), **figures):
     """Declares a variant: `@variant("squeezenet1_1", SqueezeNet, knobs={"version": "1_1"}, paper=..., ...)`
     over `def SqueezeNet1_1(input_shape=None, **kwargs)`, whose docstring is the variant's.
 
@@ -198,14 +198,18 @@ def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_n
     builder's other arguments, by keyword or by position in the builder's order, or in
     `order` where keras.applications' variant orders them differently (VGG16 starts with
     include_top). `model_name`: the model's default name, when the family's
-    `default_name` does not give the published one. It is registered as `registry_name`
+    `default_name` does not give the published one. `hide`: family arguments the
+    variant does not take (they keep the family's default; passing one is an error
+    that names the knobs it does take: ResNet18 has no `cardinality`). It is registered as `registry_name`
     with its figures (registry.ModelInfo's fields) and added to its module's `__all__`."""
     defaults = dict(defaults or {})
     signature_defaults = {**defaults, **({"name": model_name} if model_name else {})}
 
     def declare(function):
         family_signature = inspect.signature(builder)
-        parameters = {n: p for n, p in family_signature.parameters.items() if n not in knobs}
+        parameters = {n: p for n, p in family_signature.parameters.items() if n not in knobs and n not in hide}
+        family_knobs = builder.family.knobs if hasattr(builder, "family") else {}
+        takes = [n for n in family_knobs if n in parameters]
         unknown = [n for n in [*(order or ()), *signature_defaults] if n not in parameters]
         if unknown:
             raise TypeError(f"{function.__name__}: {sorted(set(unknown))} are not arguments of {builder.__name__} "
@@ -216,6 +220,9 @@ def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_n
 
         @functools.wraps(function)
         def build(*args, **kwargs):
+            hidden = sorted(set(kwargs) & set(hide))
+            if hidden:
+                raise ValueError(f"{function.__name__} got unknown argument(s) {hidden}; its architecture knobs are {takes}.")
             clash = [k for k in knobs if k in kwargs]
             if clash:
                 settings = ", ".join(f"{k} {knobs[k]!r}" for k in clash)

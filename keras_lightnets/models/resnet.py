@@ -40,7 +40,6 @@ Which reference each network follows:
 """
 
 import dataclasses
-import functools
 import inspect
 import numbers
 from typing import Optional, Tuple
@@ -456,29 +455,13 @@ _RESNEXT_32X4D = {"cardinality": 32, "base_width": 4}
 def resnet_variant(registry_name, *, knobs, tunable=(), model_name=None, **figures):
     """@variant over the ResNet family, in keras.applications' positional order: `knobs`
     fix the architecture except the `tunable` ones, whose values there are the variant's
-    defaults; the other knobs of the family it does not take (as before the family
-    builder, e.g. ResNet18 takes no `cardinality`). The model is named `model_name`
-    (default: the registry name), as keras.applications names its models."""
-    declare = variant(registry_name, ResNet, knobs={k: v for k, v in knobs.items() if k not in tunable},
-                      defaults={k: v for k, v in knobs.items() if k in tunable}, order=_KERAS_ORDER,
-                      model_name=model_name or registry_name, **figures)
-
-    def wrap(function):
-        build = declare(function)
-        refused = [k for k in ResNet.family.knobs if k not in tunable]
-
-        @functools.wraps(build)
-        def checked(*args, **kwargs):
-            unknown = sorted(set(kwargs) & set(refused))
-            if unknown:
-                raise ValueError(f"{function.__name__} got unknown argument(s) {unknown}; its architecture knobs are {list(tunable)}.")
-            return build(*args, **kwargs)
-
-        checked.__signature__ = build.__signature__.replace(
-            parameters=[p for n, p in build.__signature__.parameters.items() if n not in refused])
-        return checked
-
-    return wrap
+    defaults; the family's other knobs it does not take (as before the family builder,
+    e.g. ResNet18 takes no `cardinality`). The model is named `model_name` (default: the
+    registry name), as keras.applications names its models."""
+    return variant(registry_name, ResNet, knobs={k: v for k, v in knobs.items() if k not in tunable},
+                   defaults={k: v for k, v in knobs.items() if k in tunable}, order=_KERAS_ORDER,
+                   model_name=model_name or registry_name,
+                   hide=[k for k in ResNet.family.knobs if k not in knobs and k not in tunable], **figures)
 
 
 @resnet_variant("resnet18", knobs={"depth": 18}, tunable=_PLAIN, **_RESNET, paper_params_m=11.7, paper_macs_m=1800,
