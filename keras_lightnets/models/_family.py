@@ -88,7 +88,9 @@ class Family:
     `preprocessing(x, *, <knobs>)` may take knobs, by keyword, when it depends on them.
     `default_size`: an int, or `default_size(knobs)` when it depends on them.
     `static_default`: with neither input_shape nor input_tensor, build at
-    default_size when the classifier is on (keras.applications'), else open dims.
+    default_size when the classifier is on (keras.applications'), else open dims;
+    "always": at default_size in every case (a transformer's position embedding or
+    window masks are built for one size).
     """
 
     name: str
@@ -103,7 +105,7 @@ class Family:
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # common ones the family changes
     default_size: Any = 224  # int, or callable(knobs) -> int
     min_size: Callable[[Mapping[str, Any]], int] = lambda knobs: 32
-    static_default: bool = True
+    static_default: Any = True  # True: static with the classifier; "always": also without; False: open
     imagenet: Optional[Callable] = None
     no_imagenet: str = "no ImageNet weights are published for it in a Keras format"
     load_imagenet: Optional[Callable] = None  # load_imagenet(model, path); default: by layer name
@@ -151,7 +153,8 @@ class Family:
         image, inputs = _common.resolve_input(
             args["input_shape"], args["input_tensor"],
             default_size=self.default_size(knobs) if callable(self.default_size) else self.default_size, min_size=self.min_size(knobs),
-            weights=args["weights"], static_default=self.static_default and has_top)
+            weights=args["weights"],
+            static_default=self.static_default == "always" or (self.static_default and has_top))
 
         taps = _common.FeatureTaps()
         x = _call(self.preprocessing, image, arguments=knobs) if args["include_preprocessing"] else image  # knobs only
