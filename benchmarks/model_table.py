@@ -30,6 +30,7 @@ import keras_lightnets as kl  # the API on first use (kl.list_models): after --h
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
+import results_io  # noqa: E402  (atomic writes)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "model_table.json"
@@ -108,15 +109,8 @@ def run(args):
         text = readme.read_text()
         block = f"{BEGIN}\n{table}\n{END}"
         text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-        _write_atomically(readme, text)
-        _write_atomically(RESULTS, json.dumps([info.to_dict() for info in rows], indent=2) + "\n")
-
-
-def _write_atomically(path, text):
-    """Through a temporary file and a rename: a stopped run never leaves half a README."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+        results_io.write_text(readme, text)
+        results_io.write_text(RESULTS, json.dumps([info.to_dict() for info in rows], indent=2) + "\n")
 
 
 COMMAND = bench_cli.command(__file__, __doc__, define_flags, run)

@@ -19,10 +19,14 @@ keras_lightnets (a measurement process imports it for `stage`).
 import concurrent.futures
 import fnmatch
 import json
+import os
 import subprocess
 import sys
 
 from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results_io  # noqa: E402  (the benchmarks' atomic writer; light: no keras_lightnets)
 
 
 def stage(name):
@@ -63,11 +67,10 @@ def run_all(script, names, on_row, jobs=1, desc="models"):
 
 
 def write_atomically(path, text):
-    """Write text to path via a temporary file and a rename: never a half-written file."""
+    """Writes text to path (its folder made if missing) with the benchmarks' one atomic
+    writer."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    results_io.write_text(path, text)
 
 
 def load_json(path, default):

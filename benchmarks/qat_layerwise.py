@@ -46,7 +46,6 @@ Results: benchmarks/results/qat_layerwise.{json,md}, written after every run.
 LIGHTNETS_APP = True
 
 import json
-import os
 import pathlib
 import platform
 import re

@@ -44,7 +44,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 from absl import flags
 from tqdm import tqdm
 

@@ -31,6 +31,7 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
+import results_io  # noqa: E402  (atomic writes)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -94,7 +95,7 @@ def write(rows, runs, seeds, seconds, output, earlier_commands=()):
     record = {"seeds": seeds, "runs": runs, "figures": rows, "wall_seconds": round(seconds),
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
               "command": command, "commands": [*earlier_commands, command]}
-    _write_atomically(output + ".json", json.dumps(record, indent=2) + "\n")
+    results_io.write_text(output + ".json", json.dumps(record, indent=2) + "\n")
     lines = [
         "# Trained figures of the test suite: spread across seeds",
         "",
@@ -113,13 +114,7 @@ def write(rows, runs, seeds, seconds, output, earlier_commands=()):
     lines += ["", "pytest per seed offset:", ""]
     lines += [f"- {r['seed_offset']}: {r['summary']}" + (f" (rerun of {', '.join(t.split('::')[-1] for t in r['tests'])})"
                                                           if r.get("tests") else "") for r in runs]
-    _write_atomically(output + ".md", "\n".join(lines) + "\n")
-
-
-def _write_atomically(path, text):
-    partial = path + ".partial"
-    pathlib.Path(partial).write_text(text)
-    os.replace(partial, path)
+    results_io.write_text(output + ".md", "\n".join(lines) + "\n")
 
 
 def _merged_with_saved(rows, runs, tests, output):

@@ -212,7 +212,7 @@ def convert_job(job, modes, calibration, workdir):
         recalibrate_batch_norm(model, images, batch_size=BATCH_NORM_CHUNK)
     except Exception as error:  # a model that cannot be built at this size: say so, go on
         record["error"] = _first_line(error)
-        _save(meta_path, record)
+        results_io.write_text(meta_path, json.dumps(record))
         return record
     for mode in todo:
         path = os.path.join(workdir, f"{key}__{mode}.tflite")
@@ -231,7 +231,7 @@ def convert_job(job, modes, calibration, workdir):
         except Exception as error:
             entry = {"path": None, "error": _first_line(error)}
         record["files"][mode] = entry
-        _save(meta_path, record)
+        results_io.write_text(meta_path, json.dumps(record))
     keras.backend.clear_session()
     return record
 
@@ -239,12 +239,6 @@ def convert_job(job, modes, calibration, workdir):
 def _key(job):
     # "bn": BatchNorm statistics re-estimated before converting (files made without it are not reused)
     return f"{job['variant'].replace('.', '_')}__{job['name']}__{job['resolution']}px__bn"
-
-
-def _save(path, record):
-    with open(path + ".part", "w") as f:
-        json.dump(record, f)
-    os.replace(path + ".part", path)
 
 
 def _cached_record(task, partial=False):

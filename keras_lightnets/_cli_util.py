@@ -78,14 +78,9 @@ def write_json(path, data, default=None):
     never leaves half a file."""
     import json
 
-    temporary = f"{path}.tmp"
-    try:
-        with open(temporary, "w") as f:
-            json.dump(data, f, indent=2, default=default)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    from keras_lightnets._atomic import write_atomically
+
+    write_atomically(path, json.dumps(data, indent=2, default=default))
 
 
 # ---------------------------------------------------------------------------- help

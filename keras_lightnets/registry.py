@@ -115,9 +115,8 @@ def write_index(path=INDEX_MODULE):
     """Writes index() as the Python module keras_lightnets/registry_index.py (a .py file,
     so every install carries it)."""
     text = INDEX_HEADER + "MODELS = " + pprint.pformat(index(), indent=1, width=120, sort_dicts=False) + "\n"
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf8") as f:
-        f.write(text)
-    os.replace(temporary, path)
+    from keras_lightnets._atomic import write_atomically
+
+    write_atomically(path, text)
     return path
 

@@ -10,6 +10,8 @@ import json
 import os
 from typing import Any, Dict, List, Optional
 
+from keras_lightnets._atomic import write_atomically
+
 SCHEMA = "keras_lightnets.bench/1"
 STAT_KEYS = ("init_us", "first_inference_us", "warmup_runs", "warmup_avg_us", "count", "mean_us", "std_us",
              "min_us", "max_us", "p50_us", "p90_us", "p99_us")
@@ -60,14 +62,7 @@ class BenchmarkResult:
     def save(self, path):
         """Writes the JSON through a temporary file: an interrupted save never leaves
         half a file where a result was."""
-        temporary = f"{path}.tmp"
-        try:
-            with open(temporary, "w") as f:
-                f.write(self.to_json() + "\n")
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        write_atomically(path, self.to_json() + "\n")
         return path
 
     @classmethod

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 import keras
 import numpy as np
 
+from keras_lightnets._atomic import write_atomically
 from keras_lightnets.tflite.analyze import analyze
 from keras_lightnets.tflite.inputs import representative_images
 from keras_lightnets.tflite.inputs import static_input_shape
@@ -151,7 +152,7 @@ def convert(
     fidelity = _verify(model, content, quantization, shape, calibration, verify_data) if verify else None
     if metadata_fields is not None:
         content = add_metadata(content, **metadata_fields)
-    _write_atomically(output_path, content)
+    write_atomically(output_path, content)
     return ConversionReport(
         path=output_path, quantization=quantization, input_shape=(1, *shape),
         input_dtype=summary.input_dtype, output_dtype=summary.output_dtype, size_bytes=len(content),
@@ -325,18 +326,3 @@ def measure_fidelity(model, content, images, quantization):
         fidelity["top1_agreement"] = float(np.mean(got.argmax(1) == expected.argmax(1)))
     fidelity["samples"] = len(images)
     return fidelity
-
-
-def _write_atomically(path, content):
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tflite.tmp")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(content)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a model file is for sharing
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise

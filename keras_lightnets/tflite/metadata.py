@@ -97,7 +97,7 @@ def add_metadata(content, *, name, description=None, labels=None, mean=None, std
 def write_metadata(path, **fields):
     """Adds image-classifier metadata to the .tflite file at `path` in place
     (atomically) and returns it as `read_metadata` reads it back."""
-    from keras_lightnets.tflite.convert import _write_atomically
+    from keras_lightnets._atomic import write_atomically
 
     path = os.fspath(path)
     unknown = sorted(set(fields) - set(FIELDS))
@@ -105,7 +105,7 @@ def write_metadata(path, **fields):
         raise ValueError(f"Unknown metadata fields {unknown}; choose from {list(FIELDS)}.")
     with open(_existing(path), "rb") as f:
         content = f.read()
-    _write_atomically(path, add_metadata(content, **fields))
+    write_atomically(path, add_metadata(content, **fields))
     return read_metadata(path)
 
 

@@ -26,6 +26,7 @@ from typing import Optional
 
 import keras
 
+from keras_lightnets._atomic import write_atomically
 from keras_lightnets.registry import create_model
 from keras_lightnets.registry import model_info
 from keras_lightnets.training.recipes import recipe as make_recipe
@@ -192,10 +193,7 @@ class _HistoryFile(keras.callbacks.Callback):
         entry["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         entry["iterations"] = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         self.epochs = [e for e in self.epochs if e["epoch"] < epoch + 1] + [entry]
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"run": self.run, "epochs": self.epochs}, f, indent=2)
-        os.replace(tmp, self.path)
+        write_atomically(self.path, json.dumps({"run": self.run, "epochs": self.epochs}, indent=2))
 
 
 class _StopAfter(keras.callbacks.Callback):
