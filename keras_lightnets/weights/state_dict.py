@@ -1,0 +1,130 @@
+"""A PyTorch state_dict loaded into a Keras model.
+
+Each weighted Keras layer is paired with one torch module by name: the torch module
+`layer1.0.conv1` is our layer `layer1_0_conv1` (families that follow torchvision's
+module names get this for free; others pass `names`, {our layer: torch module}).
+Arrays change layout on the way: convolutions OIHW -> HWIO, depthwise -> HW C 1,
+dense (out, in) -> (in, out), with a dense layer fed by a flattened feature map also
+reordered from torch's C,H,W flattening to Keras' H,W,C.
+
+Every layer is checked before any is assigned: a file of another architecture is an
+error that names the first missing, unexpected or mis-shaped tensor, and leaves the
+model as it was.
+"""
+
+from typing import Dict, Mapping, Optional
+
+import keras
+import numpy as np
+
+# Keras variable -> torch parameter, per layer type, in the layer's variable order.
+BATCH_NORM = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
+TORCH_BOOKKEEPING = ("num_batches_tracked",)  # a BatchNorm counter, no weight
+
+
+def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Mapping[str, str]] = None, source="the checkpoint"):
+    """Loads `tensors` ({torch parameter name: array}) into `model`, all or nothing.
+
+    `names`: {our layer name: torch module name} for layers whose names do not follow
+    the rule (dots as underscores). Tensors of the checkpoint that no layer takes are an
+    error too (a classifier of another size, another architecture), except BatchNorm's
+    num_batches_tracked. Returns the number of tensors loaded.
+    """
+    names = dict(names or {})
+    modules = _torch_modules(tensors)
+    by_our_name = {module.replace(".", "_"): module for module in modules}
+    plan, used = [], set()
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        module = names.get(layer.name, by_our_name.get(layer.name))
+        if module is None or module not in modules:
+            raise ValueError(
+                f"{source} has no weights for layer {layer.name!r} ({type(layer).__name__}; looked for torch module "
+                f"{(module or layer.name.replace('_', '.'))!r}). It was saved from another architecture, or with other "
+                "architecture arguments (width, depth, classes, include_top).")
+        arrays = _converted(layer, module, modules[module], source)
+        plan.append((layer, arrays))
+        used.add(module)
+    unexpected = [m for m in modules if m not in used]
+    if unexpected:
+        first = unexpected[0]
+        raise ValueError(
+            f"{source} has weights that no layer of model {model.name!r} takes, first {first!r} "
+            f"({sorted(modules[first])}; {len(unexpected)} module(s) in all). It was saved from another architecture, "
+            "or with a classifier (include_top, classes) the model lacks.")
+    for layer, arrays in plan:
+        layer.set_weights(arrays)
+    return sum(len(a) for _, a in plan)
+
+
+def _torch_modules(tensors) -> Dict[str, Dict[str, np.ndarray]]:
+    """{module: {parameter: array}} in the file's order."""
+    modules: Dict[str, Dict[str, np.ndarray]] = {}
+    for name, array in tensors.items():
+        module, _, parameter = name.rpartition(".")
+        if parameter in TORCH_BOOKKEEPING:
+            continue
+        modules.setdefault(module, {})[parameter] = np.asarray(array)
+    return modules
+
+
+def _converted(layer, module, parameters, source):
+    """The layer's arrays, in its variable order, from the torch module's parameters."""
+    wanted = _torch_names(layer)
+    missing = [p for p in wanted.values() if p not in parameters]
+    extra = sorted(set(parameters) - set(wanted.values()))
+    if missing or extra:
+        raise ValueError(
+            f"{source}: torch module {module!r} has parameters {sorted(parameters)}, but layer {layer.name!r} "
+            f"({type(layer).__name__}) takes {list(wanted.values())}"
+            + (f"; missing {module}.{missing[0]}" if missing else f"; unexpected {module}.{extra[0]}") + ".")
+    arrays = []
+    for variable in layer.weights:
+        key = _variable_key(variable)
+        array = _to_keras_layout(layer, key, parameters[wanted[key]])
+        if tuple(array.shape) != tuple(variable.shape):
+            raise ValueError(
+                f"{source}: tensor {module}.{wanted[key]} has shape {tuple(parameters[wanted[key]].shape)} "
+                f"(as {tuple(array.shape)} in Keras' layout), but layer {layer.name!r} needs {tuple(variable.shape)}. "
+                "Build the model with the architecture arguments (width, classes, ...) the checkpoint was saved with.")
+        arrays.append(array.astype(variable.dtype))
+    return arrays
+
+
+def _variable_key(variable):
+    return variable.path.rsplit("/", 1)[-1] if hasattr(variable, "path") else variable.name.split(":")[0]
+
+
+def _torch_names(layer):
+    """{Keras variable name: torch parameter name} for this layer's variables."""
+    keys = [_variable_key(v) for v in layer.weights]
+    if isinstance(layer, (keras.layers.BatchNormalization,)):
+        return {k: BATCH_NORM[k] for k in keys}
+    if isinstance(layer, keras.layers.LayerNormalization):
+        return {k: {"gamma": "weight", "beta": "bias"}[k] for k in keys}
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
+        return {k: {"kernel": "weight", "depthwise_kernel": "weight", "bias": "bias"}[k] for k in keys}
+    raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) has no known PyTorch layout; "
+                     "its family must load it itself.")
+
+
+def _to_keras_layout(layer, key, array):
+    if key == "depthwise_kernel":  # torch (C*m, 1, kh, kw) -> Keras (kh, kw, C, m)
+        channels = layer.input.shape[-1]
+        return array.reshape(channels, -1, *array.shape[2:]).transpose(2, 3, 0, 1)
+    if key == "kernel" and array.ndim == 4:  # OIHW -> HWIO
+        return array.transpose(2, 3, 1, 0)
+    if key == "kernel" and array.ndim == 2:  # (out, in) -> (in, out)
+        return _unflatten_order(layer, array.T)
+    return array
+
+
+def _unflatten_order(layer, kernel):
+    """A dense layer fed by Flatten of an (H, W, C) map: torch flattened C,H,W."""
+    source = layer.input._keras_history.operation if hasattr(layer.input, "_keras_history") else None
+    if isinstance(source, keras.layers.Flatten) and len(source.input.shape) == 4:
+        h, w, c = source.input.shape[1:]
+        order = np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).reshape(-1)  # Keras row i = torch row order[i]
+        return kernel[order]
+    return kernel
