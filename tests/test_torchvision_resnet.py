@@ -18,3 +18,10 @@ def test_forward_pass_equals_torchvision(tmp_path, torchvision_name, builder):
         model = builder(input_shape=(64, 64, 3), classes=10, include_preprocessing=False, classifier_activation=None)
         load_state_dict(model, read_checkpoint(checkpoint))
         assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+
+
+def test_a_checkpoint_path_as_weights_loads_it(tmp_path):
+    reference = torchvision_reference(tmp_path, "resnet18", num_classes=10)
+    model = kl.ResNet18(weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
+                        include_preprocessing=False, classifier_activation=None)
+    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4

@@ -46,7 +46,7 @@ def check_weights(weights, include_top, classes, available: Optional[str] = None
     if not (isinstance(weights, (str, os.PathLike)) and os.path.exists(weights)):
         raise ValueError(
             f"`weights` must be None (random initialization), 'imagenet', or the path to an existing weights "
-            f"file (.h5, .weights.h5 or .keras); received weights={weights!r}."
+            f"file (.h5, .weights.h5 or .keras, or a PyTorch .pth / .safetensors checkpoint); received weights={weights!r}."
         )
 
 

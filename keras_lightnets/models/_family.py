@@ -19,6 +19,7 @@ a signature `help()` and `inspect` show.
 import dataclasses
 import functools
 import inspect
+import os
 import sys
 from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
@@ -110,6 +111,9 @@ class Family:
     no_imagenet: str = "no ImageNet weights are published for it in a Keras format"
     load_imagenet: Optional[Callable] = None  # load_imagenet(model, path); default: by layer name
     load_weights: Optional[Callable] = None  # load_weights(model, path), for every file
+    # {our layer: torch module} for a PyTorch checkpoint (.pth, .safetensors), where our
+    # layer names are not the publisher's module names with dots as underscores.
+    torch_names: Optional[Callable] = None  # torch_names(model) -> Mapping[str, str]
 
     def signature(self):
         defaults = {**COMMON_DEFAULTS, **self.defaults, **self.knobs}
@@ -140,8 +144,10 @@ class Family:
     def _build(self, args):
         """keras.applications' set-up, the family's graph and head, and the tear-down."""
         path = args["weights"]
+        if path not in (None, "imagenet") and _is_torch_checkpoint(path):
+            return self._build_then_load(args, path, self._load_torch_checkpoint)
         if self.load_weights is not None and path not in (None, "imagenet"):
-            return self._build_then_load(args, path)
+            return self._build_then_load(args, path, self.load_weights)
         _common.check_channels_last()
         knobs = {k: args[k] for k in self.knobs}
         for name, check in self.checks.items():
@@ -171,18 +177,33 @@ class Family:
             imagenet_file=weights_file, taps=taps, features_only=args["features_only"], out_strides=args["out_strides"],
             load_imagenet=self.load_weights or self.load_imagenet)
 
-    def _build_then_load(self, args, path):
-        """A user's file read by `load_weights`: the model is built without it, after the
-        checks Family makes of one, then reads it (with features_only, into the feature
-        extractor, whose layers are the model's)."""
+    def _build_then_load(self, args, path, load):
+        """A user's file read by `load(model, path)`: the model is built without it, after
+        the checks Family makes of one, then reads it (with features_only, into the
+        feature extractor, whose layers are the model's)."""
         _common.check_weights(path, False, args["classes"])  # an existing file, before building
         model = self._build({**args, "weights": None})
         channels = model.inputs[0].shape[-1]
         if channels != 3:
             raise ValueError(f"Pretrained weights expect 3 input channels; received {channels}. "
                              f"Use weights=None for {channels}-channel input.")
-        self.load_weights(model, path)
+        load(model, path)
         return model
+
+    def _load_torch_checkpoint(self, model, path):
+        from keras_lightnets.weights import load_state_dict
+        from keras_lightnets.weights import read_checkpoint
+
+        names = self.torch_names(model) if self.torch_names else None
+        load_state_dict(model, read_checkpoint(path), names=names, source=repr(os.fspath(path)))
+
+
+def _is_torch_checkpoint(path):
+    """A PyTorch checkpoint or .safetensors file, by its content (Keras files go on as before)."""
+    from keras_lightnets.weights import file_format
+
+    return isinstance(path, (str, os.PathLike)) and os.path.isfile(path) and file_format(path) in (
+        "torch-zip", "torch-legacy", "safetensors")
 
 
 def _call(function, *inputs, arguments):
