@@ -82,7 +82,7 @@ def _converted(layer, module, parameters, source):
     arrays = []
     for variable in layer.weights:
         key = _variable_key(variable)
-        array = _to_keras_layout(layer, key, parameters[wanted[key]])
+        array = _to_keras_layout(layer, key, parameters[wanted[key]], tuple(variable.shape))
         if tuple(array.shape) != tuple(variable.shape):
             raise ValueError(
                 f"{source}: tensor {module}.{wanted[key]} has shape {tuple(parameters[wanted[key]].shape)} "
@@ -109,10 +109,9 @@ def _torch_names(layer):
                      "its family must load it itself.")
 
 
-def _to_keras_layout(layer, key, array):
-    if key == "depthwise_kernel":  # torch (C*m, 1, kh, kw) -> Keras (kh, kw, C, m)
-        channels = layer.input.shape[-1]
-        return array.reshape(channels, -1, *array.shape[2:]).transpose(2, 3, 0, 1)
+def _to_keras_layout(layer, key, array, keras_shape):
+    if isinstance(layer, keras.layers.DepthwiseConv2D) and key != "bias":  # (C*m, 1, kh, kw) -> (kh, kw, C, m)
+        return array.reshape(keras_shape[2], -1, *array.shape[2:]).transpose(2, 3, 0, 1)
     if key == "kernel" and array.ndim == 4:  # OIHW -> HWIO
         return array.transpose(2, 3, 1, 0)
     if key == "kernel" and array.ndim == 2:  # (out, in) -> (in, out)
