@@ -210,24 +210,29 @@ def _read_torch_legacy(path):
         for key in keys:
             storage = storages[str(key)]
             (numel,) = struct.unpack("<q", f.read(8))
-            itemsize = _dtype(storage.type_name).itemsize
+            itemsize = _stored_dtype(STORAGE_DTYPES[storage.type_name]).itemsize
             storage.array = _from_bytes(f.read(numel * itemsize), storage.type_name, path, numel)
     return obj
 
 
-def _dtype(type_name):
-    dtype = STORAGE_DTYPES[type_name]
-    return np.dtype(np.uint16 if dtype == "bfloat16" else dtype)
+def _stored_dtype(dtype):
+    """How an element is stored: NumPy has no bfloat16, so its 16 bits are read as uint16."""
+    return np.dtype(np.uint16 if dtype == "bfloat16" else dtype).newbyteorder("<")
+
+
+def _decoded(raw, dtype):
+    """The little-endian bytes `raw` as an array of `dtype` (bfloat16 widened to float32)."""
+    array = np.frombuffer(raw, dtype=_stored_dtype(dtype))
+    if dtype == "bfloat16":  # bfloat16 is float32's upper half
+        return (array.astype(np.uint32) << 16).view(np.float32)
+    return array
 
 
 def _from_bytes(raw, type_name, path, numel=None):
-    dtype = _dtype(type_name)
-    if numel is not None and len(raw) != numel * dtype.itemsize or len(raw) % dtype.itemsize:
+    itemsize = _stored_dtype(STORAGE_DTYPES[type_name]).itemsize
+    if numel is not None and len(raw) != numel * itemsize or len(raw) % itemsize:
         raise ValueError(f"{path!r} is truncated: a storage holds {len(raw)} bytes")
-    array = np.frombuffer(raw, dtype=dtype.newbyteorder("<"))
-    if STORAGE_DTYPES[type_name] == "bfloat16":  # bfloat16 is float32's upper half
-        return (array.astype(np.uint32) << 16).view(np.float32)
-    return array
+    return _decoded(raw, STORAGE_DTYPES[type_name])
 
 
 def _state_dict(obj, path):
@@ -265,11 +270,7 @@ def _read_safetensors(path):
         begin, end = entry["data_offsets"]
         dtype = SAFETENSORS_DTYPES[entry["dtype"]]
         raw = data[begin:end]
-        itemsize = 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
-        if end > len(data) or len(raw) != int(np.prod(entry["shape"], dtype=np.int64)) * itemsize:
+        if end > len(data) or len(raw) != int(np.prod(entry["shape"], dtype=np.int64)) * _stored_dtype(dtype).itemsize:
             raise ValueError(f"{path!r} is truncated or corrupt: tensor {name!r} does not fit its bytes")
-        array = np.frombuffer(raw, dtype=np.dtype(np.uint16 if dtype == "bfloat16" else dtype).newbyteorder("<"))
-        if dtype == "bfloat16":
-            array = (array.astype(np.uint32) << 16).view(np.float32)
-        tensors[name] = array.reshape(entry["shape"]).copy()
+        tensors[name] = _decoded(raw, dtype).reshape(entry["shape"]).copy()
     return tensors

@@ -93,18 +93,18 @@ def _converted(layer, module, parameters, source):
 
 
 def _variable_key(variable):
-    return variable.path.rsplit("/", 1)[-1] if hasattr(variable, "path") else variable.name.split(":")[0]
+    return variable.path.rsplit("/", 1)[-1]  # "layer/kernel" -> "kernel"
 
 
 def _torch_names(layer):
     """{Keras variable name: torch parameter name} for this layer's variables."""
     keys = [_variable_key(v) for v in layer.weights]
-    if isinstance(layer, (keras.layers.BatchNormalization,)):
+    if isinstance(layer, keras.layers.BatchNormalization):
         return {k: BATCH_NORM[k] for k in keys}
     if isinstance(layer, keras.layers.LayerNormalization):
         return {k: {"gamma": "weight", "beta": "bias"}[k] for k in keys}
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
-        return {k: {"kernel": "weight", "depthwise_kernel": "weight", "bias": "bias"}[k] for k in keys}
+        return {k: {"kernel": "weight", "bias": "bias"}[k] for k in keys}  # Keras 3 names a depthwise kernel "kernel" too
     raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) has no known PyTorch layout; "
                      "its family must load it itself.")
 
