@@ -2,6 +2,8 @@
 
 from keras import layers
 
+from keras_lightnets.layers.padding import pad_for
+
 # Activation kinds the papers use, by the short names their tables use.
 _ACTIVATIONS = {
     "relu": lambda name: layers.ReLU(name=name),
@@ -49,10 +51,13 @@ def conv_bn_act(
     act_name=None,
     bn_epsilon=1e-3,
     bn_momentum=0.999,
+    padding="same",
 ):
-    """Conv2D (no bias) -> BatchNormalization -> activation (None for linear)."""
+    """Conv2D (no bias) -> BatchNormalization -> activation (None for linear).
+    `padding`: "same" (TensorFlow's) or "symmetric" (PyTorch's; see layers.padding)."""
+    x, conv_padding = pad_for(x, kernel_size, strides, padding, f"{name}_pad")
     x = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding="same", use_bias=False, name=name
+        filters, kernel_size, strides=strides, padding=conv_padding, use_bias=False, name=name
     )(x)
     x = batch_norm(x, bn_name or f"{name}_bn", bn_epsilon, bn_momentum)
     if act is not None:

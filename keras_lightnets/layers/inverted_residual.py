@@ -19,6 +19,7 @@ from keras_lightnets.layers.blocks import activation
 from keras_lightnets.layers.blocks import batch_norm
 from keras_lightnets.layers.blocks import make_divisible
 from keras_lightnets.layers.blocks import squeeze_excite
+from keras_lightnets.layers.padding import pad_for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,11 +74,14 @@ def inverted_residual(
     bn_momentum=0.999,
     skip=True,
     drop_rate=0.0,
+    padding="same",
 ):
     """`skip=False` drops the identity shortcut (MnasNet's "noskip" first block);
     `drop_rate` > 0 drops the residual branch per sample while training (drop-connect,
     Huang et al.'s stochastic depth as the EfficientNet code does it: a Dropout whose
-    noise is shared over height, width and channels, keras.applications' layer)."""
+    noise is shared over height, width and channels, keras.applications' layer);
+    `padding` of the strided depthwise convolution: "same" (TensorFlow's) or
+    "symmetric" (PyTorch's), see layers.padding."""
     in_filters = x.shape[-1]
     shortcut = x
 
@@ -91,8 +95,9 @@ def inverted_residual(
 
     # "same" padding is TF-slim's choice; for every static input size it pads exactly
     # as keras.applications' explicit ZeroPadding2D + "valid", with one op fewer.
+    x, depthwise_padding = pad_for(x, kernel_size, stride, padding, name("depthwise_pad"))
     x = layers.DepthwiseConv2D(
-        kernel_size, strides=stride, padding="same", use_bias=False, name=name("depthwise")
+        kernel_size, strides=stride, padding=depthwise_padding, use_bias=False, name=name("depthwise")
     )(x)
     x = batch_norm(x, name("depthwise_bn"), bn_epsilon, bn_momentum)
     x = activation(x, act, name("depthwise_act"))

@@ -30,6 +30,7 @@ class BlockStyle:
     se_style: SqueezeExciteStyle = SqueezeExciteStyle()
     bn_epsilon: float = 1e-3
     bn_momentum: float = 0.999
+    padding: str = "same"  # of strided convolutions: "same" (TensorFlow's) or "symmetric" (PyTorch's)
 
 
 def blocks_from_stages(stages: Sequence[Stage], act=None):
@@ -69,6 +70,7 @@ def walk_blocks(x, blocks: Sequence[Stage], alpha, style: BlockStyle, taps, stri
             bn_momentum=style.bn_momentum,
             skip=block.skip,
             drop_rate=drop_connect_rate * index / len(blocks),
+            padding=style.padding,
         )
     return x, stride
 
@@ -106,14 +108,17 @@ def stage_prefixes(stages: Sequence[Stage]):
     return tuple(f"block{i + 1}{_stage_letters(j)}_" for i, stage in enumerate(stages) for j in range(stage.repeats))
 
 
-def scaled_net_graph(x, taps, net: ScalableNet, *, act, se_style, drop_connect_rate=0.0):
+def scaled_net_graph(x, taps, net: ScalableNet, *, act, se_style, drop_connect_rate=0.0, padding="same",
+                     bn_epsilon=BN_EPSILON):
     """Stem conv, `net`'s stages, top conv (EfficientNet's layer names), taps at
-    every stride. `net` is already scaled: its widths are built as they are."""
-    bn = {"bn_epsilon": BN_EPSILON, "bn_momentum": BN_MOMENTUM}
+    every stride. `net` is already scaled: its widths are built as they are.
+    `padding` of the strided convolutions: "same" (TensorFlow's) or "symmetric"
+    (PyTorch's, for torchvision's weights, with its `bn_epsilon`)."""
+    bn = {"bn_epsilon": bn_epsilon, "bn_momentum": BN_MOMENTUM}
     x = conv_bn_act(x, net.stem, 3, strides=2, act=act, name="stem_conv", bn_name="stem_bn",
-                    act_name="stem_activation", **bn)
+                    act_name="stem_activation", padding=padding, **bn)
     style = BlockStyle(naming=BlockNaming(prefix=stage_prefixes(net.stages).__getitem__, suffixes=SUFFIXES),
-                       round_filters=lambda filters, _: filters, se_style=se_style, **bn)
+                       round_filters=lambda filters, _: filters, se_style=se_style, padding=padding, **bn)
     x, stride = walk_blocks(x, blocks_from_stages(net.stages, act), 1.0, style, taps, stride=2,
                             drop_connect_rate=drop_connect_rate)
     x = conv_bn_act(x, net.head, 1, act=act, name="top_conv", bn_name="top_bn", act_name="top_activation", **bn)

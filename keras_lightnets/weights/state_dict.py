@@ -5,7 +5,8 @@ Each weighted Keras layer is paired with one torch module by name: the torch mod
 module names get this for free; others pass `names`, {our layer: torch module}).
 Arrays change layout on the way: convolutions OIHW -> HWIO, depthwise -> HW C 1,
 dense (out, in) -> (in, out), with a dense layer fed by a flattened feature map also
-reordered from torch's C,H,W flattening to Keras' H,W,C.
+reordered from torch's C,H,W flattening to Keras' H,W,C; a Linear into a 1x1 Conv2D
+(keras.applications' heads on a pooled 1x1 map) -> (1, 1, in, out).
 
 Every layer is checked before any is assigned: a file of another architecture is an
 error that names the first missing, unexpected or mis-shaped tensor, and leaves the
@@ -114,6 +115,8 @@ def _to_keras_layout(layer, key, array, keras_shape):
         return array.reshape(keras_shape[2], -1, *array.shape[2:]).transpose(2, 3, 0, 1)
     if key == "kernel" and array.ndim == 4:  # OIHW -> HWIO
         return array.transpose(2, 3, 1, 0)
+    if key == "kernel" and array.ndim == 2 and len(keras_shape) == 4:  # a Linear as a 1x1 Conv2D on a pooled map
+        return array.T.reshape(keras_shape)
     if key == "kernel" and array.ndim == 2:  # (out, in) -> (in, out)
         return _unflatten_order(layer, array.T)
     return array
