@@ -27,17 +27,18 @@ def _import_api():
     from keras_lightnets.registry import ModelInfo
     from keras_lightnets.registry import create_model
     from keras_lightnets.registry import list_models
+    from keras_lightnets.registry import list_pretrained
     from keras_lightnets.registry import model_info
     from keras_lightnets.registry import register_model
 
     names.update({name: getattr(models, name) for name in models.__all__})
     names.update(Profile=Profile, profile=profile, ModelInfo=ModelInfo, create_model=create_model,
-                 list_models=list_models, model_info=model_info, register_model=register_model)
+                 list_models=list_models, list_pretrained=list_pretrained, model_info=model_info, register_model=register_model)
     names["MobileNetV1"] = models.MobileNet  # the name the paper series uses
     names["ResNeXt50"] = models.ResNeXt50_32x4d  # the paper's ResNeXt-50, 32x4d
     names["__all__"] = [
         *models.__all__, "MobileNetV1", "ResNeXt50",
-        "Profile", "profile", "ModelInfo", "create_model", "list_models", "model_info", "register_model",
+        "Profile", "profile", "ModelInfo", "create_model", "list_models", "list_pretrained", "model_info", "register_model",
     ]
 
 

@@ -6,7 +6,7 @@ import fnmatch
 import json
 import os
 import pprint
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,11 +26,23 @@ class ModelInfo:
     reference: Optional[str]  # the reference implementation ours matches, if any
     note: str = ""  # where the published figures disagree with the architecture, and why
     measured: Optional[Any] = None  # a keras_lightnets.profiling.Profile, when asked for
+    # keras_imagenet(): whether its family loads keras.applications' ImageNet file for it
+    # (asked when needed: a family's ImageNet table may be defined below its variants).
+    keras_imagenet: Callable[[], bool] = dataclasses.field(default=lambda: False, repr=False, compare=False)
+
+    @property
+    def weights(self) -> Tuple[Any, ...]:
+        """Its published weight sets (keras_lightnets.weights.sets.WeightSet)."""
+        from keras_lightnets.weights import sets as weight_set_table  # deferred: keras_lightnets.weights loads Keras
+
+        return weight_set_table.weight_sets(self.name, self.keras_imagenet())
 
     def to_dict(self):
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("builder", "measured")}
+        hidden = ("builder", "measured", "keras_imagenet")
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in hidden}
         out["builder"] = self.builder.__name__
         out["defaults"] = dict(self.defaults)
+        out["weights"] = [s.to_dict() for s in self.weights]
         if self.measured is not None:
             out["measured"] = self.measured.to_dict()
         return out
@@ -39,11 +51,15 @@ class ModelInfo:
 _REGISTRY: Dict[str, ModelInfo] = {}
 
 
-def register_model(name, builder, *, defaults=None, **info):
-    """Registers `builder` (called with `defaults` merged under the user's kwargs)."""
+def register_model(name, builder, *, defaults=None, keras_imagenet=False, **info):
+    """Registers `builder` (called with `defaults` merged under the user's kwargs), with
+    its published weight sets (`keras_imagenet`: its family loads keras.applications'
+    ImageNet file for it)."""
     if name in _REGISTRY:
         raise ValueError(f"Model {name!r} is already registered.")
-    _REGISTRY[name] = ModelInfo(name=name, builder=builder, defaults=dict(defaults or {}), **info)
+    has_keras = keras_imagenet if callable(keras_imagenet) else (lambda: keras_imagenet)
+    _REGISTRY[name] = ModelInfo(name=name, builder=builder, defaults=dict(defaults or {}),
+                                keras_imagenet=has_keras, **info)
 
 
 def list_models(pattern="*") -> List[str]:
@@ -64,16 +80,46 @@ def _lookup(name) -> ModelInfo:
     return _REGISTRY[name]
 
 
+def list_pretrained(pattern="*") -> List[Tuple[str, str]]:
+    """(model, weight set) for every published set of the models matching `pattern`,
+    e.g. list_pretrained("mobilenet*"); pass the set's name as `weights=`."""
+    return [(name, s.name) for name in list_models(pattern) for s in _REGISTRY[name].weights]
+
+
+def resolve_weight_set(name, args):
+    """`args` with a weight-set name in args["weights"] replaced by the set's local file
+    (downloaded once) and the architecture knobs it was trained with. A set's own
+    classifier has its classes: another class count needs include_top=False."""
+    from keras_lightnets.weights import sets as weight_set_table
+
+    weights = args.get("weights")
+    if not weight_set_table.is_set_name(weights) or weights == "imagenet" or os.path.exists(weights):
+        return args
+    info = _lookup(name)
+    chosen = weight_set_table.find(name, info.weights, weights)
+    has_top = args.get("include_top", True) and not args.get("features_only", False)
+    if has_top and args.get("classes", 1000) != chosen.classes:
+        raise ValueError(f"weights={weights!r} has a {chosen.classes}-class classifier; received classes="
+                         f"{args['classes']}. For your own classes use include_top=False and add a head "
+                         "(or weights=None).")
+    clash = {k: args[k] for k, v in chosen.knobs.items() if args.get(k, v) != v}
+    if clash:
+        raise ValueError(f"weights={weights!r} was trained with {dict(chosen.knobs)}; received {clash}.")
+    return {**args, **chosen.knobs, "weights": chosen.fetch()}
+
+
 def create_model(name, **kwargs):
     """Builds a registered model.
 
     Unlike the class-style builders (which keep keras.applications' defaults),
     registry models are uniform: they take [0, 255] pixels
     (`include_preprocessing=True`) at the paper's resolution unless told otherwise,
-    so one input pipeline and one converter call fit all of them.
+    so one input pipeline and one converter call fit all of them. `weights`: None,
+    a weight set's name (list_pretrained(); "torchvision" alone: its default set) or
+    a file.
     """
     info = _lookup(name)
-    args = {"include_preprocessing": True, **info.defaults, **kwargs}
+    args = resolve_weight_set(name, {"include_preprocessing": True, **info.defaults, **kwargs})
     if args.get("input_shape") is None and args.get("input_tensor") is None:
         args["input_shape"] = (info.default_size, info.default_size, 3)
     args.setdefault("name", name)

@@ -20,6 +20,7 @@ ARCHITECTURES = [
     # 69 M parameters, a 270 MB checkpoint: ResNeXt's bottleneck at another width, make test-all
     pytest.param("wide_resnet50_2", "wide_resnet50_2", marks=pytest.mark.slow),
     ("shufflenet_v2_x0_5", "shufflenet_v2_x0_5"), ("shufflenet_v2_x1_0", "shufflenet_v2_x1_0"),
+    ("shufflenet_v2_x1_5", "shufflenet_v2_x1_5"), ("shufflenet_v2_x2_0", "shufflenet_v2_x2_0"),
     ("squeezenet1_0", "squeezenet1_0"), ("squeezenet1_1", "squeezenet1_1"),
 ]
 

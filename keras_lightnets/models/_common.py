@@ -47,6 +47,9 @@ def check_weights(weights, include_top, classes, available: Optional[str] = None
         raise ValueError(
             f"`weights` must be None (random initialization), 'imagenet', or the path to an existing weights "
             f"file (.h5, .weights.h5 or .keras, or a PyTorch .pth / .safetensors checkpoint); received weights={weights!r}."
+            + (" Weight sets such as 'torchvision' are published per model: use a named variant "
+               "(kl.ResNet18(weights='torchvision')) or kl.create_model(name, weights=...); "
+               "kl.list_pretrained() lists them." if isinstance(weights, str) and os.path.sep not in weights else "")
         )
 
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 from keras_lightnets.models import _common
 from keras_lightnets.registry import register_model
+from keras_lightnets.registry import resolve_weight_set
 
 # keras.applications' arguments that every family takes; what they mean is the same
 # in every family (see _common).
@@ -145,7 +146,8 @@ class Family:
         """keras.applications' set-up, the family's graph and head, and the tear-down."""
         path = args["weights"]
         if path not in (None, "imagenet") and _is_torch_checkpoint(path):
-            return self._build_then_load(args, path, self._load_torch_checkpoint)
+            has_top = args["include_top"] and not args["features_only"]
+            return self._build_then_load(args, path, functools.partial(self._load_torch_checkpoint, has_top=has_top))
         if self.load_weights is not None and path not in (None, "imagenet"):
             return self._build_then_load(args, path, self.load_weights)
         _common.check_channels_last()
@@ -190,12 +192,25 @@ class Family:
         load(model, path)
         return model
 
-    def _load_torch_checkpoint(self, model, path):
+    def _load_torch_checkpoint(self, model, path, has_top=True):
         from keras_lightnets.weights import load_state_dict
         from keras_lightnets.weights import read_checkpoint
 
         names = self.torch_names(model) if self.torch_names else None
-        load_state_dict(model, read_checkpoint(path), names=names, source=repr(os.fspath(path)))
+        tensors = read_checkpoint(path)
+        if not has_top:  # include_top=False / features_only: the file's classifier stays out
+            wanted = {names.get(layer.name, layer.name) if names else layer.name for layer in model.layers}
+            tensors = {k: v for k, v in tensors.items()
+                       if k.rpartition(".")[0] in wanted or k.rpartition(".")[0].replace(".", "_") in wanted}
+        load_state_dict(model, tensors, names=names, source=repr(os.fspath(path)))
+
+
+def _has_keras_imagenet(builder, fixed):
+    """Whether the family loads keras.applications' ImageNet file for these knobs."""
+    family = getattr(builder, "family", None)
+    if family is None or family.imagenet is None:
+        return False
+    return family.imagenet({**family.knobs, **{k: v for k, v in fixed.items() if k in family.knobs}}, None, True)[1] is None
 
 
 def _is_torch_checkpoint(path):
@@ -257,10 +272,11 @@ def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_n
             except TypeError as error:
                 raise TypeError(f"{function.__name__}: {error}. Its arguments: {', '.join(names)}.") from None
             bound.apply_defaults()
-            return builder(**bound.arguments, **knobs)
+            return builder(**resolve_weight_set(registry_name, {**bound.arguments, **knobs}))
 
         build.__signature__ = signature
-        register_model(registry_name, builder, defaults={**knobs, **defaults}, **figures)
+        register_model(registry_name, builder, defaults={**knobs, **defaults},
+                       keras_imagenet=functools.partial(_has_keras_imagenet, builder, {**knobs, **defaults}), **figures)
         sys.modules[function.__module__].__dict__.setdefault("__all__", []).append(function.__name__)
         return build
 

@@ -1,0 +1,132 @@
+"""Each model's published weight sets, in one place (torchvision's `Weights` enums are
+the model): where the file is, its hash and license, the architecture and the
+preprocessing it was trained with, and the publisher's ImageNet figures.
+
+Set names:
+- "imagenet": keras.applications' files (loaded by layer name, as keras.applications does);
+- "torchvision.<ENUM>" (e.g. "torchvision.IMAGENET1K_V2"): torchvision 0.14's checkpoints,
+  read without torch; "torchvision" alone is torchvision's DEFAULT set for the model.
+
+A torchvision set is offered only for architectures whose forward pass the test suite
+checks against torchvision's own (tests/test_torchvision_reference*.py): TORCHVISION
+below lists them, with the architecture knobs the checkpoint needs.
+
+Pure data and the standard library: `lightnets list` reads it without TensorFlow.
+"""
+
+import dataclasses
+import functools
+from typing import Any, Mapping, Optional, Tuple
+
+from keras_lightnets.weights import torchvision_sets
+
+# our registry name -> (torchvision model, the knobs its checkpoints were trained with):
+# the architectures tests/test_torchvision_reference*.py check against torchvision 0.14.
+TORCHVISION = {
+    "resnet18": ("resnet18", {}),
+    "resnext50_32x4d": ("resnext50_32x4d", {}),
+    "wide_resnet50_2": ("wide_resnet50_2", {}),
+    "shufflenet_v2_x0_5": ("shufflenet_v2_x0_5", {}),
+    "shufflenet_v2_x1_0": ("shufflenet_v2_x1_0", {}),
+    "shufflenet_v2_x1_5": ("shufflenet_v2_x1_5", {}),
+    "shufflenet_v2_x2_0": ("shufflenet_v2_x2_0", {}),
+    "squeezenet1_0": ("squeezenet1_0", {}),
+    "squeezenet1_1": ("squeezenet1_1", {}),
+}
+TORCHVISION_LICENSE = ("torchvision's code is BSD-3-Clause; the weights were trained on ImageNet-1k, whose terms "
+                       "allow non-commercial research and education only")
+
+# keras.applications' ImageNet files: (its builder, top-1 %, top-5 %) as the table at
+# https://keras.io/api/applications/ gives them (None: the table has no row for it).
+KERAS_APPLICATIONS = {
+    "xception": ("Xception", 79.0, 94.5), "vgg16": ("VGG16", 71.3, 90.1), "vgg19": ("VGG19", 71.3, 90.0),
+    "resnet50": ("ResNet50", 74.9, 92.1), "resnet101": ("ResNet101", 76.4, 92.8), "resnet152": ("ResNet152", 76.6, 93.1),
+    "resnet50_v2": ("ResNet50V2", 76.0, 93.0), "resnet101_v2": ("ResNet101V2", 77.2, 93.8),
+    "resnet152_v2": ("ResNet152V2", 78.0, 94.2), "inception_v3": ("InceptionV3", 77.9, 93.7),
+    "mobilenet_v1": ("MobileNet", 70.4, 89.5), "mobilenet_v2": ("MobileNetV2", 71.3, 90.1),
+    "densenet121": ("DenseNet121", 75.0, 92.3), "densenet169": ("DenseNet169", 76.2, 93.2),
+    "densenet201": ("DenseNet201", 77.3, 93.6),
+    **{f"efficientnet_b{i}": (f"EfficientNetB{i}", top1, top5) for i, (top1, top5) in enumerate(
+        [(77.1, 93.3), (79.1, 94.4), (80.1, 94.9), (81.6, 95.7), (82.9, 96.4), (83.6, 96.7), (84.0, 96.8), (84.3, 97.0)])},
+}
+KERAS_APPLICATIONS_TABLE = "https://keras.io/api/applications/ (table 'Available models')"
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightSet:
+    """One published set of trained weights for one model."""
+
+    model: str  # our registry name
+    name: str  # "imagenet", "torchvision.IMAGENET1K_V1", ...
+    source: str  # who published it, and as what
+    url: Optional[str]  # None: the family picks keras.applications' file by configuration
+    sha256_prefix: Optional[str]
+    license: str
+    knobs: Mapping[str, Any]  # the architecture the weights were trained on
+    preprocessing: Mapping[str, Any]  # resize, crop, interpolation, mean and std of [0, 1] pixels
+    top1: Optional[float]  # the publisher's ImageNet-1k val top-1 / top-5, %
+    top5: Optional[float]
+    figures_source: str
+    classes: int = 1000
+    default: bool = False  # the set "torchvision" alone names
+
+    @property
+    def class_names(self) -> Tuple[str, ...]:
+        from keras_lightnets.weights.imagenet_classes import IMAGENET_CLASSES
+
+        return IMAGENET_CLASSES
+
+    def fetch(self, progress=True):
+        """The local checkpoint, downloaded once (hash-checked) into the cache."""
+        from keras_lightnets.weights.download import fetch
+
+        return fetch(self.url, self.sha256_prefix, progress=progress)
+
+    def to_dict(self):
+        return {f.name: (dict(v) if isinstance(v := getattr(self, f.name), Mapping) else v)
+                for f in dataclasses.fields(self)}
+
+
+@functools.lru_cache(maxsize=None)
+def weight_sets(model, keras_imagenet=False) -> Tuple[WeightSet, ...]:
+    """Every set published for our registry model `model`; `keras_imagenet`: its family
+    loads keras.applications' files for it (weights="imagenet")."""
+    found = []
+    if keras_imagenet or model in KERAS_APPLICATIONS:
+        builder, top1, top5 = KERAS_APPLICATIONS.get(model, (None, None, None))
+        builder = builder or "the family's builder"
+        found.append(WeightSet(
+            model, "imagenet", f"keras.applications.{builder}", None, None,
+            "keras.applications' weights are Apache-2.0 (ImageNet-1k's terms apply to the data)", {},
+            {"normalization": f"keras.applications' preprocess_input for {builder}, applied in the graph "
+                              "(include_preprocessing=True)"},
+            top1, top5, KERAS_APPLICATIONS_TABLE if top1 else "keras.io's table has no row for this configuration"))
+    if model in TORCHVISION:
+        torchvision_model, knobs = TORCHVISION[model]
+        for enum, entry in torchvision_sets.SETS[torchvision_model].items():
+            found.append(WeightSet(
+                model, f"torchvision.{enum}", f"torchvision {torchvision_sets.TORCHVISION_VERSION} "
+                f"{torchvision_model} weights {enum} ({entry['recipe']})", entry["url"], entry["sha256_prefix"],
+                TORCHVISION_LICENSE, dict(knobs), dict(entry["transform"]), entry["top1"], entry["top5"],
+                f"torchvision {torchvision_sets.TORCHVISION_VERSION}'s Weights.meta['_metrics']", default=entry["default"]))
+    return tuple(found)
+
+
+SOURCES = ("imagenet", "torchvision")
+
+
+def find(model, sets: Tuple[WeightSet, ...], name) -> WeightSet:
+    """The set `name` ("torchvision" alone: the default one) of `model`, or an error
+    listing the sets it has."""
+    wanted = [s for s in sets if s.name == name or (name == "torchvision" and s.default and s.name.startswith("torchvision."))]
+    if wanted:
+        return wanted[0]
+    names = [s.name for s in sets] + (["torchvision"] if any(s.name.startswith("torchvision.") for s in sets) else [])
+    raise ValueError(f"{model} has no weight set {name!r}; its sets: {sorted(names) or 'none'} "
+                     "(keras_lightnets.list_pretrained() lists every model's). Or pass the path of a weights file.")
+
+
+def is_set_name(weights):
+    """A string naming a weight set rather than a file (a path may still be a file)."""
+    return isinstance(weights, str) and (weights in SOURCES or weights.split(".", 1)[0] in SOURCES[1:]
+                                         or weights == "timm" or weights.startswith("timm."))

@@ -1,0 +1,114 @@
+"""Published weight sets by name: kl.list_pretrained, model_info(...).weights, and
+create_model(..., weights="torchvision") downloading (here from a file:// URL the test
+writes: this machine has no network), checking the hash, caching, and loading."""
+
+import hashlib
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from torch_reference import relative_difference
+from torch_reference import torchvision_reference
+
+import keras_lightnets as kl
+from keras_lightnets.weights import download
+from keras_lightnets.weights import sets
+from keras_lightnets.weights import torchvision_sets
+
+TESTS = pathlib.Path(__file__).parent
+
+
+def test_every_torchvision_set_is_on_an_architecture_the_suite_checks_against_torchvision():
+    checked = "".join(p.read_text() for p in TESTS.glob("test_torchvision_reference*.py"))
+    for ours, (torchvision_name, _) in sets.TORCHVISION.items():
+        assert f'"{torchvision_name}"' in checked, f"{ours}: no reference test runs torchvision's {torchvision_name}"
+        assert torchvision_name in torchvision_sets.SETS
+
+
+def test_list_pretrained_and_model_info_name_each_set_with_its_figures():
+    assert ("resnet18", "torchvision.IMAGENET1K_V1") in kl.list_pretrained("resnet*")
+    assert ("mobilenet_v2", "imagenet") in kl.list_pretrained("mobilenet*")
+    assert all(name.startswith("shufflenet") for name, _ in kl.list_pretrained("shufflenet*"))
+    (resnet18,) = [s for s in kl.model_info("resnet18").weights if s.name.startswith("torchvision")]
+    # torchvision 0.14's ResNet18_Weights.IMAGENET1K_V1, as its enum gives them
+    assert (resnet18.url, resnet18.sha256_prefix, resnet18.top1, resnet18.top5) == (
+        "https://download.pytorch.org/models/resnet18-f37072fd.pth", "f37072fd", 69.758, 89.078)
+    assert resnet18.preprocessing == {"resize": 256, "crop": 224, "interpolation": "bilinear",
+                                      "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    assert len(resnet18.class_names) == 1000 and resnet18.class_names[281] == "tabby"
+    (keras_set,) = [s for s in kl.model_info("mobilenet_v2").weights if s.name == "imagenet"]
+    assert (keras_set.top1, keras_set.top5) == (71.3, 90.1)  # keras.io's table
+
+
+def test_an_unknown_set_or_a_pretrained_classifier_of_another_size_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"resnet18 has no weight set 'torchvision.IMAGENET1K_V9'; its sets: "
+                                         r"\['torchvision', 'torchvision.IMAGENET1K_V1'\]"):
+        kl.create_model("resnet18", weights="torchvision.IMAGENET1K_V9")
+    with pytest.raises(ValueError, match="has no weight set 'torchvision'; its sets: none"):
+        kl.create_model("zfnet", weights="torchvision")
+    with pytest.raises(ValueError, match="1000-class classifier; received classes=10. For your own classes use "
+                                         "include_top=False"):
+        kl.create_model("resnet18", weights="torchvision", classes=10)
+
+
+@pytest.fixture
+def served_resnet18(tmp_path, monkeypatch):
+    """torchvision's resnet18 (random weights, 1000 classes) published at a file:// URL
+    in place of download.pytorch.org, and an empty cache."""
+    reference = torchvision_reference(tmp_path, "resnet18", size=64)
+    digest = hashlib.sha256(reference.checkpoint.read_bytes()).hexdigest()
+    entry = {**torchvision_sets.SETS["resnet18"]["IMAGENET1K_V1"],
+             "url": reference.checkpoint.as_uri(), "sha256_prefix": digest[:8]}
+    monkeypatch.setitem(torchvision_sets.SETS, "resnet18", {"IMAGENET1K_V1": entry})
+    monkeypatch.setenv(download.CACHE_ENV, str(tmp_path / "cache"))
+    sets.weight_sets.cache_clear()
+    yield reference
+    sets.weight_sets.cache_clear()
+
+
+def test_weights_torchvision_downloads_once_checks_the_hash_and_gives_torchvisions_logits(served_resnet18):
+    reference = served_resnet18
+    model = kl.create_model("resnet18", weights="torchvision", input_shape=(64, 64, 3), include_preprocessing=False,
+                            classifier_activation=None)
+    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert os.listdir(download.cache_dir()) == [reference.checkpoint.name]  # cached, no temporary left
+    reference.checkpoint.unlink()  # the cache serves it from now on, through the class-style builder too
+    again = kl.ResNet18(weights="torchvision.IMAGENET1K_V1", input_shape=(64, 64, 3), include_preprocessing=False,
+                        classifier_activation=None)
+    assert relative_difference(again.predict(reference.images, verbose=0), reference.logits) < 1e-4
+
+
+def test_without_the_classifier_the_backbone_loads_and_the_files_classifier_stays_out(served_resnet18):
+    features = kl.create_model("resnet18", weights="torchvision", include_top=False, input_shape=(64, 64, 3))
+    from keras_lightnets.weights import read_checkpoint
+
+    tensors = read_checkpoint(served_resnet18.checkpoint)
+    np.testing.assert_array_equal(features.get_layer("conv1").get_weights()[0],
+                                  tensors["conv1.weight"].transpose(2, 3, 1, 0))
+    assert not any(layer.name == "fc" for layer in features.layers)
+
+
+def test_a_download_whose_hash_differs_is_an_error_and_nothing_is_cached(served_resnet18, monkeypatch):
+    entry = {**torchvision_sets.SETS["resnet18"]["IMAGENET1K_V1"], "sha256_prefix": "00000000"}
+    monkeypatch.setitem(torchvision_sets.SETS, "resnet18", {"IMAGENET1K_V1": entry})
+    sets.weight_sets.cache_clear()
+    with pytest.raises(ValueError, match=r"has SHA-256 [0-9a-f]{64}, not the published 00000000\.\.\.: the download "
+                                         "was damaged or the file changed. Nothing was kept"):
+        kl.create_model("resnet18", weights="torchvision", input_shape=(64, 64, 3))
+    assert os.listdir(download.cache_dir()) == []
+
+
+def test_no_network_names_the_url_and_where_to_put_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv(download.CACHE_ENV, str(tmp_path))
+    with pytest.raises(OSError, match=r"Could not download file:///nonexistent/resnet18-f37072fd.pth \(.*\)\. Without "
+                                      r"network access, download the file elsewhere and pass its path as weights=, or "
+                                      rf"put it in {tmp_path}"):
+        download.fetch("file:///nonexistent/resnet18-f37072fd.pth", "f37072fd", progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_family_builder_given_a_set_name_points_to_the_named_variants():
+    with pytest.raises(ValueError, match=r"Weight sets such as 'torchvision' are published per model: use a named "
+                                         r"variant \(kl.ResNet18\(weights='torchvision'\)\) or kl.create_model"):
+        kl.ResNet(depth=18, weights="torchvision", input_shape=(64, 64, 3))
