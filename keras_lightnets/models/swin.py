@@ -29,12 +29,17 @@ model needs a static input size (default 224).
 Layer names: patch_embed, patch_embed_norm; stage{s}_block{b}_norm1, _attn_qkv,
 _attn (the attention core, with the bias table), _attn_proj, _norm2, _mlp_fc1,
 _mlp_fc2; stage{s}_merge_norm, stage{s}_merge_reduction; norm; head.
+`torch_names` maps them onto torchvision's state_dict (features.0.0 / .2, the
+stages features.1, 3, 5, 7 and the mergings features.2, 4, 6 between them; attn.qkv,
+attn.proj, mlp.0 / mlp.3), so weights=<torchvision's .pth> loads and gives
+torchvision's logits on the same graph, at any input size: no knob is needed.
 Backbone mode: the stage outputs at strides 4, 8, 16 and the final
 (layer-normed) map at 32.
 """
 
 import dataclasses
 import numbers
+import re
 from typing import Tuple
 
 from keras import layers
@@ -144,6 +149,29 @@ def head(x, *, classes, classifier_activation):
     return layers.Dense(classes, activation=classifier_activation, name="head")(x)
 
 
+# {our layer-name suffix in a block: torchvision's module in its SwinTransformerBlock}
+TORCH_BLOCK_PARTS = {"norm1": "norm1", "attn_qkv": "attn.qkv", "attn": "attn", "attn_proj": "attn.proj",
+                     "norm2": "norm2", "mlp_fc1": "mlp.0", "mlp_fc2": "mlp.3"}
+TORCH_NAMES = {"patch_embed": "features.0.0", "patch_embed_norm": "features.0.2"}
+
+
+def torch_names(model):
+    """{our layer: torchvision's SwinTransformer module}: stage s is features[2s - 1],
+    the patch merging before it features[2s - 2]; norm and head are the same."""
+    names = {}
+    for layer in model.layers:
+        block = re.fullmatch(r"stage(\d+)_block(\d+)_(\w+)", layer.name)
+        merge = re.fullmatch(r"stage(\d+)_merge_(norm|reduction)", layer.name)
+        if block and block.group(3) in TORCH_BLOCK_PARTS:
+            stage, index, part = int(block.group(1)), block.group(2), TORCH_BLOCK_PARTS[block.group(3)]
+            names[layer.name] = f"features.{2 * stage - 1}.{index}.{part}"
+        elif merge:
+            names[layer.name] = f"features.{2 * int(merge.group(1)) - 2}.{merge.group(2)}"
+        elif layer.name in TORCH_NAMES:
+            names[layer.name] = TORCH_NAMES[layer.name]
+    return names
+
+
 # ------------------------------------------------------------------------ the builder
 
 
@@ -179,6 +207,7 @@ SwinTransformer = TransformerFamily(
     defaults={"name": "swin_transformer"},
     default_name=lambda knobs, rows: "swin_transformer",
     no_imagenet="torchvision's Swin weights are PyTorch checkpoints; convert them to a Keras file and pass its path",
+    torch_names=torch_names,
 ).builder(doc="""A Swin Transformer of any size (defaults: Swin-T's table, without stochastic depth).
 
     Args:
@@ -190,8 +219,8 @@ SwinTransformer = TransformerFamily(
         input_shape: (height, width, channels), static, at least 32x32;
             default (224, 224, 3).
         include_top: add global average pooling and the Dense head.
-        weights: None or the path of a weights file (loaded by layer name).
-            No ImageNet file is published for Keras ("imagenet" is an error).
+        weights: None or the path of a weights file (loaded by layer name), or
+            of torchvision's SwinTransformer state_dict (.pth). No ImageNet file is published for Keras ("imagenet" is an error).
         input_tensor: optional Keras tensor to build the model on.
         classes: classifier width.
         pooling: None, "avg" or "max", for include_top=False.

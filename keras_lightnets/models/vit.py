@@ -10,7 +10,13 @@ prepended and a learned 1-D position embedding added; L pre-norm encoder blocks
 D -> mlp_dim -> D with GELU -> residual); a final LayerNorm; the head reads the
 class token. Layer names follow torchvision's module paths (conv_proj,
 class_token, pos_embedding, encoder_layer_{i}_ln_1, _self_attention, _ln_2,
-_mlp_fc1/_fc2, encoder_ln, head).
+_mlp_fc1/_fc2, encoder_ln, head); `torch_names` maps them onto torchvision's
+state_dict (encoder.layers.encoder_layer_{i}.ln_1, ..., mlp.0 / mlp.3, heads.head),
+so weights=<torchvision's .pth> loads, and gives torchvision's logits on its graph:
+no knob is needed (same LayerNorm epsilon, exact GELU, class-token head, ImageNet
+mean/std preprocessing). A checkpoint loads at the image size it was saved for
+(e.g. 384 for ViT_B_16_Weights.IMAGENET1K_SWAG_E2E_V1): the position embedding is
+not interpolated.
 
 Parameter counts equal torchvision's at 224: vit_b_16 86,567,656, vit_b_32
 88,224,232, vit_l_16 304,326,632; and timm's DeiT/ViT Ti/16 5,717,416 and S/16
@@ -38,6 +44,7 @@ pooling="token" returns the class token (the head's input).
 """
 
 import dataclasses
+import re
 
 import keras
 from keras import layers
@@ -146,6 +153,24 @@ def head(x, *, classes, classifier_activation):
     return layers.Dense(classes, activation=classifier_activation, name="head")(x)
 
 
+# {our layer-name suffix in encoder block i: torchvision's module in encoder_layer_{i}}
+TORCH_BLOCK_PARTS = {"ln_1": "ln_1", "self_attention": "self_attention", "ln_2": "ln_2", "mlp_fc1": "mlp.0",
+                     "mlp_fc2": "mlp.3"}
+TORCH_NAMES = {"class_token": "", "pos_embedding": "encoder", "encoder_ln": "encoder.ln", "head": "heads.head"}
+
+
+def torch_names(model):
+    """{our layer: torchvision's VisionTransformer module} where they differ (conv_proj is the same)."""
+    names = {}
+    for layer in model.layers:
+        block = re.fullmatch(r"(encoder_layer_\d+)_(\w+)", layer.name)
+        if block and block.group(2) in TORCH_BLOCK_PARTS:
+            names[layer.name] = f"encoder.layers.{block.group(1)}.{TORCH_BLOCK_PARTS[block.group(2)]}"
+        elif layer.name in TORCH_NAMES:
+            names[layer.name] = TORCH_NAMES[layer.name]
+    return names
+
+
 # ------------------------------------------------------------------------ the builder
 
 ViT = TransformerFamily(
@@ -167,6 +192,7 @@ ViT = TransformerFamily(
     no_imagenet="torchvision's ViT weights are PyTorch checkpoints; convert them to a Keras file and pass its path",
     poolings=("token",),
     default_out_strides=lambda knobs: (knobs["patch_size"],),
+    torch_names=torch_names,
 ).builder(doc="""A Vision Transformer of any size (defaults: ViT-B/16).
 
     Args:
@@ -180,7 +206,8 @@ ViT = TransformerFamily(
             by patch_size; default (224, 224, 3).
         include_top: add the classifier on the class token.
         weights: None or the path of a weights file (loaded by layer name, at the
-            same input size: the position embedding's shape depends on it).
+            same input size: the position embedding's shape depends on it), or
+            of torchvision's VisionTransformer state_dict (.pth).
             No ImageNet file is published for Keras ("imagenet" is an error).
         input_tensor: optional Keras tensor to build the model on.
         classes: classifier width.

@@ -6,7 +6,11 @@ module names get this for free; others pass `names`, {our layer: torch module}).
 Arrays change layout on the way: convolutions OIHW -> HWIO, depthwise -> HW C 1,
 dense (out, in) -> (in, out), with a dense layer fed by a flattened feature map also
 reordered from torch's C,H,W flattening to Keras' H,W,C; a Linear into a 1x1 Conv2D
-(keras.applications' heads on a pooled 1x1 map) -> (1, 1, in, out).
+(keras.applications' heads on a pooled 1x1 map) -> (1, 1, in, out). Attention layers:
+a Keras MultiHeadAttention takes torch's nn.MultiheadAttention module (in_proj_weight's
+q | k | v rows -> (in, heads, head_dim) kernels, and its `out_proj` submodule); ViT's
+class token and position embedding and Swin's relative position bias table are our
+layers' own variables under torch's parameter names.
 
 Every layer is checked before any is assigned: a file of another architecture is an
 error that names the first missing, unexpected or mis-shaped tensor, and leaves the
@@ -18,9 +22,30 @@ from typing import Dict, Mapping, Optional
 import keras
 import numpy as np
 
+from keras_lightnets.layers.transformer import ClassToken
+from keras_lightnets.layers.transformer import PositionEmbedding
+from keras_lightnets.layers.window_attention import WindowAttention
+
 # Keras variable -> torch parameter, per layer type, in the layer's variable order.
 BATCH_NORM = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
-TORCH_BOOKKEEPING = ("num_batches_tracked",)  # a BatchNorm counter, no weight
+LAYER_NORM = {"gamma": "weight", "beta": "bias"}
+LINEAR = {"kernel": "weight", "bias": "bias"}  # Keras 3 names a depthwise kernel "kernel" too
+# torch.nn.MultiheadAttention (ViT's self_attention): q, k, v are thirds of in_proj; the
+# output projection is the submodule out_proj (a dotted name: module.out_proj.weight).
+MULTI_HEAD_ATTENTION = {
+    "query/kernel": "in_proj_weight", "query/bias": "in_proj_bias", "key/kernel": "in_proj_weight",
+    "key/bias": "in_proj_bias", "value/kernel": "in_proj_weight", "value/bias": "in_proj_bias",
+    "attention_output/kernel": "out_proj.weight", "attention_output/bias": "out_proj.bias"}
+IN_PROJ_PART = {"query": 0, "key": 1, "value": 2}
+# Our own layers (keras_lightnets.layers): {Keras variable: torch parameter}.
+OWN_LAYERS = (
+    (ClassToken, {"token": "class_token"}),  # torchvision's ViT.class_token
+    (PositionEmbedding, {"embedding": "pos_embedding"}),  # ViT's encoder.pos_embedding
+    (WindowAttention, {"relative_position_bias_table": "relative_position_bias_table"}),  # Swin's attn
+)
+# No weights: a BatchNorm counter, and Swin's relative_position_index (a constant the
+# layer computes itself from the window size).
+TORCH_BOOKKEEPING = ("num_batches_tracked", "relative_position_index")
 
 
 def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Mapping[str, str]] = None, source="the checkpoint"):
@@ -44,9 +69,10 @@ def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Ma
                 f"{source} has no weights for layer {layer.name!r} ({type(layer).__name__}; looked for torch module "
                 f"{(module or layer.name.replace('_', '.'))!r}). It was saved from another architecture, or with other "
                 "architecture arguments (width, depth, classes, include_top).")
-        arrays = _converted(layer, module, modules[module], source)
+        parameters, taken = _layer_parameters(layer, module, modules)
+        arrays = _converted(layer, module, parameters, source)
         plan.append((layer, arrays))
-        used.add(module)
+        used.update(taken)
     unexpected = [m for m in modules if m not in used]
     if unexpected:
         first = unexpected[0]
@@ -70,6 +96,18 @@ def _torch_modules(tensors) -> Dict[str, Dict[str, np.ndarray]]:
     return modules
 
 
+def _layer_parameters(layer, module, modules):
+    """The torch parameters `layer` takes: its module's, and those of the submodules
+    its layout names with a dot (MultiheadAttention's out_proj.weight); and the modules."""
+    parameters, taken = dict(modules[module]), [module]
+    for sub in dict.fromkeys(n.rpartition(".")[0] for n in _torch_names(layer).values() if "." in n):
+        full = f"{module}.{sub}" if module else sub
+        if full in modules:
+            parameters.update({f"{sub}.{p}": a for p, a in modules[full].items()})
+            taken.append(full)
+    return parameters, taken
+
+
 def _converted(layer, module, parameters, source):
     """The layer's arrays, in its variable order, from the torch module's parameters."""
     wanted = _torch_names(layer)
@@ -78,11 +116,11 @@ def _converted(layer, module, parameters, source):
     if missing or extra:
         raise ValueError(
             f"{source}: torch module {module!r} has parameters {sorted(parameters)}, but layer {layer.name!r} "
-            f"({type(layer).__name__}) takes {list(wanted.values())}"
+            f"({type(layer).__name__}) takes {list(dict.fromkeys(wanted.values()))}"
             + (f"; missing {module}.{missing[0]}" if missing else f"; unexpected {module}.{extra[0]}") + ".")
     arrays = []
     for variable in layer.weights:
-        key = _variable_key(variable)
+        key = _variable_key(layer, variable)
         array = _to_keras_layout(layer, key, parameters[wanted[key]], tuple(variable.shape))
         if tuple(array.shape) != tuple(variable.shape):
             raise ValueError(
@@ -93,24 +131,34 @@ def _converted(layer, module, parameters, source):
     return arrays
 
 
-def _variable_key(variable):
-    return variable.path.rsplit("/", 1)[-1]  # "layer/kernel" -> "kernel"
+def _variable_key(layer, variable):
+    """The variable's path below its layer: "layer/kernel" -> "kernel", and a sublayer's
+    "attention/query/kernel" -> "query/kernel"."""
+    parts = variable.path.split("/")
+    return "/".join(parts[len(parts) - parts[::-1].index(layer.name):]) if layer.name in parts else parts[-1]
 
 
 def _torch_names(layer):
     """{Keras variable name: torch parameter name} for this layer's variables."""
-    keys = [_variable_key(v) for v in layer.weights]
+    keys = [_variable_key(layer, v) for v in layer.weights]
     if isinstance(layer, keras.layers.BatchNormalization):
         return {k: BATCH_NORM[k] for k in keys}
     if isinstance(layer, keras.layers.LayerNormalization):
-        return {k: {"gamma": "weight", "beta": "bias"}[k] for k in keys}
+        return {k: LAYER_NORM[k] for k in keys}
     if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)):
-        return {k: {"kernel": "weight", "bias": "bias"}[k] for k in keys}  # Keras 3 names a depthwise kernel "kernel" too
+        return {k: LINEAR[k] for k in keys}
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return {k: MULTI_HEAD_ATTENTION[k] for k in keys}
+    for layer_type, layout in OWN_LAYERS:
+        if isinstance(layer, layer_type):
+            return {k: layout[k] for k in keys}
     raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}) has no known PyTorch layout; "
                      "its family must load it itself.")
 
 
 def _to_keras_layout(layer, key, array, keras_shape):
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return _attention_layout(key, array, keras_shape)
     if isinstance(layer, keras.layers.DepthwiseConv2D) and key != "bias":  # (C*m, 1, kh, kw) -> (kh, kw, C, m)
         return array.reshape(keras_shape[2], -1, *array.shape[2:]).transpose(2, 3, 0, 1)
     if key == "kernel" and array.ndim == 4:  # OIHW -> HWIO
@@ -120,6 +168,19 @@ def _to_keras_layout(layer, key, array, keras_shape):
     if key == "kernel" and array.ndim == 2:  # (out, in) -> (in, out)
         return _unflatten_order(layer, array.T)
     return array
+
+
+def _attention_layout(key, array, keras_shape):
+    """nn.MultiheadAttention -> Keras' MultiHeadAttention: q, k or v is its third of
+    in_proj; (out, in) -> (in, out); then split into heads, (in, heads, head_dim) or
+    (heads, head_dim, out), heads major as torch's (a shape that does not fit is left
+    for the caller's shape check to report)."""
+    part = IN_PROJ_PART.get(key.split("/")[0])
+    if part is not None and array.shape[0] % 3 == 0:
+        array = np.split(array, 3)[part]
+    if array.ndim == 2:
+        array = array.T
+    return array.reshape(keras_shape) if array.size == int(np.prod(keras_shape)) else array
 
 
 def _unflatten_order(layer, kernel):
