@@ -119,6 +119,8 @@ def _train_flags(values):
     flags.DEFINE_string("output_dir", "lightnets_train", "Checkpoints, TensorBoard logs, history.json and model.keras; "
                         "rerunning the same command there resumes an interrupted run.", flag_values=values)
     flags.DEFINE_bool("ema", True, "Keep the recipe's weight averaging (--noema for short runs).", flag_values=values)
+    flags.DEFINE_string("weights", None, "Fine-tune pretrained weights under a new classifier: a weight set "
+                        "('imagenet', 'torchvision', ...: see `lightnets info`) or a file.", flag_values=values)
 
 
 def _train(values):
@@ -127,7 +129,8 @@ def _train(values):
 
     try:
         result = train(model=values.model, dataset=values.dataset, epochs=values.epochs, batch_size=values.batch_size,
-                       recipe=values.recipe, output_dir=values.output_dir, image_size=values.image_size, ema=values.ema)
+                       recipe=values.recipe, output_dir=values.output_dir, image_size=values.image_size, ema=values.ema,
+                       weights=values.weights)
     except (Interrupted, KeyboardInterrupt) as error:
         print(f"lightnets train: interrupted: {error or 'Ctrl-C'}; the finished epochs are in {values.output_dir}, "
               "rerun the same command to resume.", file=sys.stderr)
@@ -170,6 +173,8 @@ def convert_flags(values):
     flags.DEFINE_string("output", None, "The .tflite file to write (its directory must exist). Required.", **f)
     flags.DEFINE_integer("input_size", None, "--model's input resolution (default: the paper's).", **f)
     flags.DEFINE_integer("classes", 1000, "--model's classifier width.", **f)
+    flags.DEFINE_string("weights", None, "--model's trained weights: a weight set ('imagenet', 'torchvision', "
+                        "'torchvision.IMAGENET1K_V2', ...: see `lightnets info --model=NAME`) or a file.", **f)
     flags.DEFINE_string("quantization", "float32", f"{' | '.join(QUANTIZATION)}.", **f)
     flags.DEFINE_string("input_type", "float32", "The file's input type: float32; uint8 or int8 (int8); int16 "
                         "(int16x8).", **f)

@@ -70,3 +70,13 @@ def test_the_trained_lite0_in_our_graph_names_the_photo(trained_lite0, name, acc
     best = int(probabilities.argmax())
     assert IMAGENET_CLASSES[best] in accepted and probabilities[best] > 0.2, (
         IMAGENET_CLASSES[best], float(probabilities[best]))
+
+
+def test_a_family_builder_tells_the_efficientnet_pytorch_layout_from_the_names(trained_lite0):
+    """kl.EfficientNetLite0(weights=path): no mapping to pass; include_top=False leaves _fc out."""
+    model = kl.EfficientNetLite0(weights=str(lite0_checkpoint()))
+    for ours, theirs in zip(model.weights, trained_lite0.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    features = kl.EfficientNetLite0(weights=str(lite0_checkpoint()), include_top=False, input_shape=(96, 96, 3))
+    np.testing.assert_array_equal(features.get_layer("top_conv").get_weights()[0],
+                                  trained_lite0.get_layer("top_conv").get_weights()[0])

@@ -196,8 +196,14 @@ class Family:
         from keras_lightnets.weights import load_state_dict
         from keras_lightnets.weights import read_checkpoint
 
-        names = self.torch_names(model) if self.torch_names else None
+        from keras_lightnets.weights.efficientnet_pytorch import efficientnet_pytorch_names
+        from keras_lightnets.weights.efficientnet_pytorch import is_efficientnet_pytorch
+
         tensors = read_checkpoint(path)
+        if is_efficientnet_pytorch(tensors):  # Luke Melas' layout (TF-ported EfficientNets), told by its names
+            names = efficientnet_pytorch_names(model)
+        else:
+            names = self.torch_names(model) if self.torch_names else None
         if not has_top:  # include_top=False / features_only: the file's classifier stays out
             wanted = {names.get(layer.name, layer.name) if names else layer.name for layer in model.layers}
             tensors = {k: v for k, v in tensors.items()

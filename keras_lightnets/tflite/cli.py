@@ -77,7 +77,7 @@ def _model(v):
     from keras_lightnets.registry import create_model
 
     shape = None if v.input_size is None else (v.input_size, v.input_size, 3)
-    return create_model(v.model, input_shape=shape, classes=v.classes)
+    return create_model(v.model, input_shape=shape, classes=v.classes, weights=v.weights)
 
 
 def _spatial_size(model, input_size):

@@ -30,6 +30,7 @@ from keras_lightnets._atomic import write_atomically
 from keras_lightnets.registry import create_model
 from keras_lightnets.registry import model_info
 from keras_lightnets.training.recipes import recipe as make_recipe
+from keras_lightnets.training.transfer import pretrained_with_new_head
 
 # Set to N to stop with an error after epoch N is checkpointed: a reproducible
 # interruption for tests and pre-emption drills.
@@ -66,6 +67,7 @@ def train(
     seed=0,
     ema=True,
     verbose=1,
+    weights=None,
     **data_options,
 ) -> TrainResult:
     """Trains a registered model; see the module docstring for what it writes.
@@ -79,6 +81,10 @@ def train(
         image_size: default 64 for digits, else the model's paper resolution.
         strategy: a tf.distribute strategy (TensorFlow backend), e.g. MirroredStrategy.
         ema: False turns the recipe's weight averaging off (short runs).
+        weights: None (from scratch), or pretrained weights to fine-tune: a weight set's
+            name ("imagenet", "torchvision", see list_pretrained()) or a file; the
+            network's features under a new classifier for the dataset's classes
+            (training.transfer.pretrained_with_new_head).
         data_options: passed to the pipelines (cache, data_dir, download, ...).
     """
     from keras_lightnets import data  # deferred: tf.data
@@ -98,7 +104,7 @@ def train(
 
     os.makedirs(output_dir, exist_ok=True)
     run = {"model": model, "dataset": dataset, "image_size": image_size, "batch_size": batch_size,
-           "recipe": recipe, "num_classes": num_classes}
+           "recipe": recipe, "num_classes": num_classes, **({"weights": str(weights)} if weights else {})}
     backup_dir = os.path.join(output_dir, "backup")
     initial_epoch = _check_resume(output_dir, backup_dir, run)
 
@@ -111,8 +117,12 @@ def train(
                                steps_per_epoch=steps_per_epoch, epochs=epochs, **overrides)
         for w in caught:
             print(f"note: {w.message}" + (" (command line: --noema)" if "EMA" in str(w.message) else ""))
-        net = create_model(model, input_shape=(*train_data.image_size, 3), classes=num_classes,
-                           **_accepted_kwargs(info.builder, plan.model_kwargs))
+        if weights is None:
+            net = create_model(model, input_shape=(*train_data.image_size, 3), classes=num_classes,
+                               **_accepted_kwargs(info.builder, plan.model_kwargs))
+        else:
+            net = pretrained_with_new_head(model, weights=weights, classes=num_classes,
+                                           input_shape=(*train_data.image_size, 3))
         plan.compile(net)
     if verbose:
         print(plan.summary())

