@@ -112,3 +112,21 @@ def test_a_family_builder_given_a_set_name_points_to_the_named_variants():
     with pytest.raises(ValueError, match=r"Weight sets such as 'torchvision' are published per model: use a named "
                                          r"variant \(kl.ResNet18\(weights='torchvision'\)\) or kl.create_model"):
         kl.ResNet(depth=18, weights="torchvision", input_shape=(64, 64, 3))
+
+
+def test_a_sets_evaluation_recipe_resizes_the_shorter_side_and_crops_the_centre():
+    import skimage.data
+
+    (resnet18,) = [s for s in kl.model_info("resnet18").weights if s.name.startswith("torchvision")]
+    image = skimage.data.chelsea()  # 300 x 451
+    out = np.asarray(kl.data.weight_set_transform(resnet18)(image))
+    assert out.shape == (224, 224, 3) and out.dtype == np.float32
+    # torchvision's Resize(256) + CenterCrop(224): the shorter side becomes 256, so the
+    # crop covers the central 224 * 300 / 256 = 262.5 rows of the photo.
+    import tensorflow as tf
+
+    resized = tf.image.resize(image, (256, round(451 * 256 / 300))).numpy()
+    top, left = (256 - 224) // 2, (resized.shape[1] - 224) // 2
+    np.testing.assert_allclose(out, resized[top:top + 224, left:left + 224], atol=1e-3)
+    with pytest.raises(ValueError, match="publishes no resize/crop recipe"):
+        kl.data.weight_set_transform(kl.model_info("mobilenet_v2").weights[0])

@@ -10,7 +10,8 @@ offline dataset.
 Every pipeline yields batches of (float32 images in [0, 255], int32 labels): the
 registry models scale pixels themselves (`include_preprocessing=True`). Training
 batches are Inception-style random resized crops with horizontal flips; evaluation
-batches are resized and centrally cropped (crop fraction 0.875).
+batches are resized and centrally cropped (crop fraction 0.875; a weight set's own
+recipe with `weight_set_transform(kl.model_info(name).weights[i])`).
 
 `load_digits` needs only numpy and Pillow; the pipelines need TensorFlow (tf.data)
 and are imported on first use, so `import keras_lightnets` stays light on other
@@ -32,6 +33,7 @@ _LAZY = {
     "from_directory": "directory",
     "random_resized_crop": "augment",
     "center_crop": "augment",
+    "weight_set_transform": "augment",
 }
 
 __all__ = ["load_digits", *_LAZY]

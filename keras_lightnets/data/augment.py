@@ -62,14 +62,15 @@ def random_resized_crop(image, image_size, seed, scale=CROP_SCALE, ratio=CROP_RA
     return tf.cast(tf.image.resize(crop, (height, width), method="bilinear"), tf.float32)
 
 
-def center_crop(image, image_size, crop_fraction=CROP_FRACTION):
-    """Resize so the central `crop_fraction` covers `image_size`, then crop the centre."""
+def center_crop(image, image_size, crop_fraction=CROP_FRACTION, method="bilinear"):
+    """Resize so the central `crop_fraction` covers `image_size`, then crop the centre
+    (`method`: tf.image.resize's, "bilinear" or "bicubic")."""
     height, width = image_size_pair(image_size)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.maximum(height / crop_fraction / shape[0], width / crop_fraction / shape[1])
     new_height = tf.maximum(height, tf.cast(tf.round(shape[0] * scale), tf.int32))
     new_width = tf.maximum(width, tf.cast(tf.round(shape[1] * scale), tf.int32))
-    resized = tf.cast(tf.image.resize(image, tf.stack([new_height, new_width]), method="bilinear"), tf.float32)
+    resized = tf.cast(tf.image.resize(image, tf.stack([new_height, new_width]), method=method), tf.float32)
     top = (new_height - height) // 2
     left = (new_width - width) // 2
     return tf.slice(resized, tf.stack([top, left, 0]), [height, width, 3])
@@ -85,3 +86,16 @@ def train_transform(image, seed, image_size, scale=CROP_SCALE, ratio=CROP_RATIO,
 
 def eval_transform(image, image_size, crop_fraction=CROP_FRACTION):
     return center_crop(to_rgb(image), image_size, crop_fraction)
+
+
+def weight_set_transform(weight_set):
+    """The evaluation transform a weight set was published with (torchvision's: shorter
+    side resized to `resize`, centre `crop`, its interpolation), as image -> float32
+    [0, 255] pixels; the model's own preprocessing then normalizes them."""
+    recipe = weight_set.preprocessing
+    if "crop" not in recipe:
+        raise ValueError(f"{weight_set.model}'s set {weight_set.name!r} publishes no resize/crop recipe; "
+                         "use center_crop(image, size) with the model's default size.")
+    fraction = recipe["crop"] / recipe.get("resize", recipe["crop"])
+    method = recipe.get("interpolation", "bilinear")
+    return lambda image: center_crop(to_rgb(image), recipe["crop"], fraction, method)
