@@ -26,13 +26,17 @@ Which reference each network follows:
   ResNet50 has 25,636,712 parameters (torchvision's, without conv biases:
   25,557,032, -0.3%) and 3.87G MACs at 224: the paper's "3.8 GFLOPs". torchvision's
   "4.1G" is its "ResNet v1.5", stride on the 3x3 (`stride_on="3x3"` builds it).
+  layout="torchvision" builds torchvision's own resnet50/101/152 instead (its names,
+  no conv biases, BN epsilon 1e-5, stride on the 3x3, ImageNet mean/std): the graph
+  torchvision's checkpoints load on (tests/test_torchvision_reference_resnet.py).
 - resnet18/34: keras.applications has none; torchvision's definition (no conv
   biases; it is the paper's, option-B projection shortcuts).
 - wide_resnet50_2/101_2, resnext*: torchvision's definitions (stride on the 3x3).
 - seresnet*: the SENet authors' Caffe models (as Cadene's `pretrainedmodels` and
   timm's `legacy_seresnet*`): stride on the first 1x1, so 3.87G MACs as the paper's
   Table 2; same parameters as timm's `seresnet50` (28,088,024), which strides on the
-  3x3 (4.1G MACs; `stride_on="3x3"` builds it). seresnext*: stride on the 3x3, as
+  3x3 (4.1G MACs; `stride_on="3x3"` or layout="torchvision" builds it; not yet checked
+  against timm's forward pass). seresnext*: stride on the 3x3, as
   the authors' and timm's. SE reduction r = 16, SE layers named as timm's (`se_fc1`).
 - wrn_28_10: the authors' (szagoruyko/wide-residual-networks) CIFAR network: conv
   3x3 16, three stages of pre-activation basic blocks (16k, 32k, 64k channels),
@@ -136,12 +140,22 @@ def imagenet_stages(depth, stride_at="first"):
 KERAS_V1 = dict(naming="keras", use_bias=True, bn_epsilon=1.001e-5, bn_momentum=0.99, preprocessing="caffe")
 KERAS_V2 = dict(KERAS_V1, preprocessing="tf", block="preact_bottleneck", stride_at="last")
 STYLES = ("keras", "torchvision")
+LAYOUTS = ("keras", "torchvision")  # "torchvision": torchvision's graph, whatever style and stride_on say
 VERSIONS = (1, 2)
 
 
-def resnet_spec(depth=50, version=1, style="torchvision", stride_on="3x3", cardinality=1, base_width=64, se_ratio=None):
+def resnet_spec(depth=50, version=1, style="torchvision", stride_on="3x3", cardinality=1, base_width=64, se_ratio=None,
+                layout="keras"):
     """The ImageNet network of the ResNet paper's Table 1 at `depth` (v2: pre-activation,
-    keras.applications' ResNetV2), with `style`'s conventions and the ResNeXt/SENet knobs."""
+    keras.applications' ResNetV2), with `style`'s conventions and the ResNeXt/SENet knobs.
+    layout="torchvision": torchvision's graph of that network whatever `style` and
+    `stride_on` say (its "v1.5": stride on the 3x3; its names, no conv biases, BN epsilon
+    1e-5, ImageNet mean/std), the graph its checkpoints load on; "keras": the knobs as given."""
+    if layout == "torchvision":
+        if version != 1:
+            raise ValueError("layout='torchvision' builds torchvision's ResNets, which are all v1 (torchvision has no "
+                             f"pre-activation ResNet); received version={version!r}. Use version=1 or layout='keras'.")
+        style, stride_on = "torchvision", "3x3"
     kind = PAPER_TABLE[depth][0]
     conventions = {1: KERAS_V1, 2: KERAS_V2}[version] if style == "keras" else {}
     stem = f"resnet{depth}{'v2' if version == 2 else ''}"
@@ -307,12 +321,13 @@ def spec_head(x, *, classes, classifier_activation, spec):
     return _classifier(x, classes, classifier_activation, spec.naming)
 
 
-def resnet_graph(x, taps, *, depth, version, style, stride_on, cardinality, base_width, se_ratio):
-    return spec_graph(x, taps, spec=resnet_spec(depth, version, style, stride_on, cardinality, base_width, se_ratio))
+def resnet_graph(x, taps, *, depth, version, style, stride_on, cardinality, base_width, se_ratio, layout):
+    return spec_graph(x, taps, spec=resnet_spec(depth, version, style, stride_on, cardinality, base_width, se_ratio,
+                                                layout))
 
 
-def resnet_head(x, *, classes, classifier_activation, style):
-    return _classifier(x, classes, classifier_activation, style)
+def resnet_head(x, *, classes, classifier_activation, style, layout):
+    return _classifier(x, classes, classifier_activation, "torchvision" if layout == "torchvision" else style)
 
 
 def wrn_graph(x, taps, *, depth, width, dropout_rate):
@@ -346,8 +361,9 @@ def spec_preprocessing(x, *, spec):
     return _preprocess(x, spec.preprocessing)
 
 
-def resnet_preprocessing(x, *, depth, version, style, stride_on, cardinality, base_width, se_ratio):
-    return _preprocess(x, resnet_spec(depth, version, style, stride_on, cardinality, base_width, se_ratio).preprocessing)
+def resnet_preprocessing(x, *, depth, version, style, stride_on, cardinality, base_width, se_ratio, layout):
+    spec = resnet_spec(depth, version, style, stride_on, cardinality, base_width, se_ratio, layout)
+    return _preprocess(x, spec.preprocessing)
 
 
 def wrn_preprocessing(x, *, depth, width, dropout_rate):
@@ -369,7 +385,8 @@ build_resnet = Family(
 ResNet = Family(
     "ResNet", graph=resnet_graph, head=resnet_head, preprocessing=resnet_preprocessing,
     knobs={k: p.default for k, p in _RESNET_KNOBS.items()}, order=_KERAS_ORDER + tuple(_RESNET_KNOBS),
-    checks={"depth": one_of(PAPER_TABLE), "version": one_of(VERSIONS), "style": one_of(STYLES)},
+    checks={"depth": one_of(PAPER_TABLE), "version": one_of(VERSIONS), "style": one_of(STYLES),
+            "layout": one_of(LAYOUTS)},
     default_name=lambda knobs, rows: f"resnet{knobs['depth']}",
     imagenet=lambda knobs, rows, has_top: spec_imagenet(resnet_spec(**knobs), has_top),
 ).builder(doc="""A ResNet of the paper's Table 1 (v1, or v2: pre-activation) with the ResNeXt
@@ -402,6 +419,11 @@ ResNet = Family(
         cardinality: groups of the 3x3 conv (ResNeXt's C).
         base_width: width of each group at 64 planes (ResNeXt's d; 64: plain, 128: wide).
         se_ratio: squeeze-excitation reduction r on every block (None: no SE).
+        layout: "keras" (the knobs as given: ResNet50/101/152 are keras.applications')
+            or "torchvision": torchvision's graph of the network (its "v1.5", stride
+            on the 3x3; its layer names, no conv biases, BN epsilon 1e-5, ImageNet
+            mean/std preprocessing), overriding style and stride_on: the graph its
+            checkpoints load on (weights="torchvision" sets it). v1 only.
     """)
 
 WideResNet = Family(
@@ -456,12 +478,18 @@ def resnet_variant(registry_name, *, knobs, tunable=(), model_name=None, **figur
     """@variant over the ResNet family, in keras.applications' positional order: `knobs`
     fix the architecture except the `tunable` ones, whose values there are the variant's
     defaults; the family's other knobs it does not take (as before the family builder,
-    e.g. ResNet18 takes no `cardinality`). The model is named `model_name` (default: the
-    registry name), as keras.applications names its models."""
+    e.g. ResNet18 takes no `cardinality`), except `layout` on the v1 networks whose graph
+    is not torchvision's already (keras.applications' ResNet50/101/152, the SE-ResNets):
+    they take it at the family's default, outside their registered defaults, so a weight
+    set's layout="torchvision" does not clash with them. The model is named `model_name`
+    (default: the registry name), as keras.applications names its models."""
+    fixed = {**ResNet.family.knobs, **knobs}
+    takes_layout = fixed["version"] == 1 and (fixed["style"], fixed["stride_on"]) != ("torchvision", "3x3")
     return variant(registry_name, ResNet, knobs={k: v for k, v in knobs.items() if k not in tunable},
                    defaults={k: v for k, v in knobs.items() if k in tunable}, order=_KERAS_ORDER,
                    model_name=model_name or registry_name,
-                   hide=[k for k in ResNet.family.knobs if k not in knobs and k not in tunable], **figures)
+                   hide=[k for k in ResNet.family.knobs if k not in knobs and k not in tunable
+                         and not (k == "layout" and takes_layout)], **figures)
 
 
 @resnet_variant("resnet18", knobs={"depth": 18}, tunable=_PLAIN, **_RESNET, paper_params_m=11.7, paper_macs_m=1800,
