@@ -23,9 +23,12 @@ the map, exact because pooling follows a ReLU). The paper prints no totals, and
 no reference implementation publishes any: measured here (kl.profile), this
 architecture has 62,357,608 parameters and 1.17G multiply-adds at 224.
 
-Layer names are torchvision's module paths (features_0, ..., classifier_6); the
+Layer names are torchvision's module paths in `features` (features_0, ...); the
 normalization layers, which torchvision lacks, are lrn1 and lrn2 and shift no
-index, so AlexNet's weights move between lrn=False and lrn=True.
+index, so AlexNet's weights move between lrn=False and lrn=True. The classifier's
+layers are numbered by the table's rows (classifier_1, classifier_3, classifier_4),
+where torchvision's Sequential also counts each ReLU (classifier.1, .4, .6):
+`torch_names` maps them, so torchvision's checkpoints load (weights="x.pth").
 """
 
 import dataclasses
@@ -35,6 +38,7 @@ from typing import Optional, Tuple
 from keras import layers
 
 from keras_lightnets.layers.normalization import LocalResponseNormalization
+from keras_lightnets.layers.pooling import adaptive_average_pool
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models._conv_table import flatten
 from keras_lightnets.models._conv_table import max_pool
@@ -129,9 +133,20 @@ def graph(x, taps, *, table, lrn=None):
 
 
 def head(x, *, table, network, classes, classifier_activation, dropout_rate):
-    """The table's classifier on the flattened (AlexNet: first adaptive-pooled) map."""
-    x = flatten(x, network, pool_to=table.adaptive_pool)
+    """The table's classifier on the flattened (AlexNet: first adaptive-pooled) map.
+    A dropout row ahead of the first fc (torchvision's AlexNet) drops from the pooled
+    map just before the Flatten: the same element-wise dropout, and the first Dense
+    stays fed by the Flatten, which is where load_state_dict finds that a PyTorch
+    checkpoint's weights were flattened in C,H,W order."""
+    if table.adaptive_pool and None not in x.shape[1:3]:  # an open size: flatten's error below
+        x = adaptive_average_pool(x, table.adaptive_pool, name="avgpool")
+    leading = next(i for i, row in enumerate(table.head) if row[0] != "dropout")
+    for index in range(leading):
+        x = layers.Dropout(dropout_rate, name=f"classifier_{index}")(x)
+    x = flatten(x, network)
     for index, row in enumerate(table.head):
+        if index < leading:
+            continue
         if row[0] == "dropout":
             x = layers.Dropout(dropout_rate, name=f"classifier_{index}")(x)
         elif row[0] == "fc":
@@ -142,10 +157,22 @@ def head(x, *, table, network, classes, classifier_activation, dropout_rate):
     return x
 
 
+def torch_names(model, table=ALEXNET):
+    """{our classifier layer: torchvision module}: the table's head rows numbered as
+    torchvision's Sequential numbers them (a ReLU after each hidden Linear takes an
+    index too). The `features` layers already carry torchvision's indices."""
+    names, index = {}, 0
+    for row, kind in enumerate(r[0] for r in table.head):
+        if kind != "dropout":
+            names[f"classifier_{row}"] = f"classifier.{index}"
+        index += 2 if kind == "fc" else 1
+    return names
+
+
 # ------------------------------------------------------------------------ the builders
 
 
-def _family(name, table, knobs, order):
+def _family(name, table, knobs, order, **parts):
     """AlexNet and ZFNet: the same walk over their own tables."""
     network = name.lower()
     return Family(
@@ -157,6 +184,7 @@ def _family(name, table, knobs, order):
         min_size=lambda knobs: min_input_size(table.rows(knobs.get("lrn"))),
         default_name=lambda knobs, rows: network,
         no_imagenet=f"no ImageNet weights are published for {network} in a Keras format (torchvision's are PyTorch files)",
+        **parts,
     )
 
 
@@ -164,13 +192,15 @@ AlexNet = _family(
     "AlexNet", ALEXNET, {"dropout_rate": 0.5, "lrn": False},
     order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
            "dropout_rate", "lrn", "include_preprocessing", "name", "features_only", "out_strides"),
+    torch_names=torch_names,
 ).builder(doc="""AlexNet as torchvision.models.alexnet (61.1M parameters), keras.applications-style.
 
     Args:
         include_top: add adaptive average pooling to 6x6 -> dropout -> 4096 ->
             dropout -> 4096 -> classes (torchvision's classifier).
-        weights: None or a weights file path (no ImageNet file is published in
-            a Keras format; "imagenet" raises).
+        weights: None or a weights file path: a Keras file, or a PyTorch
+            checkpoint of torchvision's alexnet (its module names map to ours).
+            No ImageNet file is published in a Keras format; "imagenet" raises.
         input_tensor: optional Keras tensor to build the model on.
         input_shape: (height, width, channels), 63x63 or more (the smallest size
             whose last pooling still has a 3x3 window, as in torchvision). With

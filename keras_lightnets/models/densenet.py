@@ -8,7 +8,19 @@ trainable parameters also equal torchvision's densenet121/169/201 (7,978,856 /
 14,149,480 / 20,013,928), the architecture being the paper's. The ImageNet
 and CIFAR networks share one dense block / transition code
 (keras_lightnets.layers.dense_blocks).
+
+torchvision's DenseNets are the same graph (its stem's symmetric padding and
+-inf-padded max pooling equal keras.applications' ZeroPadding2D after a ReLU, its
+norm5 + ReLU + average pooling + classifier are our bn, relu, avg_pool,
+predictions) with BatchNorm epsilon 1e-5 where keras.applications has 1.001e-5:
+layout="torchvision" sets it, and `torch_names` maps our layer names to its module
+paths (conv2_block1_1_conv -> features.denseblock1.denselayer1.conv1, ...).
+DenseNet-161 (k=48, 96 stem filters, blocks 6-12-36-24) is torchvision's (the
+authors' ImageNet model of the paper's Table 3); keras.applications has none.
 """
+
+import re
+
 
 from keras import layers
 
@@ -18,6 +30,7 @@ from keras_lightnets.layers.preprocessing import CIFAR10_RGB_STD
 from keras_lightnets.layers.preprocessing import standardize
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import variant
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
 from keras_lightnets.weights import WeightFile
@@ -36,6 +49,23 @@ IMAGENET_BLOCKS = {
 }
 GROWTH_RATE = 32
 COMPRESSION = 0.5
+# The authors' wider ImageNet network (paper Table 3, k=48), torchvision's densenet161.
+DENSENET161 = {"blocks": (6, 12, 36, 24), "growth_rate": 48, "stem_filters": 96}
+LAYOUTS = ("keras", "torchvision")  # "torchvision": BatchNorm epsilon 1e-5, as torchvision's BatchNorm2d
+
+# Our layer names (keras.applications') -> torchvision's module paths, by pattern.
+TORCH_NAMES = (
+    (r"conv1_conv", "features.conv0"),
+    (r"conv1_bn", "features.norm0"),
+    (r"conv(\d+)_block(\d+)_0_bn", "features.denseblock{0}.denselayer{1}.norm1"),
+    (r"conv(\d+)_block(\d+)_1_conv", "features.denseblock{0}.denselayer{1}.conv1"),
+    (r"conv(\d+)_block(\d+)_1_bn", "features.denseblock{0}.denselayer{1}.norm2"),
+    (r"conv(\d+)_block(\d+)_2_conv", "features.denseblock{0}.denselayer{1}.conv2"),
+    (r"pool(\d+)_bn", "features.transition{0}.norm"),
+    (r"pool(\d+)_conv", "features.transition{0}.conv"),
+    (r"bn", "features.norm5"),
+    (r"predictions", "classifier"),
+)
 
 # keras.applications' published files (no-top hash second) for the configurations it has.
 _IMAGENET_HASHES = {
@@ -95,30 +125,48 @@ CHECKS = {"growth_rate": _check_growth_rate, "compression": _check_compression, 
 # ------------------------------------------------------------------- the graph
 
 
-def dense_stages(x, taps, stride, blocks, growth_rate, bottleneck, compression):
+def dense_stages(x, taps, stride, blocks, growth_rate, bottleneck, compression, epsilon=dense_blocks.BN_EPSILON):
     """Dense blocks joined by transitions, then BN-ReLU; taps the end of each block."""
     for i, num_layers in enumerate(blocks):
-        x = dense_blocks.dense_block(x, num_layers, growth_rate, bottleneck, name=f"conv{i + 2}")
+        x = dense_blocks.dense_block(x, num_layers, growth_rate, bottleneck, name=f"conv{i + 2}", epsilon=epsilon)
         if i < len(blocks) - 1:
             taps.record(x, stride)
-            x = dense_blocks.transition(x, compression, name=f"pool{i + 2}")
+            x = dense_blocks.transition(x, compression, name=f"pool{i + 2}", epsilon=epsilon)
             stride *= 2
-    x = dense_blocks.batch_norm(x, "bn")
+    x = dense_blocks.batch_norm(x, "bn", epsilon)
     x = layers.Activation("relu", name="relu")(x)
     taps.record(x, stride)
     return x
 
 
-def imagenet_graph(x, taps, *, blocks, growth_rate, bottleneck, compression, stem_filters):
+def imagenet_graph(x, taps, *, blocks, growth_rate, bottleneck, compression, stem_filters, layout):
     """Stem: 7x7/2 convolution with 2k filters, 3x3/2 max pooling; four dense blocks."""
+    epsilon = dense_blocks.TORCH_BN_EPSILON if layout == "torchvision" else dense_blocks.BN_EPSILON
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="zero_padding2d")(x)
     x = layers.Conv2D(2 * growth_rate if stem_filters is None else stem_filters, 7, strides=2, use_bias=False, name="conv1_conv")(x)
-    x = dense_blocks.batch_norm(x, "conv1_bn")
+    x = dense_blocks.batch_norm(x, "conv1_bn", epsilon)
     x = layers.Activation("relu", name="conv1_relu")(x)
     taps.record(x, 2)
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="zero_padding2d_1")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
-    return dense_stages(x, taps, 4, tuple(blocks), growth_rate, bottleneck, compression)
+    return dense_stages(x, taps, 4, tuple(blocks), growth_rate, bottleneck, compression, epsilon)
+
+
+def torch_names(model):
+    """{our layer: torchvision module} for the weighted layers (TORCH_NAMES' patterns;
+    torchvision numbers dense blocks and transitions from 1 where keras.applications'
+    conv/pool stages start at 2)."""
+    names = {}
+    for layer in model.layers:
+        for pattern, torch_name in TORCH_NAMES:
+            found = re.fullmatch(pattern, layer.name)
+            if found:
+                numbers = [int(n) for n in found.groups()]
+                if numbers:
+                    numbers[0] -= 1  # keras.applications' stage conv2 / pool2 is torchvision's denseblock1 / transition1
+                names[layer.name] = torch_name.format(*numbers)
+                break
+    return names
 
 
 def cifar_graph(x, taps, *, depth, growth_rate, bottleneck, compression):
@@ -135,6 +183,8 @@ def head(x, *, classes, classifier_activation):
 
 def imagenet_file(knobs, rows, has_top):
     """keras.applications' file for DenseNet-121/169/201 at the paper's knobs."""
+    if knobs["layout"] != "keras":
+        return None, "keras.applications' files are for layout='keras' (torchvision's: weights='torchvision')"
     name = table_name(knobs["blocks"])
     if name not in _IMAGENET_HASHES:
         published = ", ".join(str(IMAGENET_BLOCKS[n]) for n in _IMAGENET_HASHES)
@@ -155,13 +205,13 @@ def cifar_preprocessing(x):
 DenseNet = Family(
     "DenseNet", graph=imagenet_graph, head=head, preprocessing=torch_preprocessing,
     knobs={"blocks": IMAGENET_BLOCKS["densenet121"], "growth_rate": GROWTH_RATE, "bottleneck": True,
-           "compression": COMPRESSION, "stem_filters": None},
+           "compression": COMPRESSION, "stem_filters": None, "layout": "keras"},
     order=("blocks", "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
            "name", "growth_rate", "bottleneck", "compression", "stem_filters", "include_preprocessing", "features_only",
-           "out_strides"),
-    checks={**CHECKS, "blocks": _check_blocks},
+           "out_strides", "layout"),
+    checks={**CHECKS, "blocks": _check_blocks, "layout": one_of(LAYOUTS)},
     default_name=lambda knobs, rows: table_name(knobs["blocks"]) or "densenet",
-    imagenet=imagenet_file,
+    imagenet=imagenet_file, torch_names=torch_names,
 ).builder(doc="""An ImageNet DenseNet (paper Table 1), with keras.applications.densenet.DenseNet's
     signature (blocks first) and layer names.
 
@@ -183,6 +233,10 @@ DenseNet = Family(
             keras.applications' "torch" `preprocess_input` (/255, ImageNet mean and
             std). False, as keras.applications.
         features_only: return the feature maps at `out_strides` (2, 4, 8, 16, 32).
+        layout: "keras" (keras.applications' BatchNorm epsilon 1.001e-5) or
+            "torchvision" (1e-5, torchvision's: the graph its checkpoints were
+            trained on; weights="torchvision" sets it). PyTorch files load by
+            torchvision's module names either way.
     """)
 
 DenseNetCifar = Family(
@@ -251,6 +305,19 @@ def DenseNet169(*args, **kwargs):
                paper_params_m=20.013928, paper_macs_m=4291, reference="keras.applications.DenseNet201")
 def DenseNet201(*args, **kwargs):
     """DenseNet-201 (paper Table 1: dense blocks (6, 12, 48, 32)), as DenseNet121."""
+
+
+@variant("densenet161", DenseNet, knobs=DENSENET161, model_name="densenet161", **{
+    **_IMAGENET_FIGURES, "figures_source": (
+        "torchvision's weights docs, DenseNet161_Weights.IMAGENET1K_V1 (num_params 28,681,000; GFLOPS 7.73: its "
+        "meta's _ops 7.728, multiply-adds, torchvision >= 0.15); the paper prints neither (Table 3: errors only)")},
+    paper_params_m=28.681, paper_macs_m=7728, reference="torchvision.models.densenet161",
+    note="torchvision's DenseNet-161 (the authors' k=48 ImageNet model); keras.applications has none, so no "
+         "weights='imagenet'")
+def DenseNet161(*args, **kwargs):
+    """DenseNet-161 (growth rate k=48, 96 stem filters, dense blocks (6, 12, 36, 24): the
+    authors' wider ImageNet model, paper Table 3; torchvision's densenet161), as DenseNet121.
+    keras.applications has no DenseNet-161 (no weights='imagenet')."""
 
 
 @variant("densenet264", DenseNet, knobs={"blocks": IMAGENET_BLOCKS["densenet264"]}, model_name="densenet264", **{

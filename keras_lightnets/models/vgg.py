@@ -16,6 +16,12 @@ Where we differ from the references:
   accepts any input size with the same 25088-wide fc1. Here fc1's width follows
   the input (224x224 -> 7x7x512 = 25088, the paper's and torchvision's count);
   with include_top=False any size from 32x32 works.
+- layout="torchvision" builds torchvision's VGG (the graph its checkpoints load on):
+  the same layers, with its adaptive average pooling to 7x7 before the flatten (fc1
+  is 25088 wide at every input size, as torchvision's; at 224 the pool is the
+  identity, below it upsamples with PyTorch's bins) and its ImageNet mean/std
+  preprocessing. Our names map to its module paths (`torch_names`:
+  block1_conv1 -> features.0, fc1 -> classifier.0, ...).
 - Dropout 0.5 after fc1 and fc2 (the paper's regularisation, and torchvision's)
   is the `dropout_rate` knob, 0.0 by default as keras.applications (which has
   none). Dropout has no weights: the counts do not change.
@@ -25,6 +31,7 @@ from keras import layers
 
 from keras_lightnets.layers import blocks
 from keras_lightnets.layers.preprocessing import caffe_preprocessing
+from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models._conv_table import flatten
 from keras_lightnets.models._family import Family
 from keras_lightnets.models._family import one_of
@@ -50,6 +57,9 @@ FC_UNITS = 4096
 BN_EPSILON = 1e-5  # torchvision's BatchNorm2d
 BN_MOMENTUM = 0.9  # torchvision's 0.1 in Keras' convention
 IMAGENET_MAP = 7  # keras.applications' fc1 is sized for the 7x7 map of a 224x224 input
+LAYOUTS = ("keras", "torchvision")  # "torchvision": its AdaptiveAvgPool2d((7, 7)) before the flatten
+# torchvision's classifier Sequential: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear.
+TORCH_CLASSIFIER = {"fc1": "classifier.0", "fc2": "classifier.3", "predictions": "classifier.6"}
 
 # keras.applications' published files (URLs and hashes from keras/src/applications/vgg16.py, vgg19.py).
 _VGG_FILES = {
@@ -99,15 +109,16 @@ def graph(x, taps, *, config, batch_norm):
     return x
 
 
-def head(x, *, classes, classifier_activation, dropout_rate, weights):
+def head(x, *, classes, classifier_activation, dropout_rate, weights, layout):
     """keras.applications' classifier: Flatten, fc1 and fc2 (4096, ReLU; each followed
-    by the paper's dropout when dropout_rate > 0), predictions."""
+    by the paper's dropout when dropout_rate > 0), predictions; layout="torchvision"
+    adaptive-average-pools the map to 7x7 first, as torchvision."""
     if weights == "imagenet" and tuple(x.shape[1:3]) != (IMAGENET_MAP, IMAGENET_MAP):
         raise ValueError(
             f"`weights='imagenet'` with `include_top=True` needs input_shape=(224, 224, 3) (fc1 is sized for a 7x7 "
             f"map); the input gives a {x.shape[1]}x{x.shape[2]} map. Use include_top=False for other sizes."
         )
-    x = flatten(x, "VGG")
+    x = flatten(x, "VGG", pool_to=IMAGENET_MAP if layout == "torchvision" else None)
     for fc in ("fc1", "fc2"):
         x = layers.Dense(FC_UNITS, activation="relu", name=fc)(x)
         if dropout_rate > 0:
@@ -115,16 +126,41 @@ def head(x, *, classes, classifier_activation, dropout_rate, weights):
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
+def preprocessing(x, *, layout):
+    """keras.applications' caffe mode, or torchvision's ImageNet mean/std."""
+    return torch_preprocessing(x) if layout == "torchvision" else caffe_preprocessing(x)
+
+
+def torch_names(model):
+    """{our layer: torchvision module}: Table 1's column walked as torchvision's
+    make_layers walks it (Conv2d[, BatchNorm2d], ReLU per conv, MaxPool2d per "M": one
+    `features` index each), and its classifier's indices."""
+    convs = sum(isinstance(layer, layers.Conv2D) for layer in model.layers)
+    config = next(c for c, column in PAPER_TABLE.items() if sum(item != "M" for item in column) == convs)
+    batch_norm = any(isinstance(layer, layers.BatchNormalization) for layer in model.layers)
+    names, index, block, conv = dict(TORCH_CLASSIFIER), 0, 1, 1
+    for item in PAPER_TABLE[config]:
+        if item == "M":
+            index, block, conv = index + 1, block + 1, 1
+            continue
+        names[f"block{block}_conv{conv}"] = f"features.{index}"
+        if batch_norm:
+            names[f"block{block}_conv{conv}_bn"] = f"features.{index + 1}"
+        index, conv = index + (3 if batch_norm else 2), conv + 1
+    return names
+
+
 # ------------------------------------------------------------------------ the builder
 
 VGG = Family(
-    "VGG", graph=graph, head=head, preprocessing=caffe_preprocessing,
-    knobs={"config": "vgg16", "batch_norm": False, "dropout_rate": 0.0},
+    "VGG", graph=graph, head=head, preprocessing=preprocessing,
+    knobs={"config": "vgg16", "batch_norm": False, "dropout_rate": 0.0, "layout": "keras"},
     order=("config", "batch_norm", "include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",
-           "classifier_activation", "dropout_rate", "include_preprocessing", "name", "features_only", "out_strides"),
-    checks={"config": one_of(PAPER_TABLE), "dropout_rate": rate("0.5 (the paper's)")},
+           "classifier_activation", "dropout_rate", "include_preprocessing", "name", "features_only", "out_strides",
+           "layout"),
+    checks={"config": one_of(PAPER_TABLE), "dropout_rate": rate("0.5 (the paper's)"), "layout": one_of(LAYOUTS)},
     default_name=lambda knobs, rows: knobs["config"] + ("_bn" if knobs["batch_norm"] else ""),
-    imagenet=_imagenet,
+    imagenet=_imagenet, torch_names=torch_names,
 ).builder(doc="""A VGG network of the paper's Table 1, keras.applications.VGG16's signature.
 
     Args:
@@ -143,12 +179,18 @@ VGG = Family(
         classifier_activation: activation of the classifier, None for logits.
         dropout_rate: dropout after fc1 and fc2; the paper's 0.5, keras' 0.0.
         include_preprocessing: take [0, 255] RGB pixels (keras' "caffe"
-            preprocess_input as layers: BGR flip, ImageNet mean subtraction).
-            False, as keras.applications.
+            preprocess_input as layers: BGR flip, ImageNet mean subtraction;
+            with layout="torchvision", /255 and ImageNet mean/std). False, as
+            keras.applications.
         name: model name.
         features_only: return the feature maps at `out_strides`: the last tensor
             at each stride, i.e. the last convolution of blocks 2-5 (strides 2,
             4, 8, 16) and block5_pool (32).
+        layout: "keras" (keras.applications' graph) or "torchvision": its
+            adaptive average pooling to 7x7 before the flatten (fc1 25088 wide at
+            any input size) and its preprocessing; the graph torchvision's
+            checkpoints load on (weights="torchvision" sets it). PyTorch files load
+            by torchvision's module names either way.
     """)
 
 # ------------------------------------------------------------------------ the variants
@@ -157,7 +199,7 @@ _PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (IC
 _SOURCE = "paper Table 2 (params); MACs from torchvision's model table (the paper prints none)"
 # keras.applications.VGG16's positional order (`name` right after classifier_activation).
 _KERAS_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
-                "name", "dropout_rate", "include_preprocessing", "features_only", "out_strides")
+                "name", "dropout_rate", "include_preprocessing", "features_only", "out_strides", "layout")
 
 
 def _figures(config, batch_norm, params_m, macs_m):
