@@ -16,7 +16,7 @@ PYTEST_WORKERS ?= 2
 
 # The PyTorch reference of the exactness tests (Debian's python3-torchvision, called in a
 # subprocess; never a dependency of the package).
-reference:
+reference: $(STAMP)
 	bash tools/install_reference.sh
 
 install: $(STAMP)

@@ -198,10 +198,14 @@ class Family:
 
         from keras_lightnets.weights.efficientnet_pytorch import efficientnet_pytorch_names
         from keras_lightnets.weights.efficientnet_pytorch import is_efficientnet_pytorch
+        from keras_lightnets.weights.timm_names import is_timm_efficientnet
+        from keras_lightnets.weights.timm_names import timm_efficientnet_names
 
         tensors = read_checkpoint(path)
         if is_efficientnet_pytorch(tensors):  # Luke Melas' layout (TF-ported EfficientNets), told by its names
             names = efficientnet_pytorch_names(model)
+        elif is_timm_efficientnet(tensors):  # timm's EfficientNet builder (its tf_ models: TensorFlow padding)
+            names = timm_efficientnet_names(model)
         else:
             names = self.torch_names(model) if self.torch_names else None
         if not has_top:  # include_top=False / features_only: the file's classifier stays out
