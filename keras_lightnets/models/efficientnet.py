@@ -16,6 +16,12 @@ ImageNet mean and variance; keras.applications' published files store the standa
 deviation where the variance belongs (tensorflow/tensorflow#49930) and it corrects
 them with an extra Rescaling, we correct the loaded variance instead.
 
+layout="torchvision" builds torchvision's efficientnet_b0..b7 instead: the same layers
+and weights, with PyTorch's symmetric padding of the strided convolutions and
+torchvision's BatchNorm epsilon (1e-5; 1e-3 for B5-B7, whose weights it ported from
+TensorFlow). Its state_dict files then load as `weights=` (module names mapped by
+`torch_names`) and give its logits; its inputs are normalized as ours.
+
 Lite (no keras.applications counterpart): ReLU6, no SE, and the stem (32), the head
 (1280) and the depth of the first and last stages stay fixed while scaling; inputs
 are normalized as (x - 127) / 128 as in the authors' code.
@@ -32,7 +38,9 @@ from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
 from keras_lightnets.layers.preprocessing import TORCH_RGB_MEAN
 from keras_lightnets.layers.preprocessing import TORCH_RGB_STD
 from keras_lightnets.layers.preprocessing import channel_statistics
+from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import rate
 from keras_lightnets.models._family import variant
 from keras_lightnets.models._inverted_residual_net import pooled_dense_head
@@ -127,9 +135,13 @@ def imagenet_weights(variant, include_top):
     return WeightFile(filename, WEIGHTS_URL + filename, with_top if include_top else no_top)
 
 
-def _normalize_imagenet(x):
+def _normalize_imagenet(x, layout="keras"):
     """keras.applications' Rescaling + Normalization, the latter set to ImageNet's
-    statistics (keras.applications leaves it at mean 0, variance 1 until weights load)."""
+    statistics (keras.applications leaves it at mean 0, variance 1 until weights load).
+    layout="torchvision": the same arithmetic with fixed statistics (no weights, so
+    torchvision's state_dict is every weight the model has)."""
+    if layout == "torchvision":
+        return torch_preprocessing(x)
     x = layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
     norm = layers.Normalization(axis=-1, name="normalization")
     x = norm(x)
@@ -222,15 +234,65 @@ def scaled_table(variant):
     return scaled(**as_released(variant)["knobs"], depth_divisor=8, base=base)
 
 
+def torchvision_bn_epsilon(knobs):
+    """torchvision's BatchNorm epsilon for these coefficients: 1e-3 for B5-B7 (its
+    efficientnet_b5..b7 builders: weights ported from TensorFlow), else BatchNorm2d's 1e-5."""
+    return 1e-3 if released(knobs) in ("b5", "b6", "b7") else 1e-5
+
+
 def graph(x, taps, *, width_coefficient, depth_coefficient, default_size, depth_divisor, base, activation,
-          drop_connect_rate):
-    """EfficientNet's layout (stem, stages, top conv) on the compound-scaled table."""
+          drop_connect_rate, layout="keras"):
+    """EfficientNet's layout (stem, stages, top conv) on the compound-scaled table.
+    layout="torchvision": PyTorch's symmetric padding of the strided convolutions and
+    torchvision's BatchNorm epsilon (the same layers, names and weights otherwise)."""
     net = scaled(width_coefficient, depth_coefficient, default_size, depth_divisor, base)
-    return scaled_net_graph(x, taps, net, act=activation, se_style=SE_STYLE, drop_connect_rate=drop_connect_rate)
+    graph_of_layout = {}  # "keras": scaled_net_graph's defaults, TensorFlow's padding and epsilon
+    if layout == "torchvision":
+        knobs = {"width_coefficient": width_coefficient, "depth_coefficient": depth_coefficient,
+                 "depth_divisor": depth_divisor, "base": base, "activation": activation}
+        graph_of_layout = {"padding": "symmetric", "bn_epsilon": torchvision_bn_epsilon(knobs)}
+    return scaled_net_graph(x, taps, net, act=activation, se_style=SE_STYLE, drop_connect_rate=drop_connect_rate,
+                            **graph_of_layout)
+
+
+_BLOCK = re.compile(r"^block(\d+)([a-z]+)_(.+)$")
+
+
+def _letters_index(letters):
+    """a -> 0, ..., z -> 25, ba -> 26 (stage_prefixes' letters, inverted)."""
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - 97
+    return index
+
+
+def torch_names(model):
+    """{our layer: torchvision module} for torchvision's EfficientNet B0-B7: features.0
+    the stem, features.<stage>.<block>.block.<k> the blocks (k counts the block's
+    Conv2dNormActivations and its SqueezeExcitation, the expansion conv only where
+    the block has one), features.<stages + 1> the top conv, classifier.1 the Dense."""
+    ours = {layer.name for layer in model.layers}
+    stages = max((int(m.group(1)) for m in map(_BLOCK.match, ours) if m), default=0)
+    names = {"stem_conv": "features.0.0", "stem_bn": "features.0.1", "top_conv": f"features.{stages + 1}.0",
+             "top_bn": f"features.{stages + 1}.1", "predictions": "classifier.1"}
+    roles = {"expand_conv": (0, "0"), "expand_bn": (0, "1"), "dwconv": (1, "0"), "bn": (1, "1"),
+             "se_reduce": (2, "fc1"), "se_expand": (2, "fc2"), "project_conv": (3, "0"), "project_bn": (3, "1")}
+    for layer in ours:
+        match = _BLOCK.match(layer)
+        if match is None or match.group(3) not in roles:
+            continue
+        stage, letters, role = match.groups()
+        position, part = roles[role]
+        if f"block{stage}{letters}_expand_conv" not in ours:  # expansion 1: no expansion conv, one fewer
+            position -= 1
+        names[layer] = f"features.{stage}.{_letters_index(letters)}.block.{position}.{part}"
+    return names
 
 
 def imagenet(knobs, rows, has_top):
     """keras.applications' B0-B7 file, for B0's table at a released variant's coefficients."""
+    if knobs.get("layout", "keras") != "keras":
+        return None, "keras.applications' ImageNet files are for layout='keras' (TensorFlow's padding and BatchNorm)"
     variant_name = released(knobs)
     if variant_name is None or variant_name.startswith("lite"):
         return None, "keras.applications publishes B0-B7 with their own width and depth coefficients only"
@@ -261,16 +323,18 @@ _ARGS_DOC = """
             classifier_activation, name: as keras.applications. {weights}
         include_preprocessing: the model takes [0, 255] pixels and {preprocessing}.
         features_only, out_strides: return the feature maps at these strides
-            (2, 4, 8, 16, 32) instead of the classifier.
+            (2, 4, 8, 16, 32) instead of the classifier.{layout}
     """
 
 EfficientNet = Family(
     "EfficientNet", graph=graph, head=pooled_dense_head, preprocessing=_normalize_imagenet,
     knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": 0.2,
-           "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "swish", "base": EFFICIENTNET_B0},
-    order=_ORDER, checks=_CHECKS, defaults={"include_preprocessing": True, "name": "efficientnet"},
+           "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "swish", "base": EFFICIENTNET_B0,
+           "layout": "keras"},
+    order=(*_ORDER, "layout"), checks={**_CHECKS, "layout": one_of(("keras", "torchvision"))},
+    defaults={"include_preprocessing": True, "name": "efficientnet"},
     default_size=lambda knobs: scaled(**knobs).resolution,
-    imagenet=imagenet, load_weights=load_weights,
+    imagenet=imagenet, load_weights=load_weights, torch_names=torch_names,
     default_name=lambda knobs, rows: "efficientnet",
 ).builder(doc="""An EfficientNet of any compound-scaling coefficients, with
     keras.applications.efficientnet.EfficientNet's signature.
@@ -278,7 +342,14 @@ EfficientNet = Family(
     activation='"swish" (the paper), or "relu6", "relu", "hard_swish"', base="EFFICIENTNET_B0",
     weights='`weights` is None,\n            "imagenet" (keras.applications\' published B0-B7 files, for B0\'s table\n'
             '            at their coefficients) or a weights file path.',
-    preprocessing="normalizes them\n            with the ImageNet statistics (keras.applications always does)"))
+    preprocessing="normalizes them\n            with the ImageNet statistics (keras.applications always does)",
+    layout="""
+        layout: "keras" (keras.applications' graph: TensorFlow's "same" padding,
+            BatchNorm epsilon 1e-3; its ImageNet files) or "torchvision"
+            (torchvision's efficientnet_b0..b7: PyTorch's symmetric padding of the
+            strided convolutions, BatchNorm epsilon 1e-5, 1e-3 for B5-B7; its
+            state_dict files load as weights=, by torch_names). Same layers and
+            weights either way, and the same ImageNet input normalization."""))
 
 EfficientNetLite = Family(
     "EfficientNetLite", graph=graph, head=pooled_dense_head, preprocessing=_lite_preprocessing,
@@ -294,7 +365,7 @@ EfficientNetLite = Family(
     """ + _ARGS_DOC.format(
     activation='"relu6" (the authors\'), or "swish", "relu", "hard_swish"', base="EFFICIENTNET_LITE0",
     weights="`weights` is None or a\n            weights file path: no Keras ImageNet file is published.",
-    preprocessing="maps them as\n            (x - 127) / 128 (the authors')"))
+    preprocessing="maps them as\n            (x - 127) / 128 (the authors')", layout=""))
 
 
 # ------------------------------------------------------------------------ the variants

@@ -10,14 +10,21 @@ Mobile", CVPR 2019, arXiv:1807.11626), on the shared inverted-residual builder.
 
 The width multiplier `alpha` scales every width but the 1280-wide head (the
 authors' code and torchvision), rounding to multiples of 8 as both do. Where we
-follow the authors' TensorFlow code rather than torchvision: "same" padding (for
+follow (by default, layout="keras") the authors' TensorFlow code rather than
+torchvision: "same" padding (for
 stride 2 and an even input, TensorFlow pads one pixel after, PyTorch one on each
 side, so torchvision's weights would not give identical outputs), and batch-norm
 epsilon 1e-3, momentum 0.99 (torchvision: 1e-5, and 0.9997 in TF's convention).
+layout="torchvision" builds torchvision's graph instead (symmetric padding, epsilon
+1e-5; the same layers and weights), on which its state_dict files load as `weights=`
+(module names mapped by `torch_names`) and give its logits. Torchvision's stem (conv
+3x3 stride 2, depthwise 3x3, 1x1 to 16) is our stem conv and first block.
 Layer names follow our EfficientNet models (stem_conv, block2a_expand_conv, ...,
 top_conv, predictions). Inputs: [0, 255] pixels normalized with the ImageNet mean
 and standard deviation, as both reference implementations train them.
 """
+
+import re
 
 from keras import layers
 
@@ -27,6 +34,7 @@ from keras_lightnets.layers.preprocessing import TORCH_RGB_STD
 from keras_lightnets.layers.preprocessing import channel_statistics
 from keras_lightnets.models import _common
 from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import rate
 from keras_lightnets.models._family import variant
 from keras_lightnets.models._inverted_residual_net import pooled_dense_head
@@ -95,20 +103,65 @@ def normalize_imagenet(x):
 # ------------------------------------------------------------------- the graph
 
 
-def graph(x, taps, *, base, alpha):
+LAYOUTS = {  # the graph each layout builds: padding of the strided convolutions, BatchNorm epsilon
+    "keras": {"padding": "same", "bn_epsilon": 1e-3},  # the authors' TensorFlow code
+    "torchvision": {"padding": "symmetric", "bn_epsilon": 1e-5},  # torchvision's MNASNet
+}
+
+
+def graph(x, taps, *, base, alpha, layout="keras"):
     """EfficientNet's layout (stem, stages, top conv) on the width-scaled table, ReLU."""
-    return scaled_net_graph(x, taps, scaled(base, alpha), act="relu", se_style=SE_STYLE)
+    return scaled_net_graph(x, taps, scaled(base, alpha), act="relu", se_style=SE_STYLE, **LAYOUTS[layout])
+
+
+_BLOCK = re.compile(r"^block(\d+)([a-z]+)_(.+)$")
+# torchvision's MNASNet is one nn.Sequential `layers`: 0-7 the stem (conv, BN, ReLU,
+# then our first block: depthwise, BN, ReLU, 1x1, BN), 8.. one _stack per later stage
+# (an nn.Sequential of _InvertedResidual, each an nn.Sequential `layers`), then the top
+# conv and its BN; the classifier is classifier.1.
+_FIRST_BLOCK = {"dwconv": "layers.3", "bn": "layers.4", "project_conv": "layers.6", "project_bn": "layers.7"}
+_BLOCK_ROLES = {"expand_conv": 0, "expand_bn": 1, "dwconv": 3, "bn": 4, "project_conv": 6, "project_bn": 7}
+
+
+def _letters_index(letters):
+    """a -> 0, ..., z -> 25, ba -> 26 (the block letters of our layer names, inverted)."""
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - 97
+    return index
+
+
+def torch_names(model):
+    """{our layer: torchvision module} for torchvision's MNASNet (mnasnet0_5 ... 1_3:
+    MnasNet-B1, a first stage of one block without expansion)."""
+    ours = {layer.name for layer in model.layers}
+    stages = max((int(m.group(1)) for m in map(_BLOCK.match, ours) if m), default=1)
+    top = 8 + stages - 1  # layers.8 .. layers.(6 + stages) are stages 2 .. stages
+    names = {"stem_conv": "layers.0", "stem_bn": "layers.1", "top_conv": f"layers.{top}",
+             "top_bn": f"layers.{top + 1}", "predictions": "classifier.1"}
+    for layer in ours:
+        match = _BLOCK.match(layer)
+        if match is None:
+            continue
+        stage, letters, role = int(match.group(1)), match.group(2), match.group(3)
+        if stage == 1 and letters == "a" and role in _FIRST_BLOCK:
+            names[layer] = _FIRST_BLOCK[role]
+        elif role in _BLOCK_ROLES:
+            names[layer] = f"layers.{6 + stage}.{_letters_index(letters)}.layers.{_BLOCK_ROLES[role]}"
+    return names
 
 
 # ------------------------------------------------------------------------ the builder
 
 MnasNet = Family(
     "MnasNet", graph=graph, head=pooled_dense_head, preprocessing=normalize_imagenet,
-    knobs={"alpha": 1.0, "dropout_rate": 0.2, "base": "b1"},
+    knobs={"alpha": 1.0, "dropout_rate": 0.2, "base": "b1", "layout": "keras"},
     order=("input_shape", "alpha", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
-           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides", "base"),
-    checks={"alpha": lambda name, value: _common.check_alpha(value), "dropout_rate": rate("0.2"), "base": _check_base},
-    defaults={"include_preprocessing": True},
+           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides", "base",
+           "layout"),
+    checks={"alpha": lambda name, value: _common.check_alpha(value), "dropout_rate": rate("0.2"), "base": _check_base,
+            "layout": one_of(tuple(LAYOUTS))},
+    defaults={"include_preprocessing": True}, torch_names=torch_names,
     no_imagenet="MnasNet ImageNet weights are published for PyTorch (torchvision) and TensorFlow 1 (tensorflow/tpu) only",
     default_name=lambda knobs, rows: f"mnasnet_{knobs['alpha']:g}",
 ).builder(doc="""A MnasNet of any width (default: MnasNet-B1, torchvision's MNASNet).
@@ -132,6 +185,11 @@ MnasNet = Family(
             (2, 4, 8, 16, 32) instead of the classifier.
         base: the stage table: "b1" (MNASNET_B1), "a1" (MNASNET_A1), or any
             ScalableNet.
+        layout: "keras" (the authors' TensorFlow graph: "same" padding,
+            BatchNorm epsilon 1e-3) or "torchvision" (torchvision's MNASNet:
+            PyTorch's symmetric padding of the strided convolutions, BatchNorm
+            epsilon 1e-5; with base "b1", its state_dict files load as weights=).
+            Same layers and weights either way.
     """)
 
 
