@@ -199,6 +199,8 @@ class Family:
         from keras_lightnets.weights.efficientnet_pytorch import efficientnet_pytorch_names
         from keras_lightnets.weights.efficientnet_pytorch import is_efficientnet_pytorch
         from keras_lightnets.weights.timm_names import is_timm_efficientnet
+        from keras_lightnets.weights.timm_names import is_timm_mobilenet_v3
+        from keras_lightnets.weights.timm_names import timm_mobilenet_v3_names
         from keras_lightnets.weights.timm_names import timm_efficientnet_names
 
         tensors = read_checkpoint(path)
@@ -206,6 +208,8 @@ class Family:
             names = efficientnet_pytorch_names(model)
         elif is_timm_efficientnet(tensors):  # timm's EfficientNet builder (its tf_ models: TensorFlow padding)
             names = timm_efficientnet_names(model)
+        elif is_timm_mobilenet_v3(tensors):  # timm's MobileNetV3 (its tf_ models: TensorFlow padding)
+            names = timm_mobilenet_v3_names(model)
         else:
             names = self.torch_names(model) if self.torch_names else None
         if not has_top:  # include_top=False / features_only: the file's classifier stays out
