@@ -2,16 +2,21 @@
 Bottlenecks", CVPR 2018, arXiv:1801.04381).
 
 Layer names and channel rounding follow keras.applications.MobileNetV2, so its
-weight files load into this model and give the same outputs.
+weight files load into this model and give the same outputs. `layout="torchvision"`
+builds torchvision's graph instead (its MobileNet_V2_Weights): PyTorch's symmetric
+padding, BatchNorm epsilon 1e-5, ImageNet mean/std and its width rounding.
 """
 
+import dataclasses
 import functools
 
 from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.blocks import make_divisible
 from keras_lightnets.layers.inverted_residual import BlockNaming
+from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models import _common
 from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import variant
 from keras_lightnets.models._inverted_residual_net import BlockStyle
 from keras_lightnets.models._inverted_residual_net import blocks_from_stages
@@ -55,6 +60,38 @@ STYLE = BlockStyle(
     round_filters=lambda filters, alpha: make_divisible(int(filters * alpha)),
 )
 
+# torchvision's graph (its MobileNet_V2_Weights): PyTorch's symmetric padding of the
+# strided convolutions, BatchNorm epsilon 1e-5, channels rounded without the int()
+# (torchvision's _make_divisible(c * width_mult)), ImageNet mean/std on [0, 1].
+LAYOUTS = ("keras", "torchvision")
+TORCHVISION_STYLE = dataclasses.replace(
+    STYLE, round_filters=lambda filters, alpha: make_divisible(filters * alpha), bn_epsilon=1e-5,
+    padding="symmetric")
+
+
+def torch_names(model):
+    """{our layer: torchvision module}, from Table 2: features.0 the stem, then one
+    features.i per block (its conv.0 the expansion where the block expands, then the
+    depthwise Conv2dNormActivation, the projection and its BatchNorm), the last 1x1
+    convolution after them, classifier.1 the logits."""
+    blocks = blocks_from_stages(PAPER_TABLE)
+    names = {"Conv1": "features.0.0", "bn_Conv1": "features.0.1", "predictions": "classifier.1",
+             "Conv_1": f"features.{len(blocks) + 1}.0", "Conv_1_bn": f"features.{len(blocks) + 1}.1"}
+    for index, block in enumerate(blocks):
+        expand = block.expansion != 1
+        depthwise = int(expand)  # the depthwise Conv2dNormActivation's place in `conv`
+        modules = {"depthwise": f"{depthwise}.0", "depthwise_bn": f"{depthwise}.1", "project": f"{depthwise + 1}",
+                   "project_bn": f"{depthwise + 2}", **({"expand": "0.0", "expand_bn": "0.1"} if expand else {})}
+        names.update({STYLE.naming(index, role): f"features.{index + 1}.conv.{module}"
+                      for role, module in modules.items()})
+    return names
+
+
+def preprocessing(x, *, layout):
+    """[0, 255] pixels -> [-1, 1] (keras.applications'), or torchvision's ImageNet mean/std."""
+    return torch_preprocessing(x) if layout == "torchvision" else _common.preprocessing(x)
+
+
 IMAGENET_ALPHAS = (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)
 IMAGENET_SIZES = (96, 128, 160, 192, 224)
 
@@ -67,6 +104,8 @@ def imagenet_weights(alpha, rows, include_top):
 
 def imagenet(knobs, rows, has_top):
     """keras.applications' file for this width at the input size (224 for sizes it lacks)."""
+    if knobs.get("layout", "keras") != "keras":
+        return None, "keras.applications' weights need layout='keras' (torchvision's: weights='torchvision')"
     if knobs["alpha"] not in IMAGENET_ALPHAS:
         return None, f"alpha must be one of {IMAGENET_ALPHAS}, received {knobs['alpha']}"
     return imagenet_weights(knobs["alpha"], rows if rows in IMAGENET_SIZES else 224, has_top), None
@@ -75,13 +114,16 @@ def imagenet(knobs, rows, has_top):
 # ------------------------------------------------------------------- the graph
 
 
-def graph(x, taps, *, alpha):
-    """Stem, Table 2's blocks, and the last 1x1 convolution (widened above alpha 1)."""
+def graph(x, taps, *, alpha, layout="keras"):
+    """Stem, Table 2's blocks, and the last 1x1 convolution (widened above alpha 1);
+    `layout`: keras.applications' graph or torchvision's (padding, epsilon, rounding)."""
+    style = TORCHVISION_STYLE if layout == "torchvision" else STYLE
+    bn = {"bn_epsilon": style.bn_epsilon}
     x = conv_bn_act(x, make_divisible(STEM_FILTERS * alpha), 3, strides=2, act="relu6", name="Conv1",
-                    bn_name="bn_Conv1", act_name="Conv1_relu")
-    x, stride = walk_blocks(x, blocks_from_stages(PAPER_TABLE, "relu6"), alpha, STYLE, taps, stride=2)
+                    bn_name="bn_Conv1", act_name="Conv1_relu", padding=style.padding, **bn)
+    x, stride = walk_blocks(x, blocks_from_stages(PAPER_TABLE, "relu6"), alpha, style, taps, stride=2)
     head_filters = make_divisible(HEAD_FILTERS * alpha) if alpha > 1.0 else HEAD_FILTERS
-    x = conv_bn_act(x, head_filters, 1, act="relu6", name="Conv_1", bn_name="Conv_1_bn", act_name="out_relu")
+    x = conv_bn_act(x, head_filters, 1, act="relu6", name="Conv_1", bn_name="Conv_1_bn", act_name="out_relu", **bn)
     taps.record(x, stride)
     return x
 
@@ -89,13 +131,14 @@ def graph(x, taps, *, alpha):
 # ------------------------------------------------------------------------ the builder
 
 MobileNetV2 = Family(
-    "MobileNetV2", graph=graph, preprocessing=_common.preprocessing,
+    "MobileNetV2", graph=graph, preprocessing=preprocessing,
     head=functools.partial(pooled_dense_head, names=("global_average_pooling2d", "dropout")),  # keras.applications'
-    knobs={"alpha": 1.0, "dropout_rate": 0.0},
+    knobs={"alpha": 1.0, "dropout_rate": 0.0, "layout": "keras"},
     order=("input_shape", "alpha", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
-           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides"),
-    checks={"alpha": lambda name, value: _common.check_alpha(value)},
+           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides", "layout"),
+    checks={"alpha": lambda name, value: _common.check_alpha(value), "layout": one_of(LAYOUTS)},
     imagenet=imagenet,
+    torch_names=torch_names,
     default_name=lambda knobs, rows: f"mobilenetv2_{knobs['alpha']:0.2f}_{rows}",
 ).builder(doc="""MobileNetV2, with keras.applications.MobileNetV2's signature and layer names.
 
@@ -119,6 +162,10 @@ MobileNetV2 = Family(
         name: model name.
         features_only: return the backbone's feature maps at `out_strides`
             (strides 2, 4, 8, 16, 32) instead of the classifier.
+        layout: "keras" (keras.applications' graph, its weight files) or
+            "torchvision" (torchvision's: PyTorch's symmetric padding of strided
+            convolutions, BatchNorm epsilon 1e-5, its channel rounding and ImageNet
+            mean/std preprocessing), for torchvision's checkpoints (MobileNet_V2_Weights).
     """)
 
 

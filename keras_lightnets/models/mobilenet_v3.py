@@ -9,7 +9,12 @@ builds it from raw `x + 3` and `* 1/6` ops, which become TFOpLambda layers that
 tensorflow-model-optimization rejects), and stride-2 depthwise convolutions use
 "same" padding rather than an explicit ZeroPadding2D (identical for any static
 input size, one op fewer on device).
+
+`layout="torchvision"` builds torchvision's graph instead (its MobileNet_V3_*_Weights):
+PyTorch's symmetric padding, ImageNet mean/std, and torchvision's width rounding.
 """
+
+import dataclasses
 
 from keras import layers
 
@@ -17,6 +22,7 @@ from keras_lightnets.layers.blocks import activation
 from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.blocks import make_divisible
 from keras_lightnets.layers.inverted_residual import BlockNaming
+from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models import _common
 from keras_lightnets.models._family import Family
 from keras_lightnets.models._family import one_of
@@ -74,15 +80,20 @@ SE_RATIO = 0.25  # squeeze to 1/4 of the expansion layer (section 5.3)
 
 
 
-def stages(model_type, minimalistic=False):
+def stages(model_type, minimalistic=False, torchvision_alpha=None):
     """The paper's table as Stages of one block each. Expansion is kept as the paper's
     ratio to the block's input width, so width multipliers scale it as the reference does.
+    `torchvision_alpha`: torchvision's rounding at that width instead, each expansion
+    width make_divisible(width * alpha) of the table's (a ratio to the rounded input).
 
     Minimalistic (the authors' TF-slim variant): 3x3 kernels, no SE, ReLU only.
     """
     rows, in_filters = [], STEM_FILTERS
     for kernel, exp, out, se, nl, stride in TABLES[model_type]:
-        rows.append(Stage(kernel=3 if minimalistic else kernel, expansion=exp / in_filters, out=out, repeats=1,
+        expansion = exp / in_filters
+        if torchvision_alpha is not None:
+            expansion = make_divisible(exp * torchvision_alpha) / make_divisible(in_filters * torchvision_alpha)
+        rows.append(Stage(kernel=3 if minimalistic else kernel, expansion=expansion, out=out, repeats=1,
                           stride=stride, se_ratio=SE_RATIO if se and not minimalistic else None,
                           act=RE if minimalistic else nl))
         in_filters = out
@@ -103,6 +114,51 @@ STYLE = BlockStyle(
     ),
     round_filters=lambda filters, alpha: make_divisible(filters * alpha),
 )
+
+# torchvision's graph (its MobileNet_V3_{Large,Small}_Weights) differs from
+# keras.applications' at width 1.0 only in PyTorch's symmetric padding of the strided
+# convolutions and ImageNet mean/std preprocessing: its BatchNorm epsilon is 1e-3 too,
+# its SE squeezes the expansion to make_divisible(width // 4) with ReLU and a
+# hard-sigmoid gate, and its classifier (Linear 960 -> 1280, hard-swish, dropout,
+# Linear) is ours on the pooled map as 1x1 convolutions, which its Linear weights fill.
+# At other widths it also scales the stem, every expansion width and the 1280 (1024)
+# below 1.0, each rounded on its own.
+LAYOUTS = ("keras", "torchvision")
+PADDING = {"keras": "same", "torchvision": "symmetric"}
+
+
+def torch_names(model):
+    """{our layer: torchvision module}, from the table: features.0 the stem, one
+    features.i per block (its `block` holds the expansion where the block expands, the
+    depthwise, the SE's fc1 and fc2 where it has one, the projection, each a
+    Conv2dNormActivation), the last 1x1 convolution after them; classifier.0 and
+    classifier.3 the head's two Linear layers."""
+    ours = {layer.name for layer in model.layers}
+    # Large has a block 11, Small not (a feature extractor cut earlier lacks conv_1 anyway)
+    blocks = len(LARGE_TABLE) if STYLE.naming(len(SMALL_TABLE), "project") in ours else len(SMALL_TABLE)
+    names = {"conv": "features.0.0", "conv_bn": "features.0.1", "conv_1": f"features.{blocks + 1}.0",
+             "conv_1_bn": f"features.{blocks + 1}.1", "conv_2": "classifier.0", "logits": "classifier.3"}
+    for index in range(blocks):
+        expand = STYLE.naming(index, "expand") in ours
+        se = STYLE.naming(index, "se_reduce") in ours
+        place = dict(zip(("depthwise", "se", "project"), range(int(expand), 3 + int(expand))))
+        if not se:
+            place["project"] -= 1
+        modules = {"depthwise": f"{place['depthwise']}.0", "depthwise_bn": f"{place['depthwise']}.1",
+                   "project": f"{place['project']}.0", "project_bn": f"{place['project']}.1"}
+        if expand:
+            modules.update({"expand": "0.0", "expand_bn": "0.1"})
+        if se:
+            modules.update({"se_reduce": f"{place['se']}.fc1", "se_expand": f"{place['se']}.fc2"})
+        names.update({STYLE.naming(index, role): f"features.{index + 1}.block.{module}"
+                      for role, module in modules.items()})
+    return names
+
+
+def preprocessing(x, *, layout):
+    """[0, 255] pixels -> [-1, 1] (keras.applications'), or torchvision's ImageNet mean/std."""
+    return torch_preprocessing(x) if layout == "torchvision" else _common.preprocessing(x)
+
 
 _WEIGHT_HASHES = {  # keras.applications' (with top, without top) file hashes
     "large_224_0.75_float": ("765b44a33ad4005b3ac83185abf1d0eb", "40af19a13ebea4e2ee0c676887f69a2e"),
@@ -127,6 +183,8 @@ def imagenet_weights(model_type, alpha, minimalistic, include_top):
 
 def imagenet(knobs, rows, has_top):
     """keras.applications' file for the configuration, whatever the input size."""
+    if knobs.get("layout", "keras") != "keras":
+        return None, "keras.applications' weights need layout='keras' (torchvision's: weights='torchvision')"
     if _weights_key(knobs["model_type"], knobs["alpha"], knobs["minimalistic"]) not in _WEIGHT_HASHES:
         return None, "alpha must be 0.75 or 1.0 (1.0 only when minimalistic)"
     return imagenet_weights(knobs["model_type"], knobs["alpha"], knobs["minimalistic"], has_top), None
@@ -135,21 +193,26 @@ def imagenet(knobs, rows, has_top):
 # ------------------------------------------------------------------- the graph
 
 
-def graph(x, taps, *, model_type, alpha, minimalistic):
-    """Stem, the table's blocks, and the last 1x1 convolution before pooling."""
+def graph(x, taps, *, model_type, alpha, minimalistic, layout="keras"):
+    """Stem, the table's blocks, and the last 1x1 convolution before pooling; `layout`:
+    keras.applications' padding of the strided convolutions or torchvision's."""
     act = RE if minimalistic else HS
-    x = conv_bn_act(x, STEM_FILTERS, 3, strides=2, act=act, name="conv")
-    x, stride = walk_blocks(x, stages(model_type, minimalistic), alpha, STYLE, taps, stride=2)
+    style = dataclasses.replace(STYLE, padding=PADDING[layout])
+    torchvision = layout == "torchvision"
+    stem = make_divisible(STEM_FILTERS * alpha) if torchvision else STEM_FILTERS
+    x = conv_bn_act(x, stem, 3, strides=2, act=act, name="conv", padding=style.padding)
+    blocks = stages(model_type, minimalistic, torchvision_alpha=alpha if torchvision else None)
+    x, stride = walk_blocks(x, blocks, alpha, style, taps, stride=2)
     x = conv_bn_act(x, make_divisible(x.shape[-1] * 6), 1, act=act, name="conv_1")
     taps.record(x, stride)
     return x
 
 
-def head(x, *, classes, classifier_activation, model_type, alpha, minimalistic, dropout_rate):
+def head(x, *, classes, classifier_activation, model_type, alpha, minimalistic, dropout_rate, layout="keras"):
     """Pooling, then the paper's 1x1 "NBN" convolution and the logits as 1x1 convolutions."""
     act = RE if minimalistic else HS
     last_point = LAST_POINT_FILTERS[model_type]
-    last_point = make_divisible(last_point * alpha) if alpha > 1.0 else last_point
+    last_point = make_divisible(last_point * alpha) if alpha > 1.0 or layout == "torchvision" else last_point
     x = layers.GlobalAveragePooling2D(keepdims=True, name="global_average_pooling2d")(x)
     x = layers.Conv2D(last_point, 1, padding="same", use_bias=True, name="conv_2")(x)
     x = activation(x, act, f"conv_2_{act}")
@@ -163,15 +226,17 @@ def head(x, *, classes, classifier_activation, model_type, alpha, minimalistic, 
 # ------------------------------------------------------------------------ the builder
 
 MobileNetV3 = Family(
-    "MobileNetV3", graph=graph, head=head, preprocessing=_common.preprocessing,
-    knobs={"model_type": "large", "alpha": 1.0, "minimalistic": False, "dropout_rate": 0.2},
+    "MobileNetV3", graph=graph, head=head, preprocessing=preprocessing,
+    knobs={"model_type": "large", "alpha": 1.0, "minimalistic": False, "dropout_rate": 0.2, "layout": "keras"},
     order=("input_shape", "model_type", "alpha", "minimalistic", "include_top", "weights", "input_tensor", "classes",
            "pooling", "dropout_rate", "classifier_activation", "include_preprocessing", "name", "features_only",
-           "out_strides"),
-    checks={"model_type": one_of(TABLES), "alpha": lambda name, value: _common.check_alpha(value)},
+           "out_strides", "layout"),
+    checks={"model_type": one_of(TABLES), "alpha": lambda name, value: _common.check_alpha(value),
+            "layout": one_of(LAYOUTS)},
     defaults={"include_preprocessing": True},
     static_default=False,  # open spatial dims even with the classifier, as keras.applications
     imagenet=imagenet,
+    torch_names=torch_names,
     default_name=lambda knobs, rows: f"MobileNetV3{knobs['model_type'].capitalize()}",
 ).builder(doc="""MobileNetV3-Large or -Small, with keras.applications' arguments and layer names.
 
@@ -194,6 +259,10 @@ MobileNetV3 = Family(
         name: model name (default MobileNetV3Large or MobileNetV3Small).
         features_only: return the backbone's feature maps at `out_strides`
             (strides 2, 4, 8, 16, 32) instead of the classifier.
+        layout: "keras" (keras.applications' graph, its weight files) or
+            "torchvision" (torchvision's: PyTorch's symmetric padding of strided
+            convolutions and ImageNet mean/std preprocessing), for torchvision's
+            checkpoints (MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights).
     """)
 
 
