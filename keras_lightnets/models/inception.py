@@ -33,10 +33,13 @@ import keras
 from keras import layers
 
 from keras_lightnets.layers.blocks import batch_norm
+from keras_lightnets.layers.padding import pad_for
+from keras_lightnets.layers.pooling import adaptive_average_pool
 from keras_lightnets.layers.normalization import LocalResponseNormalization
 from keras_lightnets.models import _common
 from keras_lightnets.models._family import Family
 from keras_lightnets.models._family import boolean
+from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import rate
 from keras_lightnets.registry import register_model
 from keras_lightnets.weights import KERAS_APPLICATIONS_URL
@@ -61,6 +64,9 @@ class Conv:
 
 @dataclasses.dataclass(frozen=True)
 class Pool:
+    """A pooling. padding "same" is TensorFlow's in the "keras" layout; in the "torchvision"
+    layout it is PyTorch's equivalent for these networks (see ConvBN.pool)."""
+
     name: str
     kind: str  # "max" or "avg"
     size: int = 3
@@ -106,8 +112,13 @@ GOOGLENET_TABLE = (
     ("inception5b", 384, 192, 384, 48, 128, 128),
 )
 GOOGLENET_POOL_AFTER = ("inception3b", "inception4e")  # 3x3/2 max pools of Table 1
+# torchvision's googlenet departs from Table 1 in two sizes (its layout="torchvision"): the
+# "#5x5" convolution is a 3x3 (pytorch/vision#906) and the max pool after inception4e 2x2/2.
+GOOGLENET_5X5 = {"keras": 5, "torchvision": 3}
+GOOGLENET_MAXPOOL4 = {"keras": 3, "torchvision": 2}
 GOOGLENET_AUX_AFTER = ("inception4a", "inception4d")  # paper section 5
 GOOGLENET_MIN_SIZE = 32
+GOOGLENET_TORCHVISION_MIN_SIZE = 15  # torchvision's meta (its ceil_mode pools keep a 1x1 map)
 GOOGLENET_AUX_MIN_SIZE = 65  # the stride-16 map must be 5x5 for the aux 5x5 pooling
 # The paper gives no LRN constants; these are the authors' reference Caffe model's
 # (BVLC GoogLeNet: local_size 5, alpha 1e-4, beta 0.75, k 1), whose alpha Caffe
@@ -115,13 +126,13 @@ GOOGLENET_AUX_MIN_SIZE = 65  # the stride-16 map must be 5x5 for the aux 5x5 poo
 GOOGLENET_LRN = {"size": 5, "alpha": 1e-4 / 5, "beta": 0.75, "k": 1.0}
 
 
-def googlenet_module(n1x1, n3x3red, n3x3, n5x5red, n5x5, pool_proj):
+def googlenet_module(n1x1, n3x3red, n3x3, n5x5red, n5x5, pool_proj, five=5):
     """One row of Table 1 as branches (names: torchvision's module paths)."""
     return (
         (_conv("branch1", n1x1, 1),),
         (_conv("branch2_0", n3x3red, 1), _conv("branch2_1", n3x3, 3)),
-        # The paper's 5x5; torchvision uses a 3x3 here (see GoogLeNet's docstring).
-        (_conv("branch3_0", n5x5red, 1), _conv("branch3_1", n5x5, 5)),
+        # The paper's 5x5; torchvision uses a 3x3 here (`five`, GOOGLENET_5X5).
+        (_conv("branch3_0", n5x5red, 1), _conv("branch3_1", n5x5, five)),
         (Pool("branch4_0", "max", 3, 1), _conv("branch4_1", pool_proj, 1)),
     )
 
@@ -184,17 +195,23 @@ def _v3_e(fork_name):  # 8x8, Figure 7
     )
 
 
-# Inception V3 after the stem: (concat name = keras.applications', module type, its argument).
+# Inception V3 after the stem: (concat name = keras.applications', torchvision's module, module type, its argument).
 # Types: A = 35x35 (arg: pool projection), B = reduction to 17x17, C = 17x17
 # (arg: width of the 7x7 factorized branches), D = reduction to 8x8, E = 8x8
 # (arg: keras' name for the inner concatenation; keras names mixed10's "mixed9_1").
 INCEPTION_V3_TABLE = (
-    ("mixed0", "A", 32), ("mixed1", "A", 64), ("mixed2", "A", 64),
-    ("mixed3", "B", None),
-    ("mixed4", "C", 128), ("mixed5", "C", 160), ("mixed6", "C", 160), ("mixed7", "C", 192),
-    ("mixed8", "D", None),
-    ("mixed9", "E", "mixed9_0"), ("mixed10", "E", "mixed9_1"),
+    ("mixed0", "Mixed_5b", "A", 32), ("mixed1", "Mixed_5c", "A", 64), ("mixed2", "Mixed_5d", "A", 64),
+    ("mixed3", "Mixed_6a", "B", None),
+    ("mixed4", "Mixed_6b", "C", 128), ("mixed5", "Mixed_6c", "C", 160), ("mixed6", "Mixed_6d", "C", 160),
+    ("mixed7", "Mixed_6e", "C", 192),
+    ("mixed8", "Mixed_7a", "D", None),
+    ("mixed9", "Mixed_7b", "E", "mixed9_0"), ("mixed10", "Mixed_7c", "E", "mixed9_1"),
 )
+# torchvision's modules: a module's units have our names under its name (Mixed_6b.branch7x7_2),
+# the stem's are ours capitalized (Conv2d_1a_3x3); the heads' units and classifiers:
+INCEPTION_V3_TORCH_AUX_UNITS = (("aux_conv0", "AuxLogits.conv0"), ("aux_conv1", "AuxLogits.conv1"))
+INCEPTION_V3_TORCH_CLASSIFIERS = {"predictions": "fc", "aux_predictions": "AuxLogits.fc"}
+INCEPTION_V3_DROPOUT = {"keras": 0.0, "torchvision": 0.5}  # before the classifier (torchvision's Inception3)
 _V3_TYPES = {"A": _v3_a, "B": _v3_b, "C": _v3_c, "D": _v3_d, "E": _v3_e}
 INCEPTION_V3_AUX_AFTER = "mixed7"  # the last 17x17 module (paper section 4; torchvision, TF-slim)
 INCEPTION_V3_MIN_SIZE = 75
@@ -216,26 +233,50 @@ INCEPTION_V3_WEIGHTS_NO_TOP = WeightFile(
 
 @dataclasses.dataclass(frozen=True)
 class ConvBN:
-    """Conv -> BN -> ReLU with a family's batch norm (epsilon 1e-3 in both) and activation names."""
+    """How a layout builds the table's steps: Conv -> BN -> ReLU with a family's batch norm
+    (epsilon 1e-3 in all) and activation names, and its pooling.
+
+    `padding`: of strided "same" convolutions, pad_for's "same" (TensorFlow's) or
+    "symmetric" (PyTorch's). `torch_pools`: the "same" poolings as PyTorch computes them
+    (see `pool`)."""
 
     bn_momentum: float
     bn_scale: bool
     act_suffix: str
+    padding: str = "same"
+    torch_pools: bool = False
 
     def __call__(self, x, conv: Conv, name):
-        x = layers.Conv2D(conv.filters, conv.kernel, strides=conv.strides, padding=conv.padding,
+        padding = conv.padding
+        if padding == "same":
+            x, padding = pad_for(x, conv.kernel, conv.strides, self.padding, name=f"{name}_pad")
+        x = layers.Conv2D(conv.filters, conv.kernel, strides=conv.strides, padding=padding,
                           use_bias=False, name=f"{name}_conv")(x)
         x = batch_norm(x, f"{name}_bn", epsilon=1e-3, momentum=self.bn_momentum, scale=self.bn_scale)
         return layers.Activation("relu", name=f"{name}{self.act_suffix}")(x)
 
+    def pool(self, x, pool: Pool, name):
+        """keras' pooling; with `torch_pools`, a "same" pooling is PyTorch's: a strided max
+        pool is torchvision's ceil_mode one (zeros on the bottom/right, stride - 1 rows and
+        columns, then "valid": exact, as every pooled map here follows a ReLU, and every
+        window keeps an input), an average pool counts its zero padding (F.avg_pool2d's
+        count_include_pad) and a stride-1 max pool is the same in both."""
+        padding = pool.padding
+        if self.torch_pools and padding == "same" and (pool.kind == "avg" or pool.strides > 1):
+            pad = ((0, pool.strides - 1),) * 2 if pool.kind == "max" else pool.size // 2
+            x, padding = layers.ZeroPadding2D(pad, name=f"{name}_pad")(x), "valid"
+        cls = layers.MaxPooling2D if pool.kind == "max" else layers.AveragePooling2D
+        return cls(pool.size, strides=pool.strides, padding=padding, name=name)(x)
 
+
+# The layouts (knob `layout`): "keras", today's graphs; "torchvision", torchvision 0.14's.
 GOOGLENET_CONV = ConvBN(bn_momentum=0.9, bn_scale=True, act_suffix="_relu")  # torch BN: eps 1e-3, momentum 0.1
 INCEPTION_V3_CONV = ConvBN(bn_momentum=0.99, bn_scale=False, act_suffix="")  # keras.applications' BN defaults
-
-
-def _pool(x, pool: Pool, name):
-    cls = layers.MaxPooling2D if pool.kind == "max" else layers.AveragePooling2D
-    return cls(pool.size, strides=pool.strides, padding=pool.padding, name=name)(x)
+GOOGLENET_OPS = {"keras": GOOGLENET_CONV,
+                 "torchvision": dataclasses.replace(GOOGLENET_CONV, padding="symmetric", torch_pools=True)}
+INCEPTION_V3_OPS = {"keras": INCEPTION_V3_CONV,  # torchvision's BN has gamma, torch's momentum
+                    "torchvision": ConvBN(0.9, True, "", padding="symmetric", torch_pools=True)}
+LAYOUT = one_of(("keras", "torchvision"))
 
 
 def stem(x, taps, steps, conv_bn, lrn=False):
@@ -247,7 +288,7 @@ def stem(x, taps, steps, conv_bn, lrn=False):
             stride *= step.strides
         elif isinstance(step, Pool):
             taps.record(x, stride)
-            x = _pool(x, step, step.name)
+            x = conv_bn.pool(x, step, step.name)
             stride *= step.strides
         elif lrn:
             x = LocalResponseNormalization(**GOOGLENET_LRN, name=step.name)(x)
@@ -263,7 +304,7 @@ def inception_module(x, branches, name, conv_bn):
             if isinstance(step, Conv):
                 y = conv_bn(y, step, f"{name}_{step.name}")
             elif isinstance(step, Pool):
-                y = _pool(y, step, f"{name}_{step.name}")
+                y = conv_bn.pool(y, step, f"{name}_{step.name}")
             else:  # Fork
                 parts = [conv_bn(y, c, f"{name}_{c.name}") for c in step.convs]
                 y = layers.Concatenate(name=step.name or f"{name}_{step.convs[0].name}_concat")(parts)
@@ -287,35 +328,42 @@ def _aux_error(name, min_size, aux_map):
     )
 
 
-def googlenet_graph(x, taps, *, lrn, aux_logits, include_top, features_only):
+def googlenet_graph(x, taps, *, lrn, aux_logits, include_top, features_only, layout):
     """Table 1: the stem and the inception modules, with the paper's max pools between
     them. With aux_logits, also hands the head the maps the auxiliary classifiers read."""
     _check_aux(aux_logits, include_top, features_only)
-    x = stem(x, taps, GOOGLENET_STEM, GOOGLENET_CONV, lrn)
+    ops = GOOGLENET_OPS[layout]
+    x = stem(x, taps, GOOGLENET_STEM, ops, lrn)
     stride, aux_inputs = 8, []
     for module_name, *widths in GOOGLENET_TABLE:
-        x = inception_module(x, googlenet_module(*widths), module_name, GOOGLENET_CONV)
+        x = inception_module(x, googlenet_module(*widths, five=GOOGLENET_5X5[layout]), module_name, ops)
         if module_name in GOOGLENET_AUX_AFTER:
             aux_inputs.append(x)
         if module_name in GOOGLENET_POOL_AFTER:
             taps.record(x, stride)
             stride *= 2
-            x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"maxpool{stride.bit_length() - 2}")(x)
+            size = GOOGLENET_MAXPOOL4[layout] if module_name == GOOGLENET_POOL_AFTER[-1] else 3
+            name = f"maxpool{stride.bit_length() - 2}"
+            x = ops.pool(x, Pool(name, "max", size, 2), name)
     taps.record(x, stride)
     return (x, aux_inputs) if aux_logits else x
 
 
-def _googlenet_aux(x, name, classes, classifier_activation):
-    """Paper section 5: 5x5/3 average pool, 1x1 conv 128, FC 1024 + ReLU, dropout 0.7, FC classes."""
-    x = layers.AveragePooling2D(5, strides=3, padding="valid", name=f"{name}_pool")(x)
-    x = GOOGLENET_CONV(x, _conv("conv", 128, 1), f"{name}_conv")
+def _googlenet_aux(x, name, classes, classifier_activation, layout):
+    """Paper section 5: 5x5/3 average pool (torchvision: adaptive average pooling to 4x4),
+    1x1 conv 128, FC 1024 + ReLU, dropout 0.7, FC classes."""
+    if layout == "torchvision":
+        x = adaptive_average_pool(x, 4, name=f"{name}_pool")
+    else:
+        x = layers.AveragePooling2D(5, strides=3, padding="valid", name=f"{name}_pool")(x)
+    x = GOOGLENET_OPS[layout](x, _conv("conv", 128, 1), f"{name}_conv")
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(1024, activation="relu", name=f"{name}_fc1")(x)
     x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
     return layers.Dense(classes, activation=classifier_activation, name=f"{name}_fc2")(x)
 
 
-def googlenet_head(x, *, classes, classifier_activation, dropout_rate, aux_logits):
+def googlenet_head(x, *, classes, classifier_activation, dropout_rate, aux_logits, layout):
     """Global average pooling, the paper's 40% dropout, the classifier; and the two
     auxiliary classifiers after it with aux_logits."""
     x, aux_inputs = x if aux_logits else (x, ())
@@ -326,53 +374,58 @@ def googlenet_head(x, *, classes, classifier_activation, dropout_rate, aux_logit
     if not aux_logits:
         return x
     for a in aux_inputs:
-        if any(d is not None and d < 5 for d in a.shape[1:3]):
+        if layout == "keras" and any(d is not None and d < 5 for d in a.shape[1:3]):
             raise _aux_error("GoogLeNet", GOOGLENET_AUX_MIN_SIZE, a.shape[1:3])
         if None in a.shape[1:3]:
             raise ValueError("`aux_logits=True` needs a fixed input size (its FC layers see a flattened map); "
                              f"received an open size (auxiliary input {tuple(a.shape[1:])}).")
-    return [x] + [_googlenet_aux(a, f"aux{i}", classes, classifier_activation) for i, a in enumerate(aux_inputs, start=1)]
+    return [x] + [_googlenet_aux(a, f"aux{i}", classes, classifier_activation, layout)
+                  for i, a in enumerate(aux_inputs, start=1)]
 
 
-def inception_v3_graph(x, taps, *, aux_logits, include_top, features_only):
+def inception_v3_graph(x, taps, *, aux_logits, include_top, features_only, layout):
     """keras.applications.InceptionV3's stem and modules, in keras' creation order.
     With aux_logits, also hands the head mixed7, which the auxiliary classifier reads."""
     _check_aux(aux_logits, include_top, features_only)
-    x = stem(x, taps, INCEPTION_V3_STEM, INCEPTION_V3_CONV)
+    ops = INCEPTION_V3_OPS[layout]
+    x = stem(x, taps, INCEPTION_V3_STEM, ops)
     stride, aux_input = 8, None
-    for module_name, kind, arg in INCEPTION_V3_TABLE:
+    for module_name, _, kind, arg in INCEPTION_V3_TABLE:
         if kind in ("B", "D"):
             taps.record(x, stride)
             stride *= 2
-        x = inception_module(x, _V3_TYPES[kind](arg), module_name, INCEPTION_V3_CONV)
+        x = inception_module(x, _V3_TYPES[kind](arg), module_name, ops)
         if module_name == INCEPTION_V3_AUX_AFTER:
             aux_input = x
     taps.record(x, stride)
     return (x, aux_input) if aux_logits else x
 
 
-def _inception_v3_aux(x, classes, classifier_activation):
+def _inception_v3_aux(x, classes, classifier_activation, layout):
     """Section 4 / torchvision's InceptionAux: 5x5/3 average pool, 1x1 conv 128,
     5x5 conv 768 (valid), global average pool, FC classes; all convs with BN (the
     paper's "BN-auxiliary")."""
     x = layers.AveragePooling2D(5, strides=3, padding="valid", name="aux_pool")(x)
-    x = INCEPTION_V3_CONV(x, _conv("conv0", 128, 1), "aux_conv0")
-    x = INCEPTION_V3_CONV(x, _conv("conv1", 768, 5, padding="valid"), "aux_conv1")
+    x = INCEPTION_V3_OPS[layout](x, _conv("conv0", 128, 1), "aux_conv0")
+    x = INCEPTION_V3_OPS[layout](x, _conv("conv1", 768, 5, padding="valid"), "aux_conv1")
     x = layers.GlobalAveragePooling2D(name="aux_avg_pool")(x)
     return layers.Dense(classes, activation=classifier_activation, name="aux_predictions")(x)
 
 
-def inception_v3_head(x, *, classes, classifier_activation, aux_logits):
-    """keras.applications' classifier; with aux_logits, the auxiliary one after it (its
-    layers created after keras' ones, so they do not shift the creation order)."""
+def inception_v3_head(x, *, classes, classifier_activation, aux_logits, layout):
+    """keras.applications' classifier (torchvision's: with 50% dropout before it); with
+    aux_logits, the auxiliary one after it (its layers created after keras' ones, so they
+    do not shift the creation order)."""
     x, aux_input = x if aux_logits else (x, None)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if INCEPTION_V3_DROPOUT[layout]:
+        x = layers.Dropout(INCEPTION_V3_DROPOUT[layout], name="dropout")(x)
     x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     if not aux_logits:
         return x
     if any(d is not None and d < 17 for d in aux_input.shape[1:3]):
         raise _aux_error("InceptionV3", INCEPTION_V3_AUX_MIN_SIZE, aux_input.shape[1:3])
-    return [x, _inception_v3_aux(aux_input, classes, classifier_activation)]
+    return [x, _inception_v3_aux(aux_input, classes, classifier_activation, layout)]
 
 
 # ------------------------------------------------------------------- loading weights
@@ -380,15 +433,30 @@ def inception_v3_head(x, *, classes, classifier_activation, aux_logits):
 _AUTO_NAME = re.compile(r"^(.*?)(?:_(\d+))?$")
 
 
-def _inception_v3_conv_names():
-    """The prefixes of the main network's conv-BN-ReLU units, in creation order (keras')."""
-    names = [step.name for step in INCEPTION_V3_STEM if isinstance(step, Conv)]
-    for module_name, kind, arg in INCEPTION_V3_TABLE:
+def _inception_v3_units():
+    """(our prefix, torchvision's module) of the main network's conv-BN-ReLU units, in
+    creation order (keras')."""
+    units = [(step.name, step.name.capitalize()) for step in INCEPTION_V3_STEM if isinstance(step, Conv)]
+    for module_name, torch_module, kind, arg in INCEPTION_V3_TABLE:
         for branch in _V3_TYPES[kind](arg):
             for step in branch:
                 convs = step.convs if isinstance(step, Fork) else (step,) if isinstance(step, Conv) else ()
-                names += [f"{module_name}_{c.name}" for c in convs]
-    return names
+                units += [(f"{module_name}_{c.name}", f"{torch_module}.{c.name}") for c in convs]
+    return units
+
+
+def _inception_v3_conv_names():
+    """The prefixes of the main network's conv-BN-ReLU units, in creation order (keras')."""
+    return [ours for ours, _ in _inception_v3_units()]
+
+
+def inception_v3_torch_names(model):
+    """{our layer: torchvision's module} for a torchvision Inception3 state_dict: each unit's
+    `<prefix>_conv` / `_bn` is `<module>.conv` / `.bn` (Mixed_6b.branch7x7_2.conv), and the heads'."""
+    table = dict(INCEPTION_V3_TORCH_CLASSIFIERS)
+    for ours, theirs in [*_inception_v3_units(), *INCEPTION_V3_TORCH_AUX_UNITS]:
+        table.update({f"{ours}_conv": f"{theirs}.conv", f"{ours}_bn": f"{theirs}.bn"})
+    return {layer.name: table[layer.name] for layer in model.layers if layer.name in table}
 
 
 def load_keras_inception_v3(model, path):
@@ -467,11 +535,12 @@ AUX_LOGITS = boolean("True (training: main + auxiliary outputs) or False")
 
 GoogLeNet = Family(
     "GoogLeNet", graph=googlenet_graph, head=googlenet_head, preprocessing=_common.preprocessing,
-    knobs={"aux_logits": False, "dropout_rate": 0.4, "lrn": False},
+    knobs={"aux_logits": False, "dropout_rate": 0.4, "lrn": False, "layout": "keras"},
     order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
-           "aux_logits", "dropout_rate", "lrn", "include_preprocessing", "name", "features_only", "out_strides"),
-    checks={"aux_logits": AUX_LOGITS, "dropout_rate": rate("0.4 (the paper's)"), "lrn": boolean()},
-    min_size=lambda knobs: GOOGLENET_MIN_SIZE,
+           "aux_logits", "dropout_rate", "lrn", "include_preprocessing", "name", "features_only", "out_strides",
+           "layout"),
+    checks={"aux_logits": AUX_LOGITS, "dropout_rate": rate("0.4 (the paper's)"), "lrn": boolean(), "layout": LAYOUT},
+    min_size=lambda knobs: GOOGLENET_TORCHVISION_MIN_SIZE if knobs["layout"] == "torchvision" else GOOGLENET_MIN_SIZE,
     default_name=lambda knobs, rows: "googlenet",
     no_imagenet="keras.applications publishes no GoogLeNet weights; pass weights=None or a file",
     load_weights=_main_view_without_aux(load_weights_by_name),  # no ImageNet file: reads the others
@@ -488,7 +557,8 @@ GoogLeNet = Family(
     paper's "6.8M" sums Table 1's params column, whose K is 1024: our kernels
     total 6,990,272 = 6,826 such K. The max pool after inception4e is the
     paper's 3x3/2 (torchvision: 2x2/2), the dropout before the classifier the
-    paper's 40% (torchvision: 20%); neither changes the count.
+    paper's 40% (torchvision: 20%); neither changes the count. `layout="torchvision"`
+    builds torchvision's graph itself, for its checkpoints.
 
     Args:
         include_top, weights, input_tensor, input_shape, pooling, classes,
@@ -515,20 +585,33 @@ GoogLeNet = Family(
             TF-slim and keras.applications.inception_v3.preprocess_input).
         name, features_only, out_strides: as the other builders (feature maps at
             strides 2, 4, 8, 16, 32: conv1, conv3, inception3b, 4e, 5b).
+        layout: "keras" (default): the paper's graph above. "torchvision":
+            torchvision 0.14's `googlenet`, which its state_dict files load into
+            (weights="...pth"; names are its module paths) and reproduce: 3x3 for
+            the "5x5", conv1 padded 3 on every side, ceil_mode max pools, a 2x2/2
+            pool after inception4e, adaptive 4x4 pooling in the auxiliary heads
+            (any fixed size); 6,624,904 parameters, minimum 15x15. Its
+            IMAGENET1K_V1 file holds the (untrained) auxiliary heads: load it with
+            aux_logits=True (then `inference_model`). torchvision feeds it
+            transform_input's [-1, 1] pixels, which include_preprocessing gives.
     """)
 
 InceptionV1 = GoogLeNet
 
 InceptionV3 = Family(
     "InceptionV3", graph=inception_v3_graph, head=inception_v3_head, preprocessing=_common.preprocessing,
-    knobs={"aux_logits": False},
+    knobs={"aux_logits": False, "layout": "keras"},
     order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
-           "aux_logits", "include_preprocessing", "name", "features_only", "out_strides"),
-    checks={"aux_logits": AUX_LOGITS},
+           "aux_logits", "include_preprocessing", "name", "features_only", "out_strides", "layout"),
+    checks={"aux_logits": AUX_LOGITS, "layout": LAYOUT},
     default_size=299, min_size=lambda knobs: INCEPTION_V3_MIN_SIZE,
     default_name=lambda knobs, rows: "inception_v3",
-    imagenet=lambda knobs, rows, has_top: (INCEPTION_V3_WEIGHTS if has_top else INCEPTION_V3_WEIGHTS_NO_TOP, None),
+    imagenet=lambda knobs, rows, has_top: (
+        ((INCEPTION_V3_WEIGHTS if has_top else INCEPTION_V3_WEIGHTS_NO_TOP), None) if knobs["layout"] == "keras" else
+        (None, "keras.applications' files are for layout='keras' (no BN scales); layout='torchvision' takes "
+               "torchvision's checkpoint (a .pth path)")),
     load_weights=_main_view_without_aux(load_keras_inception_v3),
+    torch_names=inception_v3_torch_names,
 ).builder(doc="""Inception V3, exactly keras.applications.InceptionV3 (23,851,784 parameters).
 
     keras.applications names its convolutions and batch norms automatically
@@ -561,6 +644,16 @@ InceptionV3 = Family(
         name, features_only, out_strides: as the other builders (feature maps at
             strides 2, 4, 8, 16, 32: conv2d_2b_3x3, conv2d_4a_3x3, mixed2, mixed7,
             mixed10; "valid" paddings make them 147, 71, 35, 17, 8 at 299).
+        layout: "keras" (default): keras.applications' graph above. "torchvision":
+            torchvision 0.14's `inception_v3`, which its state_dict files load into
+            (weights="...pth", module names mapped by `inception_v3_torch_names`)
+            and reproduce: BN with scales (gamma), average pools that count their
+            zero padding, 50% dropout before the classifier; 27,161,264
+            parameters with aux_logits=True, as torchvision counts. Its
+            IMAGENET1K_V1 file holds the AuxLogits head: load it with
+            aux_logits=True (then `inference_model`). torchvision feeds it
+            transform_input's [-1, 1] pixels, which include_preprocessing gives.
+            keras.applications' files (weights="imagenet") need "keras".
     """)
 
 # ------------------------------------------------------------------------ the registry
