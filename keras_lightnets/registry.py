@@ -108,7 +108,7 @@ def resolve_weight_set(name, args):
     return {**args, **chosen.knobs, "weights": chosen.fetch()}
 
 
-def create_model(name, **kwargs):
+def create_model(name, /, **kwargs):
     """Builds a registered model.
 
     Unlike the class-style builders (which keep keras.applications' defaults),

@@ -73,8 +73,12 @@ def test_freeze_backbone_leaves_only_the_head_trainable_and_fit_runs(fine_tunabl
     for before, after in zip(frozen_before, fine_tunable.get_layer(BACKBONE).weights):  # BN statistics too
         np.testing.assert_array_equal(before, after.numpy())
 
-    freeze_backbone(fine_tunable, frozen=False)
+    freeze_backbone(fine_tunable, frozen=False)  # BatchNorm stays frozen: its pretrained statistics and affine
     backbone = fine_tunable.get_layer(BACKBONE)
+    batch_norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert batch_norms and not any(layer.trainable for layer in batch_norms)
+    assert len(fine_tunable.trainable_weights) == len(backbone.trainable_weights) + 2 > 40
+    freeze_backbone(fine_tunable, frozen=False, freeze_batch_norm=False)
     assert len(fine_tunable.trainable_weights) == len(backbone.trainable_weights) + 2 > 100
 
 

@@ -3,6 +3,7 @@ create_model(..., weights="torchvision") downloading (here from a file:// URL th
 writes: this machine has no network), checking the hash, caching, and loading."""
 
 import hashlib
+import importlib
 import os
 import pathlib
 
@@ -19,10 +20,21 @@ from keras_lightnets.weights import torchvision_sets
 TESTS = pathlib.Path(__file__).parent
 
 
+def checked_against_torchvision():
+    """{(ours, torchvision's)} of every tests/test_torchvision_reference*.py ARCHITECTURES."""
+    pairs = set()
+    for path in TESTS.glob("test_torchvision_reference*.py"):
+        module = importlib.import_module(path.stem)
+        for case in module.ARCHITECTURES:
+            values = case.values if hasattr(case, "values") else case  # pytest.param or a tuple
+            pairs.add((values[0], values[1]))
+    return pairs
+
+
 def test_every_torchvision_set_is_on_an_architecture_the_suite_checks_against_torchvision():
-    checked = "".join(p.read_text() for p in TESTS.glob("test_torchvision_reference*.py"))
+    checked = checked_against_torchvision()
     for ours, (torchvision_name, _) in sets.TORCHVISION.items():
-        assert f'"{torchvision_name}"' in checked, f"{ours}: no reference test runs torchvision's {torchvision_name}"
+        assert (ours, torchvision_name) in checked, f"{ours}: no reference test runs torchvision's {torchvision_name}"
         assert torchvision_name in torchvision_sets.SETS
 
 
@@ -52,19 +64,37 @@ def test_an_unknown_set_or_a_pretrained_classifier_of_another_size_is_refused_by
         kl.create_model("resnet18", weights="torchvision", classes=10)
 
 
-@pytest.fixture
-def served_resnet18(tmp_path, monkeypatch):
-    """torchvision's resnet18 (random weights, 1000 classes) published at a file:// URL
-    in place of download.pytorch.org, and an empty cache."""
-    reference = torchvision_reference(tmp_path, "resnet18", size=64)
+def serve(tmp_path, monkeypatch, torchvision_name):
+    """torchvision's model (random weights, 1000 classes) published at a file:// URL in
+    place of download.pytorch.org as its only set, and an empty cache."""
+    reference = torchvision_reference(tmp_path, torchvision_name, size=64)
     digest = hashlib.sha256(reference.checkpoint.read_bytes()).hexdigest()
-    entry = {**torchvision_sets.SETS["resnet18"]["IMAGENET1K_V1"],
+    entry = {**torchvision_sets.SETS[torchvision_name]["IMAGENET1K_V1"], "default": True,
              "url": reference.checkpoint.as_uri(), "sha256_prefix": digest[:8]}
-    monkeypatch.setitem(torchvision_sets.SETS, "resnet18", {"IMAGENET1K_V1": entry})
+    monkeypatch.setitem(torchvision_sets.SETS, torchvision_name, {"IMAGENET1K_V1": entry})
     monkeypatch.setenv(download.CACHE_ENV, str(tmp_path / "cache"))
     sets.weight_sets.cache_clear()
-    yield reference
+    return reference
+
+
+@pytest.fixture
+def served_resnet18(tmp_path, monkeypatch):
+    yield serve(tmp_path, monkeypatch, "resnet18")
     sets.weight_sets.cache_clear()
+
+
+def test_a_set_builds_the_architecture_it_was_trained_on_and_refuses_another(tmp_path, monkeypatch):
+    """ResNet-50's torchvision set needs layout='torchvision' (stride on the 3x3, its names):
+    the set chooses it, through create_model and the class-style builder alike."""
+    reference = serve(tmp_path, monkeypatch, "resnet50")
+    try:
+        model = kl.ResNet50(weights="torchvision", input_shape=(64, 64, 3), classifier_activation=None)
+        assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+        with pytest.raises(ValueError, match=r"weights='torchvision' was trained with \{'layout': 'torchvision'\}; "
+                                             r"received \{'layout': 'keras'\}"):
+            kl.create_model("resnet50", weights="torchvision", layout="keras")
+    finally:
+        sets.weight_sets.cache_clear()
 
 
 def test_weights_torchvision_downloads_once_checks_the_hash_and_gives_torchvisions_logits(served_resnet18):

@@ -285,8 +285,9 @@ def variant(registry_name, builder, *, knobs, defaults=None, order=None, model_n
                 bound = signature.bind(*args, **kwargs)
             except TypeError as error:
                 raise TypeError(f"{function.__name__}: {error}. Its arguments: {', '.join(names)}.") from None
+            given = {**bound.arguments, **knobs}  # a weight set's knobs clash only with what the caller chose
             bound.apply_defaults()
-            return builder(**resolve_weight_set(registry_name, {**bound.arguments, **knobs}))
+            return builder(**{**bound.arguments, **resolve_weight_set(registry_name, given)})
 
         build.__signature__ = signature
         register_model(registry_name, builder, defaults={**knobs, **defaults},

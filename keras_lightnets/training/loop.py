@@ -36,7 +36,7 @@ from keras_lightnets.training.transfer import pretrained_with_new_head
 # interruption for tests and pre-emption drills.
 STOP_AFTER_EPOCH_ENV = "KERAS_LIGHTNETS_STOP_AFTER_EPOCH"
 DIGITS_IMAGE_SIZE = 64  # the bundled 8x8 scans are upsampled; 64 keeps the demo quick
-_RUN_KEYS = ("model", "dataset", "image_size", "batch_size", "recipe", "num_classes")
+_RUN_KEYS = ("model", "dataset", "image_size", "batch_size", "recipe", "num_classes", "weights")
 
 
 class Interrupted(RuntimeError):
@@ -173,7 +173,7 @@ def _check_resume(output_dir, backup_dir, run):
     if os.path.exists(run_path) and os.path.exists(metadata):
         with open(run_path) as f:
             previous = json.load(f)
-        changed = {k: (previous.get(k), run[k]) for k in _RUN_KEYS if previous.get(k) != run[k]}
+        changed = {k: (previous.get(k), run.get(k)) for k in _RUN_KEYS if previous.get(k) != run.get(k)}
         if changed:
             detail = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items())
             raise ValueError(
