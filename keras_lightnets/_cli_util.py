@@ -93,6 +93,7 @@ PLACEHOLDERS = {
     "output_dir": "DIR", "dataset": "NAME|DIR", "pattern": "GLOB", "recipe": "NAME", "quantization": "MODE",
     "input_type": "TYPE", "output_type": "TYPE", "representative_data": "digits|NAME|FILE.npy",
     "benchmark_binary": "PATH", "adb": "PATH", "cpu_mask": "HEX", "norm_mean": "X[,X,X]", "norm_std": "X[,X,X]",
+    "weights": "SET|FILE",
 }
 
 

@@ -49,6 +49,7 @@ def test_convert_help_lists_its_own_flags_and_examples():
     spelled = [line.strip() for line in text[text.index("flags:"):].splitlines() if line.startswith("  --")]
     assert spelled == [
         "--model=NAME", "--keras_file=FILE.keras", "--output=FILE.tflite", "--input_size=INT", "--classes=INT",
+        "--weights=SET|FILE",
         "--quantization=MODE", "--input_type=TYPE", "--output_type=TYPE", "--representative_data=digits|NAME|FILE.npy",
         "--num_calibration_samples=INT", "--[no]allow_float_fallback", "--[no]verify", "--[no]metadata",
         "--labels=FILE", "--norm_mean=X[,X,X]", "--norm_std=X[,X,X]", "--metadata_name=TEXT",
