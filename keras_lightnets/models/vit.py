@@ -19,7 +19,7 @@ mean/std preprocessing). A checkpoint loads at the image size it was saved for
 not interpolated.
 
 Parameter counts equal torchvision's at 224: vit_b_16 86,567,656, vit_b_32
-88,224,232, vit_l_16 304,326,632; and timm's DeiT/ViT Ti/16 5,717,416 and S/16
+88,224,232, vit_l_16 304,326,632, vit_l_32 306,535,400; and timm's DeiT/ViT Ti/16 5,717,416 and S/16
 22,050,664 (same definition, smaller tables). Keras' MultiHeadAttention keeps
 q, k, v and the output projection as four kernels with biases: 4D^2 + 4D
 weights, exactly torch's in_proj (3D x D + 3D) and out_proj (D x D + D).
@@ -87,6 +87,7 @@ VIT_TABLE = {
     "vit_b16": ViTSize(16, 12, 768, 3072, 12),
     "vit_b32": ViTSize(32, 12, 768, 3072, 12),
     "vit_l16": ViTSize(16, 24, 1024, 4096, 16),
+    "vit_l32": ViTSize(32, 24, 1024, 4096, 16),
 }
 LAYER_NORM_EPSILON = 1e-6  # torchvision's and timm's ViT
 POOLINGS = (None, "avg", "max", "token")
@@ -297,3 +298,14 @@ def ViTL16(input_shape=None, **kwargs):
     """ViT-L/16 (torchvision's vit_l_16): 304,326,632 parameters at 224.
 
     patch 16, 24 layers, width 1024, MLP 4096, 16 heads. Arguments as `ViT` but the table's."""
+
+
+@variant("vit_l32", ViT, knobs=_knobs("vit_l32"), model_name="vit_l32", order=_ORDER, family="vit", paper=_VIT, arxiv="2010.11929",
+         default_size=224, paper_params_m=306.5, paper_macs_m=15400,
+         figures_source="torchvision (ViT_L_32_Weights num_params 306,535,400; _ops 15.378 GFLOPS = multiply-adds); "
+                        "the paper's Table 1 (ViT-Large: 24 layers, D 1024, MLP 4096, 16 heads) rounds to 307M",
+         reference="torchvision.models.vit_l_32")
+def ViTL32(input_shape=None, **kwargs):
+    """ViT-L/32 (torchvision's vit_l_32): 306,535,400 parameters at 224.
+
+    patch 32, 24 layers, width 1024, MLP 4096, 16 heads. Arguments as `ViT` but the table's."""

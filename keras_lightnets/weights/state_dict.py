@@ -46,6 +46,10 @@ OWN_LAYERS = (
 # No weights: a BatchNorm counter, and Swin's relative_position_index (a constant the
 # layer computes itself from the window size).
 TORCH_BOOKKEEPING = ("num_batches_tracked", "relative_position_index")
+# Module names of older files, as torch's own loading renames them: torchvision's ViT
+# MLPBlock was linear_1 / linear_2 before it became an MLP (0, 3), and its published
+# ViT weights predate that (MLPBlock._load_from_state_dict, pytorch/vision#6053).
+TORCH_RENAMED = {"mlp.linear_1": "mlp.0", "mlp.linear_2": "mlp.3"}
 
 
 def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Mapping[str, str]] = None, source="the checkpoint"):
@@ -85,11 +89,36 @@ def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Ma
     return sum(len(a) for _, a in plan)
 
 
+def tensors_for(model, tensors: Mapping[str, np.ndarray], names: Optional[Mapping[str, str]] = None):
+    """The entries of `tensors` whose modules `model`'s layers take, matched as
+    load_state_dict matches them (submodules such as out_proj, older module names):
+    a checkpoint with a classifier, for a model built without one (include_top=False,
+    features_only). Anything else of another architecture still fails in load_state_dict."""
+    names = dict(names or {})
+    modules = _torch_modules(tensors)
+    by_our_name = {module.replace(".", "_"): module for module in modules}
+    taken = set()
+    for layer in model.layers:
+        module = names.get(layer.name, by_our_name.get(layer.name))
+        if layer.weights and module in modules:
+            taken.update(_layer_parameters(layer, module, modules)[1])
+    return {name: array for name, array in tensors.items() if _module_of(name)[0] in taken}
+
+
+def _module_of(name):
+    """(module, parameter) of a state_dict key, the module under its current name."""
+    module, _, parameter = name.rpartition(".")
+    for old, new in TORCH_RENAMED.items():
+        if module == old or module.endswith("." + old):
+            module = module[:-len(old)] + new
+    return module, parameter
+
+
 def _torch_modules(tensors) -> Dict[str, Dict[str, np.ndarray]]:
     """{module: {parameter: array}} in the file's order."""
     modules: Dict[str, Dict[str, np.ndarray]] = {}
     for name, array in tensors.items():
-        module, _, parameter = name.rpartition(".")
+        module, parameter = _module_of(name)
         if parameter in TORCH_BOOKKEEPING:
             continue
         modules.setdefault(module, {})[parameter] = np.asarray(array)
