@@ -213,9 +213,9 @@ class Family:
         else:
             names = self.torch_names(model) if self.torch_names else None
         if not has_top:  # include_top=False / features_only: the file's classifier stays out
-            wanted = {names.get(layer.name, layer.name) if names else layer.name for layer in model.layers}
-            tensors = {k: v for k, v in tensors.items()
-                       if k.rpartition(".")[0] in wanted or k.rpartition(".")[0].replace(".", "_") in wanted}
+            from keras_lightnets.weights.state_dict import tensors_for
+
+            tensors = tensors_for(model, tensors, names)
         load_state_dict(model, tensors, names=names, source=repr(os.fspath(path)))
 
 
