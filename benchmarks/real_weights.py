@@ -24,7 +24,6 @@ efficientnet_pytorch layout). It is read without torch into our EfficientNetLite
 
 LIGHTNETS_APP = True
 
-import argparse
 import importlib.util
 import os
 import pathlib
@@ -33,8 +32,10 @@ import tempfile
 import time
 
 import numpy as np
+from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
 import results_io  # noqa: E402
 
 NAME = "real_weights"
@@ -114,7 +115,7 @@ def top5(probabilities):
     return [[IMAGENET_CLASSES[i], round(float(probabilities[i]), 4)] for i in order]
 
 
-def run():
+def measure():
     import keras
     import tf_keras
 
@@ -212,18 +213,21 @@ def markdown(r):
     return "\n".join(lines) + "\n"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--render", action="store_true", help="rewrite the Markdown from the saved JSON")
-    parser.add_argument("--nosave", action="store_true", help="print, don't write benchmarks/results")
-    args = parser.parse_args()
-    results = results_io.load(NAME) if args.render else run()
-    if args.nosave:
-        print(markdown(results))
-    else:
-        results_io.save(NAME, results, markdown(results))
-        print(markdown(results))
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_bool("save", True, "Write benchmarks/results/; --nosave prints only.", **f)
+    flags.DEFINE_bool("render", False, "Rewrite real_weights.md from the saved JSON; measure nothing.", **f)
 
+
+def run(args):
+    results = results_io.load(NAME) if args.render else measure()
+    text = markdown(results)
+    if args.save:
+        results_io.save(NAME, results, text)
+    print(text)
+
+
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
 
 if __name__ == "__main__":
-    main()
+    bench_cli.main(COMMAND)

@@ -27,6 +27,7 @@ FLAGS = {
     "qat_layerwise.py": ["models", "weights", "epochs", "learning_rate", "seed", "fit", "code", "render"],
     "qat_zoo.py": RUNNER_FLAGS,
     "quantization_accuracy.py": ["models", "size", "epochs", "qat_epochs", "seed", "save", "render"],
+    "real_weights.py": ["save", "render"],
     "seed_spread.py": ["seeds", "tests", "output", "workers", "update"],
     "train_throughput_gpu.py": ["models", "precisions", "batch_size", "image_size", "classes", "rounds", "round_s",
                                 "min_steps", "max_steps", "warmup_steps", "calibration_steps", "compile_workers",
