@@ -105,7 +105,13 @@ def resolve_weight_set(name, args):
     clash = {k: args[k] for k, v in chosen.knobs.items() if args.get(k, v) != v}
     if clash:
         raise ValueError(f"weights={weights!r} was trained with {dict(chosen.knobs)}; received {clash}.")
-    return {**args, **chosen.knobs, "weights": chosen.fetch()}
+    resolved = {**args, **chosen.knobs, "weights": chosen.fetch()}
+    # A set evaluated at another size than the model's default (ViT's SWAG sets at 384 and
+    # 518: their position embeddings have that size) builds at its size unless told.
+    size = chosen.preprocessing.get("crop")
+    if size and size != info.default_size and args.get("input_shape") is None and args.get("input_tensor") is None:
+        resolved["input_shape"] = (size, size, 3)
+    return resolved
 
 
 def create_model(name, /, **kwargs):
