@@ -5,9 +5,11 @@ For each model: params and multiply-adds (kl.profile, at the benchmarked resolut
 with 1000 classes), .tflite size and host latency (keras_lightnets.bench: LiteRT,
 XNNPACK, 1 thread, batch 1, warm-up, median of the timed runs) for float32 and
 full-integer int8 (keras_lightnets.tflite.convert, calibrated on real photos shipped
-with scikit-image, uint8 input), and top-1 where a trained figure exists (none for
-ImageNet here: the column says n/a unless --accuracy gives a JSON file of figures,
-e.g. benchmarks/paper_top1.json, the papers' published top-1 for the mobile models).
+with scikit-image, uint8 input), and top-1 where a trained figure exists: with
+--weights, each model that has that weight set is built with it (downloaded once,
+hash-checked) and its column shows the set's published top-1; otherwise random
+weights and n/a, unless --accuracy gives a JSON file of figures (e.g.
+benchmarks/paper_top1.json, the papers' published top-1 for the mobile models).
 Written to benchmarks/results/zoo.{json,md,png}; the plot is latency against
 multiply-adds (the papers' Figure 1 style), ours against keras.applications, and
 latency against accuracy where accuracy exists.
@@ -15,6 +17,7 @@ latency against accuracy where accuracy exists.
     python benchmarks/zoo.py                                  # the whole zoo at each paper's size
     python benchmarks/zoo.py --resolution=160 --jobs=2        # shorter run
     python benchmarks/zoo.py --models='mobilenet*' --noint8 --out=/tmp/zoo
+    python benchmarks/zoo.py --models='resnet*,mobilenet_v3*' --weights=torchvision   # trained sets, their top-1
 
 Conversions are cached in --workdir (keyed by model, resolution and mode), so an
 interrupted run resumes where it stopped. Absolute milliseconds on a shared host are
@@ -96,6 +99,9 @@ def define_flags(values):
                        "are listed as skipped (the cache keeps what was done: a later run resumes).", **f)
     flags.DEFINE_string("accuracy", None, "JSON file of trained top-1 figures: {model name: top-1 (0..1)}, or "
                         '{"source": what they are, "top1": {model name: top-1}} (benchmarks/paper_top1.json).', **f)
+    flags.DEFINE_string("weights", None, "A weight-set source (imagenet, torchvision, timm) or set name (e.g. "
+                        "torchvision.IMAGENET1K_V2) loaded into each of our models that has it; its published top-1 "
+                        "fills the top-1 column. Models without it keep random weights.", **f)
     flags.DEFINE_string("workdir", os.path.join(tempfile.gettempdir(), "keras_lightnets_zoo"),
                         "Cache of converted files.", **f)
     flags.DEFINE_string("out", str(RESULTS), "Where zoo.json, zoo.md and zoo.png go.", **f)
@@ -135,12 +141,26 @@ def plan(args):
         # ImageNet sizes, where DenseNet-BC-190's full-resolution blocks need > 23 GB
         resolution = min(args.resolution, info.default_size) if args.resolution else info.default_size
         jobs.append({"variant": "ours", "name": name, "family": info.family, "resolution": resolution,
-                     "paper_params_m": info.paper_params_m, "paper_macs_m": info.paper_macs_m})
+                     "paper_params_m": info.paper_params_m, "paper_macs_m": info.paper_macs_m,
+                     **weight_set_job(name, info, args.weights)})
         if args.anchors and name in ANCHORS:
             builder, kwargs, _ = ANCHORS[name]
             jobs.append({"variant": "keras.applications", "name": name, "family": info.family, "resolution": resolution,
                          "keras_builder": builder, "keras_kwargs": kwargs})
     return jobs
+
+
+def weight_set_job(name, info, wanted):
+    """The job's weight set, {} where the model has no set `wanted` (it stays random)."""
+    if not wanted:
+        return {}
+    from keras_lightnets.weights import sets
+
+    try:
+        chosen = sets.find(name, info.weights, wanted)
+    except ValueError:
+        return {}
+    return {"weights": chosen.name, "weights_top1": chosen.top1, "weights_figures_source": chosen.figures_source}
 
 
 def photos(size, count, seed=0):
@@ -170,7 +190,7 @@ def _build(job):
 
     shape = (job["resolution"], job["resolution"], 3)
     if job["variant"] == "ours":
-        return kl.create_model(job["name"], input_shape=shape), None
+        return kl.create_model(job["name"], input_shape=shape, weights=job.get("weights")), None
     from keras_lightnets.models.efficientnet import set_imagenet_normalization
 
     builder = getattr(keras.applications, job["keras_builder"])
@@ -209,7 +229,8 @@ def convert_job(job, modes, calibration, workdir):
         record.update(params=stats.params, macs=stats.macs)
         images = photos(job["resolution"], max(calibration, BATCH_NORM_IMAGES))
         images = preprocess(images.copy()) if preprocess else images
-        recalibrate_batch_norm(model, images, batch_size=BATCH_NORM_CHUNK)
+        if not job.get("weights"):  # a trained set keeps its own statistics
+            recalibrate_batch_norm(model, images, batch_size=BATCH_NORM_CHUNK)
     except Exception as error:  # a model that cannot be built at this size: say so, go on
         record["error"] = _first_line(error)
         results_io.write_text(meta_path, json.dumps(record))
@@ -238,7 +259,8 @@ def convert_job(job, modes, calibration, workdir):
 
 def _key(job):
     # "bn": BatchNorm statistics re-estimated before converting (files made without it are not reused)
-    return f"{job['variant'].replace('.', '_')}__{job['name']}__{job['resolution']}px__bn"
+    weights = f"__{job['weights']}" if job.get("weights") else "__bn"
+    return f"{job['variant'].replace('.', '_')}__{job['name']}__{job['resolution']}px{weights}"
 
 
 def _cached_record(task, partial=False):
@@ -377,14 +399,19 @@ def markdown(records, meta, modes):
         + (f"**All models at {meta['resolution']}x{meta['resolution']}** (reduced from the papers' sizes to keep the run "
            "short on a shared 2-core host; the CIFAR networks at their papers' 32x32); MACs are at that size. " if meta["resolution"] else
            "Each model at its paper's resolution. ")
-        + f"Random weights, BatchNorm statistics re-estimated on {BATCH_NORM_IMAGES} real photo crops (as a trained "
+        + (f"Weights: each model's `{meta['weights']}` set where it has one (top-1 marked ‡: that set's published "
+           "top-1, its publisher's figure at the set's own evaluation recipe, not measured here; the set's name and "
+           "the figure's source are in zoo.json); the other models random weights, " if meta.get("weights")
+           else "Random weights, ")
+        + f"BatchNorm statistics re-estimated on {BATCH_NORM_IMAGES} real photo crops (as a trained "
         f"network has them; pooled over chunks of {BATCH_NORM_CHUNK}). int8: full-integer post-training quantization calibrated on {meta['calibration']} real "
         "photos, uint8 input. "
         "Params and MACs: `kl.profile`, 1000 classes. `ratio` = ours / keras.applications latency "
         "(the same architecture converted the same way; ours includes its input-rescaling layer, keras.applications' "
         "ResNet/DenseNet/VGG/Xception/Inception/MobileNet V1-V2 take pre-scaled input). "
-        + (f"top-1: {meta['accuracy_source']} (the float model's figure at its paper's resolution, not measured here"
+        + (("top-1 otherwise: " if meta.get("weights") else "top-1: ") + f"{meta['accuracy_source']} (the float model's figure at its paper's resolution, not measured here"
            + (", nor at this run's size" if meta["resolution"] else "") + "). " if meta.get("accuracy_source")
+           else "top-1 otherwise: n/a (random weights). " if meta.get("weights")
            else "top-1: n/a, no trained ImageNet weights on this offline machine. ")
         + "Absolute milliseconds on a shared host are "
         f"noisy; the ratios are the figure to read. The run took {meta['wall_seconds'] / 60:.0f} min "
@@ -416,7 +443,7 @@ def markdown(records, meta, modes):
         if "int8" in modes and "float32" in modes:
             speedup = _ratio(_ms(ours["files"].get("float32")), _ms(ours["files"].get("int8")))
             cells.append(f"{speedup:.2f}x" if speedup else "—")
-        cells.append(_fmt(ours.get("accuracy"), ".1%", "n/a"))
+        cells.append(_fmt(ours.get("accuracy"), ".1%", "n/a") + ("‡" if ours.get("weights") else ""))
         lines.append("| " + " | ".join(cells) + " |")
     fallback_ops = sorted({op for r in records for e in r["files"].values() if e.get("fully_integer") is False
                            for op in e.get("float_ops") or ["?"]})
@@ -589,7 +616,8 @@ def run(args, argv=None):
     records = convert_all(jobs, modes, args.calibration, args.workdir, args.jobs, args.max_minutes)
     records = measure_all(records, modes, args.warmup_runs, args.num_runs, args.rounds)
     for record in records:
-        record["accuracy"] = accuracy.get(record["name"]) if record["variant"] == "ours" else None
+        loaded = record.get("weights_top1")
+        record["accuracy"] = (loaded / 100 if loaded else accuracy.get(record["name"])) if record["variant"] == "ours" else None
 
     from ai_edge_litert import __version__ as litert_version
 
@@ -599,7 +627,8 @@ def run(args, argv=None):
     meta = {"generated": datetime.date.today().isoformat(), "host": host["model"], "platform": host["platform"],
             "logical_cpus": host["logical_cpus"], "litert": litert_version, "resolution": args.resolution,
             "calibration": args.calibration, "warmup_runs": args.warmup_runs, "num_runs": args.num_runs,
-            "rounds": args.rounds, "modes": list(modes), "models": args.models, "accuracy_source": accuracy_source, "wall_seconds": round(time.time() - started),
+            "rounds": args.rounds, "modes": list(modes), "models": args.models, "accuracy_source": accuracy_source, "weights": args.weights,
+            "wall_seconds": round(time.time() - started),
             "command": " ".join(sys.argv[1:] if argv is None else argv)}
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

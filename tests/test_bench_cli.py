@@ -33,7 +33,7 @@ FLAGS = {
                                 "min_steps", "max_steps", "warmup_steps", "calibration_steps", "compile_workers",
                                 "host_feed_check", "time_budget_s", "note", "output_dir", "save", "render"],
     "zoo.py": ["models", "resolution", "int8", "anchors", "calibration", "warmup_runs", "num_runs", "rounds",
-               "transformers", "jobs", "max_minutes", "accuracy", "workdir", "out", "render_only"],
+               "transformers", "jobs", "max_minutes", "accuracy", "weights", "workdir", "out", "render_only"],
 }
 
 

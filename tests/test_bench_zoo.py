@@ -116,3 +116,30 @@ def test_an_int8_file_with_float_fallback_is_marked_in_the_table():
     row = next(line for line in table.splitlines() if line.startswith("| `vit_ti16` "))
     assert "| 3.00† |" in row and "| 1.33x |" in row
     assert "†: int8 with float fallback: op types TFLite's int8 kernels lack (NEG)" in table
+
+
+def test_weights_load_each_models_set_and_its_published_top1_fills_the_column():
+    """--weights=torchvision: a model with a torchvision set is built with it, its top-1
+    cell is that set's published figure, marked, and the run says so; a model without
+    one keeps random weights (re-estimated BatchNorm statistics) and n/a."""
+    zoo = _zoo()
+    args = zoo.parse_args(["--models=resnet18,mobilenet_v1", "--weights=torchvision", "--noanchors"])
+    jobs = {job["name"]: job for job in zoo.plan(args)}
+    assert jobs["resnet18"]["weights"] == "torchvision.IMAGENET1K_V1" and jobs["resnet18"]["weights_top1"] == 69.758
+    assert "weights" not in jobs["mobilenet_v1"]  # keras.applications' files only
+    assert zoo._key(jobs["resnet18"]).endswith("__224px__torchvision.IMAGENET1K_V1")
+    assert zoo._key(jobs["mobilenet_v1"]).endswith("__224px__bn")  # the cache of random-weight runs stays valid
+    v2 = zoo.plan(zoo.parse_args(["--models=resnet50", "--weights=torchvision.IMAGENET1K_V2", "--noanchors"]))
+    assert v2[0]["weights_top1"] == 80.858
+
+    meta = {"generated": "2026-12-05", "host": "cpu", "logical_cpus": 2, "litert": "2", "warmup_runs": 1, "num_runs": 3,
+            "rounds": 2, "resolution": None, "calibration": 8, "wall_seconds": 60, "command": "", "accuracy_source": None,
+            "weights": "torchvision"}
+    files = {"float32": {"latency_ms": 4.0, "size_bytes": 4.7e7}}
+    records = [{**jobs["resnet18"], "params": 11.7e6, "macs": 1.8e9, "accuracy": 0.69758, "files": files},
+               {**jobs["mobilenet_v1"], "params": 4.2e6, "macs": 5.7e8, "accuracy": None, "files": files}]
+    table = zoo.markdown(records, meta, ("float32",))
+    assert next(line for line in table.splitlines() if line.startswith("| `resnet18` ")).endswith("| 69.8%‡ |")
+    assert next(line for line in table.splitlines() if line.startswith("| `mobilenet_v1` ")).endswith("| n/a |")
+    assert "Weights: each model's `torchvision` set where it has one (top-1 marked ‡" in table
+    assert "top-1 otherwise: n/a (random weights)" in table
