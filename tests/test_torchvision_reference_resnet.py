@@ -24,7 +24,7 @@ SLOW = pytest.mark.slow  # checkpoints of 170 MB and more (random weights at 10 
 
 # (our registry name, torchvision's builder, the knobs of torchvision's weight sets)
 ARCHITECTURES = [
-    ("resnet34", "resnet34", {}),
+    pytest.param("resnet34", "resnet34", {}, marks=SLOW),  # resnet18's blocks, deeper: make test-all
     ("resnet50", "resnet50", TORCHVISION),
     pytest.param("resnet101", "resnet101", TORCHVISION, marks=SLOW),
     pytest.param("resnet152", "resnet152", TORCHVISION, marks=SLOW),
