@@ -31,10 +31,10 @@ demo: $(STAMP)
 	$(BIN)/lightnets demo
 
 test: $(STAMP) reference
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 -m "not slow" tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=40 -m "not slow" tests
 
 test-all: $(STAMP) reference
-	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=15 tests
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --durations=40 tests
 
 clean:
 	rm -rf $(VENV) demo_output
