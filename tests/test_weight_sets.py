@@ -64,10 +64,11 @@ def test_an_unknown_set_or_a_pretrained_classifier_of_another_size_is_refused_by
         kl.create_model("resnet18", weights="torchvision", classes=10)
 
 
-def serve(tmp_path, monkeypatch, torchvision_name):
+def serve(tmp_path, monkeypatch, torchvision_name, **options):
     """torchvision's model (random weights, 1000 classes) published at a file:// URL in
-    place of download.pytorch.org as its only set, and an empty cache."""
-    reference = torchvision_reference(tmp_path, torchvision_name, size=64)
+    place of download.pytorch.org as its only set, and an empty cache (`options`:
+    torchvision_reference's)."""
+    reference = torchvision_reference(tmp_path, torchvision_name, **{"size": 64, **options})
     digest = hashlib.sha256(reference.checkpoint.read_bytes()).hexdigest()
     entry = {**torchvision_sets.SETS[torchvision_name]["IMAGENET1K_V1"], "default": True,
              "url": reference.checkpoint.as_uri(), "sha256_prefix": digest[:8]}
@@ -160,3 +161,57 @@ def test_a_sets_evaluation_recipe_resizes_the_shorter_side_and_crops_the_centre(
     np.testing.assert_allclose(out, resized[top:top + 224, left:left + 224], atol=1e-3)
     with pytest.raises(ValueError, match="publishes no resize/crop recipe"):
         kl.data.weight_set_transform(kl.model_info("mobilenet_v2").weights[0])
+
+
+# How torchvision published the files of the sets that need more than the graph, as
+# torchvision_reference writes them: DenseNet's with its pre-0.3 module names
+# (denselayerN.norm.1, torchvision renames them on load), GoogLeNet's and Inception V3's
+# with the auxiliary classifiers, for a model built with transform_input (He-initialized:
+# torchvision's own init of GoogLeNet leaves logits blind to the image).
+OLD_DENSENET_NAMES = (r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.")
+AUX_AND_TRANSFORM_INPUT = {"aux_logits": True, "transform_input": True, "init_weights": True, "kaiming": True}
+
+
+@pytest.mark.parametrize("ours, torchvision_name, options, size, knobs", [
+    ("densenet121", "densenet121", {"rename": OLD_DENSENET_NAMES}, 64, {}),
+    ("googlenet", "googlenet", AUX_AND_TRANSFORM_INPUT, 64, {}),
+    pytest.param("googlenet", "googlenet", AUX_AND_TRANSFORM_INPUT, 64, {"aux_logits": True},  # the heads load too
+                 marks=pytest.mark.slow),  # 9 s; test_torchvision_reference_inception loads them from the file
+    ("inception_v3", "inception_v3", AUX_AND_TRANSFORM_INPUT, 75, {}),
+])
+def test_published_layouts_load_through_their_sets_and_give_torchvisions_logits(tmp_path, monkeypatch, ours,
+                                                                                torchvision_name, options, size, knobs):
+    """create_model(name, weights="torchvision") on the file as torchvision published it,
+    with the set's preprocessing in the graph (create_model's include_preprocessing=True):
+    whole [0, 255] pixels give what torchvision's model gives on them normalized by its
+    evaluation transform (GoogLeNet's and Inception V3's transform_input then maps them
+    to [-1, 1], which our rescaling does)."""
+    reference = serve(tmp_path, monkeypatch, torchvision_name, size=size, normalized=True, **options)
+    from keras_lightnets.weights import read_checkpoint
+
+    keys = list(read_checkpoint(reference.checkpoint))
+    assert any(k.startswith(("aux1.", "aux2.", "AuxLogits.")) or ".norm.1." in k for k in keys)
+    try:
+        model = kl.create_model(ours, weights="torchvision", input_shape=(size, size, 3), classifier_activation=None,
+                                **knobs)
+        pixels = np.round(reference.images * 255).astype(np.uint8)
+        logits = model.predict(pixels, verbose=0)
+        logits = logits[0] if knobs.get("aux_logits") else logits  # main, then the (untrained) heads
+        difference = relative_difference(logits, reference.logits)
+        print(f"{ours} {knobs}: relative difference {difference:.2e}")
+        assert difference < 1e-4
+    finally:
+        sets.weight_sets.cache_clear()
+
+
+def test_googlenet_and_inception_v3_sets_say_what_their_network_sees():
+    """torchvision's googlenet / inception_v3 builders given weights set transform_input:
+    the network re-normalizes the transform's output to (x - 0.5) / 0.5 of [0, 1] pixels
+    (the generator measures it on the model), which include_preprocessing's x / 127.5 - 1
+    is; the DenseNets see the transform's mean / std, as their torch_preprocessing."""
+    for name in ("googlenet", "inception_v3", "densenet121"):
+        (published,) = [s for s in kl.model_info(name).weights if s.name == "torchvision.IMAGENET1K_V1"]
+        assert published.knobs == {"layout": "torchvision"} and published.default
+        assert published.preprocessing["mean"] == [0.485, 0.456, 0.406]
+        expected = None if name == "densenet121" else {"mean": [0.5] * 3, "std": [0.5] * 3}
+        assert published.preprocessing.get("transform_input") == expected

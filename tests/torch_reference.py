@@ -46,14 +46,28 @@ SCRIPT = textwrap.dedent(
         if isinstance(module, torch.nn.LayerNorm) and module.elementwise_affine:
             module.weight.data.uniform_(0.5, 1.5)
             module.bias.data.uniform_(-0.5, 0.5)
+    if spec.get("kaiming"):  # He initialization: the image stays in the logits (see torchvision_reference)
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
     model.eval()
     x = torch.rand(spec["batch"], 3, spec["size"], spec["size"])
+    fed = x
+    if spec.get("normalized"):  # whole [0, 255] pixels / 255, fed as torchvision's transforms feed them
+        x = torch.randint(0, 256, x.shape).float() / 255
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+        fed = (x - mean) / std
     with torch.no_grad():
-        y = model(x)
+        y = model(fed)
     out = spec["out"]
-    torch.save(model.state_dict(), out + ".pth")
+    state_dict = model.state_dict()
+    if spec.get("rename"):  # keys as an older torchvision saved them
+        import re
+        pattern, replacement = spec["rename"]
+        state_dict = type(state_dict)((re.sub(pattern, replacement, k), v) for k, v in state_dict.items())
+    torch.save(state_dict, out + ".pth")
     if spec["legacy"]:
-        torch.save(model.state_dict(), out + "_legacy.pth", _use_new_zipfile_serialization=False)
+        torch.save(state_dict, out + "_legacy.pth", _use_new_zipfile_serialization=False)
     np.save(out + "_x.npy", x.numpy().transpose(0, 2, 3, 1))
     np.save(out + "_y.npy", y.numpy())
     """
@@ -78,16 +92,38 @@ def require_reference(library="torchvision"):
                     f"Install it with: {INSTALL}", pytrace=False)
 
 
-def torchvision_reference(tmp_path, builder, *, size=64, batch=2, seed=0, legacy=False, library="torchvision", **kwargs):
+def torchvision_reference(tmp_path, builder, *, size=64, batch=2, seed=0, legacy=False, library="torchvision",
+                          kaiming=False, normalized=False, rename=None, **kwargs):
+    """`kaiming`: He-initialize every Conv2d and Linear weight (torchvision's own init of
+    GoogLeNet, a truncated normal of std 0.01, leaves logits that hardly depend on the
+    image, so a wrong graph could pass), and fail unless the batch's images give logits
+    that differ by IMAGE_DEPENDENCE of their scale. `normalized`: the images are whole
+    [0, 255] values / 255 and the model is fed them normalized with ImageNet's mean / std,
+    as torchvision's evaluation transforms feed it (our include_preprocessing=True takes
+    images * 255). `rename`: (pattern, replacement), re.sub'd on each state_dict key
+    before saving (a file as an older torchvision saved it)."""
     require_reference(library)
     out = str(tmp_path / builder)
     spec = {"builder": builder, "kwargs": kwargs, "size": size, "batch": batch, "seed": seed, "out": out,
-            "legacy": legacy, "library": library}
+            "legacy": legacy, "library": library, "kaiming": kaiming, "normalized": normalized, "rename": rename}
     done = subprocess.run([REFERENCE_PYTHON, "-c", SCRIPT, json.dumps(spec)], capture_output=True, text=True, env=ENV)
     if done.returncode != 0:
         raise RuntimeError(f"{library} reference {builder}({kwargs}) failed:\n{done.stderr[-3000:]}")
-    return Reference(pathlib.Path(out + ".pth"), pathlib.Path(out + "_legacy.pth"),
-                     np.load(out + "_x.npy"), np.load(out + "_y.npy"))
+    reference = Reference(pathlib.Path(out + ".pth"), pathlib.Path(out + "_legacy.pth"),
+                          np.load(out + "_x.npy"), np.load(out + "_y.npy"))
+    if kaiming:
+        assert image_dependence(reference.logits) > IMAGE_DEPENDENCE, (
+            f"{builder}'s logits hardly depend on the image ({image_dependence(reference.logits):.1e})")
+    return reference
+
+
+IMAGE_DEPENDENCE = 5e-3  # the least max |logits(image 0) - logits(image 1)| / max |logits| a reference must show
+
+
+def image_dependence(logits):
+    """How much the logits of a batch's first two images differ, relative to their scale."""
+    logits = np.asarray(logits)
+    return float(np.max(np.abs(logits[0] - logits[1])) / np.max(np.abs(logits)))
 
 
 def timm_reference(tmp_path, model_name, **kwargs):

@@ -115,6 +115,10 @@ class Family:
     # {our layer: torch module} for a PyTorch checkpoint (.pth, .safetensors), where our
     # layer names are not the publisher's module names with dots as underscores.
     torch_names: Optional[Callable] = None  # torch_names(model) -> Mapping[str, str]
+    # Module prefixes of a PyTorch checkpoint that a model may leave out when none of its
+    # layers takes them (torchvision's published files hold the auxiliary classifiers,
+    # "aux1.", "AuxLogits.", which a model built without aux heads does not have).
+    torch_optional: Sequence[str] = ()
 
     def signature(self):
         defaults = {**COMMON_DEFAULTS, **self.defaults, **self.knobs}
@@ -212,9 +216,13 @@ class Family:
             names = timm_mobilenet_v3_names(model)
         else:
             names = self.torch_names(model) if self.torch_names else None
-        if not has_top:  # include_top=False / features_only: the file's classifier stays out
-            from keras_lightnets.weights.state_dict import tensors_for
+        from keras_lightnets.weights.state_dict import tensors_for
 
+        optional = [k for k in tensors if k.startswith(tuple(self.torch_optional))] if self.torch_optional else ()
+        if optional:  # left out where no layer takes them (a model without aux heads)
+            taken = tensors_for(model, {k: tensors[k] for k in optional}, names)
+            tensors = {k: v for k, v in tensors.items() if k in taken or k not in optional}
+        if not has_top:  # include_top=False / features_only: the file's classifier stays out
             tensors = tensors_for(model, tensors, names)
         load_state_dict(model, tensors, names=names, source=repr(os.fspath(path)))
 

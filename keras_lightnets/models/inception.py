@@ -117,6 +117,9 @@ GOOGLENET_POOL_AFTER = ("inception3b", "inception4e")  # 3x3/2 max pools of Tabl
 GOOGLENET_5X5 = {"keras": 5, "torchvision": 3}
 GOOGLENET_MAXPOOL4 = {"keras": 3, "torchvision": 2}
 GOOGLENET_AUX_AFTER = ("inception4a", "inception4d")  # paper section 5
+# torchvision's modules of the auxiliary heads: its published file holds them (untrained),
+# a model built without aux_logits leaves them out (Family.torch_optional).
+GOOGLENET_TORCH_AUX = ("aux1.", "aux2.")
 GOOGLENET_MIN_SIZE = 32
 GOOGLENET_TORCHVISION_MIN_SIZE = 15  # torchvision's meta (its ceil_mode pools keep a 1x1 map)
 GOOGLENET_AUX_MIN_SIZE = 65  # the stride-16 map must be 5x5 for the aux 5x5 pooling
@@ -211,6 +214,7 @@ INCEPTION_V3_TABLE = (
 # the stem's are ours capitalized (Conv2d_1a_3x3); the heads' units and classifiers:
 INCEPTION_V3_TORCH_AUX_UNITS = (("aux_conv0", "AuxLogits.conv0"), ("aux_conv1", "AuxLogits.conv1"))
 INCEPTION_V3_TORCH_CLASSIFIERS = {"predictions": "fc", "aux_predictions": "AuxLogits.fc"}
+INCEPTION_V3_TORCH_AUX = ("AuxLogits.",)  # in its published file; left out without aux_logits
 INCEPTION_V3_DROPOUT = {"keras": 0.0, "torchvision": 0.5}  # before the classifier (torchvision's Inception3)
 _V3_TYPES = {"A": _v3_a, "B": _v3_b, "C": _v3_c, "D": _v3_d, "E": _v3_e}
 INCEPTION_V3_AUX_AFTER = "mixed7"  # the last 17x17 module (paper section 4; torchvision, TF-slim)
@@ -544,6 +548,7 @@ GoogLeNet = Family(
     default_name=lambda knobs, rows: "googlenet",
     no_imagenet="keras.applications publishes no GoogLeNet weights; pass weights=None or a file",
     load_weights=_main_view_without_aux(load_weights_by_name),  # no ImageNet file: reads the others
+    torch_optional=GOOGLENET_TORCH_AUX,
 ).builder(doc="""GoogLeNet (Inception V1), the network of the paper's Table 1.
 
     Follows torchvision's `googlenet` (BatchNorm after every convolution, with
@@ -591,9 +596,11 @@ GoogLeNet = Family(
             the "5x5", conv1 padded 3 on every side, ceil_mode max pools, a 2x2/2
             pool after inception4e, adaptive 4x4 pooling in the auxiliary heads
             (any fixed size); 6,624,904 parameters, minimum 15x15. Its
-            IMAGENET1K_V1 file holds the (untrained) auxiliary heads: load it with
-            aux_logits=True (then `inference_model`). torchvision feeds it
-            transform_input's [-1, 1] pixels, which include_preprocessing gives.
+            IMAGENET1K_V1 set (`create_model("googlenet", weights="torchvision")`)
+            holds the (untrained) auxiliary heads: they load with aux_logits=True
+            and are left out without. torchvision's googlenet(weights=...) sets
+            transform_input: the network sees (x - 0.5) / 0.5 of [0, 1] pixels,
+            the [-1, 1] that include_preprocessing gives.
     """)
 
 InceptionV1 = GoogLeNet
@@ -612,6 +619,7 @@ InceptionV3 = Family(
                "torchvision's checkpoint (a .pth path)")),
     load_weights=_main_view_without_aux(load_keras_inception_v3),
     torch_names=inception_v3_torch_names,
+    torch_optional=INCEPTION_V3_TORCH_AUX,
 ).builder(doc="""Inception V3, exactly keras.applications.InceptionV3 (23,851,784 parameters).
 
     keras.applications names its convolutions and batch norms automatically
@@ -650,9 +658,11 @@ InceptionV3 = Family(
             and reproduce: BN with scales (gamma), average pools that count their
             zero padding, 50% dropout before the classifier; 27,161,264
             parameters with aux_logits=True, as torchvision counts. Its
-            IMAGENET1K_V1 file holds the AuxLogits head: load it with
-            aux_logits=True (then `inference_model`). torchvision feeds it
-            transform_input's [-1, 1] pixels, which include_preprocessing gives.
+            IMAGENET1K_V1 set (`create_model("inception_v3", weights="torchvision")`)
+            holds the AuxLogits head: it loads with aux_logits=True and is left
+            out without. torchvision's inception_v3(weights=...) sets
+            transform_input: the network sees (x - 0.5) / 0.5 of [0, 1] pixels,
+            the [-1, 1] that include_preprocessing gives.
             keras.applications' files (weights="imagenet") need "keras".
     """)
 

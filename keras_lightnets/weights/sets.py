@@ -41,6 +41,13 @@ TORCHVISION = {
     "resnext101_32x8d": ("resnext101_32x8d", {}),
     "resnext101_64x4d": ("resnext101_64x4d", {}),
     "wide_resnet101_2": ("wide_resnet101_2", {}),
+    # Published before torchvision 0.3's module names (denselayerN.norm.1): the loader
+    # renames them as torchvision does (state_dict.TORCH_RENAMED_PATTERNS).
+    **{f"densenet{d}": (f"densenet{d}", TORCHVISION_LAYOUT) for d in (121, 161, 169, 201)},
+    # Their files hold the auxiliary classifiers (left out without aux_logits, taken with
+    # it); torchvision's builders add transform_input, our include_preprocessing's [-1, 1].
+    "googlenet": ("googlenet", TORCHVISION_LAYOUT),
+    "inception_v3": ("inception_v3", TORCHVISION_LAYOUT),
     **{f"efficientnet_b{i}": (f"efficientnet_b{i}", TORCHVISION_LAYOUT) for i in range(8)},
     **{f"mnasnet{w}": (f"mnasnet{w}", TORCHVISION_LAYOUT) for w in ("0_5", "0_75", "1_0", "1_3")},
     "mobilenet_v2": ("mobilenet_v2", TORCHVISION_LAYOUT),
@@ -51,12 +58,7 @@ TORCHVISION = {
 }
 # Checked against torchvision's graph but not offered yet, and why: their published
 # files need more than the graph (issue 17, left).
-NOT_YET = {
-    "densenet121 .. densenet201": "the published files keep torchvision's pre-0.3 key names (denselayerN.norm.1), "
-                                  "which torchvision renames on load; the loader does not yet",
-    "googlenet, inception_v3": "the published files hold the auxiliary classifiers, which the model without "
-                               "aux_logits does not take; the loader does not yet leave them out",
-}
+NOT_YET = {}
 TORCHVISION_LICENSE = ("torchvision's code is BSD-3-Clause; the weights were trained on ImageNet-1k, whose terms "
                        "allow non-commercial research and education only")
 
@@ -87,7 +89,9 @@ class WeightSet:
     sha256_prefix: Optional[str]
     license: str
     knobs: Mapping[str, Any]  # the architecture the weights were trained on
-    preprocessing: Mapping[str, Any]  # resize, crop, interpolation, mean and std of [0, 1] pixels
+    # resize, crop, interpolation, mean and std of [0, 1] pixels; transform_input: the mean
+    # and std the network re-normalizes to instead (torchvision's googlenet, inception_v3)
+    preprocessing: Mapping[str, Any]
     top1: Optional[float]  # the publisher's ImageNet-1k val top-1 / top-5, %
     top5: Optional[float]
     figures_source: str

@@ -17,6 +17,7 @@ error that names the first missing, unexpected or mis-shaped tensor, and leaves 
 model as it was.
 """
 
+import re
 from typing import Dict, Mapping, Optional
 
 import keras
@@ -50,6 +51,11 @@ TORCH_BOOKKEEPING = ("num_batches_tracked", "relative_position_index")
 # MLPBlock was linear_1 / linear_2 before it became an MLP (0, 3), and its published
 # ViT weights predate that (MLPBlock._load_from_state_dict, pytorch/vision#6053).
 TORCH_RENAMED = {"mlp.linear_1": "mlp.0", "mlp.linear_2": "mlp.3"}
+# (pattern, replacement) of older module names, as TORCH_RENAMED: torchvision's
+# _DenseLayer was norm.1 / relu.1 / conv.1 / norm.2 / ... before module names could not
+# hold dots (0.3); its published DenseNet files keep those names, which
+# torchvision/models/densenet.py `_load_state_dict` renames to norm1, conv1, ...
+TORCH_RENAMED_PATTERNS = ((re.compile(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])$"), r"\1\2"),)
 
 
 def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Mapping[str, str]] = None, source="the checkpoint"):
@@ -111,6 +117,8 @@ def _module_of(name):
     for old, new in TORCH_RENAMED.items():
         if module == old or module.endswith("." + old):
             module = module[:-len(old)] + new
+    for pattern, new in TORCH_RENAMED_PATTERNS:
+        module = pattern.sub(new, module)
     return module, parameter
 
 
