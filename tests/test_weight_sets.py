@@ -178,6 +178,10 @@ AUX_AND_TRANSFORM_INPUT = {"aux_logits": True, "transform_input": True, "init_we
     pytest.param("googlenet", "googlenet", AUX_AND_TRANSFORM_INPUT, 64, {"aux_logits": True},  # the heads load too
                  marks=pytest.mark.slow),  # 9 s; test_torchvision_reference_inception loads them from the file
     ("inception_v3", "inception_v3", AUX_AND_TRANSFORM_INPUT, 75, {}),
+    # DenseNet-121's names at k=48; Inception V3's AuxLogits head, which needs 299x299
+    pytest.param("densenet161", "densenet161", {"rename": OLD_DENSENET_NAMES}, 64, {}, marks=pytest.mark.slow),
+    pytest.param("inception_v3", "inception_v3", AUX_AND_TRANSFORM_INPUT, 299, {"aux_logits": True},
+                 marks=pytest.mark.slow),
 ])
 def test_published_layouts_load_through_their_sets_and_give_torchvisions_logits(tmp_path, monkeypatch, ours,
                                                                                 torchvision_name, options, size, knobs):
