@@ -163,6 +163,38 @@ def test_a_sets_evaluation_recipe_resizes_the_shorter_side_and_crops_the_centre(
         kl.data.weight_set_transform(kl.model_info("mobilenet_v2").weights[0])
 
 
+def test_a_set_evaluated_at_another_size_builds_at_that_size(monkeypatch):
+    """ViT-B/16's SWAG end-to-end set was fine-tuned at 384 (its position embedding has
+    that size): without an input_shape, the model is built at 384; a caller's size stays."""
+    monkeypatch.setattr(sets.WeightSet, "fetch", lambda self, progress=True: "/served/" + self.url.rsplit("/", 1)[-1])
+    from keras_lightnets.registry import resolve_weight_set
+
+    swag = resolve_weight_set("vit_b16", {"weights": "torchvision.IMAGENET1K_SWAG_E2E_V1"})
+    assert swag["input_shape"] == (384, 384, 3) and swag["weights"] == "/served/vit_b_16_swag-9ac1b537.pth"
+    assert "input_shape" not in resolve_weight_set("vit_b16", {"weights": "torchvision"})  # IMAGENET1K_V1, at 224
+    assert resolve_weight_set("vit_l16", {"weights": "torchvision.IMAGENET1K_SWAG_E2E_V1",
+                                          "input_shape": (224, 224, 3)})["input_shape"] == (224, 224, 3)
+    assert [s.name for s in kl.model_info("swin_t").weights] == ["torchvision.IMAGENET1K_V1"]
+
+
+@pytest.mark.slow  # ViT-B/16 at 384: 86.9 M parameters, a 350 MB file
+def test_vit_swag_set_served_loads_at_its_size_and_gives_torchvisions_logits(tmp_path, monkeypatch):
+    reference = torchvision_reference(tmp_path, "vit_b_16", size=384, image_size=384, kaiming=True)  # its head starts at zero
+    digest = hashlib.sha256(reference.checkpoint.read_bytes()).hexdigest()
+    entry = {**torchvision_sets.SETS["vit_b_16"]["IMAGENET1K_SWAG_E2E_V1"], "url": reference.checkpoint.as_uri(),
+             "sha256_prefix": digest[:8]}
+    monkeypatch.setitem(torchvision_sets.SETS, "vit_b_16", {"IMAGENET1K_SWAG_E2E_V1": entry})
+    monkeypatch.setenv(download.CACHE_ENV, str(tmp_path / "cache"))
+    sets.weight_sets.cache_clear()
+    try:
+        model = kl.create_model("vit_b16", weights="torchvision.IMAGENET1K_SWAG_E2E_V1", include_preprocessing=False,
+                                classifier_activation=None)
+        assert model.input_shape == (None, 384, 384, 3)
+        assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    finally:
+        sets.weight_sets.cache_clear()
+
+
 # How torchvision published the files of the sets that need more than the graph, as
 # torchvision_reference writes them: DenseNet's with its pre-0.3 module names
 # (denselayerN.norm.1, torchvision renames them on load), GoogLeNet's and Inception V3's

@@ -55,6 +55,8 @@ TORCHVISION = {
     "mobilenet_v3_small": ("mobilenet_v3_small", TORCHVISION_LAYOUT),
     **{f"vgg{d}{bn}": (f"vgg{d}{bn}", TORCHVISION_LAYOUT) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
     "alexnet": ("alexnet", {}),
+    **{f"vit_{size}{patch}": (f"vit_{size}_{patch}", {}) for size, patch in (("b", 16), ("b", 32), ("l", 16), ("l", 32))},
+    **{f"swin_{size}": (f"swin_{size}", {}) for size in "tsb"},
 }
 # Checked against torchvision's graph but not offered yet, and why: their published
 # files need more than the graph (issue 17, left).
