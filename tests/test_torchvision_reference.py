@@ -29,7 +29,7 @@ ARCHITECTURES = [
 
 @pytest.mark.parametrize("ours, torchvision_name", ARCHITECTURES)
 def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name):
-    reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10)
+    reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10, kaiming=True)
     model = kl.create_model(ours, input_shape=(64, 64, 3), classes=10, include_preprocessing=False,
                             classifier_activation=None)
     load_state_dict(model, read_checkpoint(reference.checkpoint))

@@ -46,7 +46,7 @@ ARCHITECTURES = [
 
 @pytest.mark.parametrize("ours, torchvision_name, knobs, size", ARCHITECTURES)
 def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name, knobs, size):
-    reference = torchvision_reference(tmp_path, torchvision_name, size=size, num_classes=10)
+    reference = torchvision_reference(tmp_path, torchvision_name, size=size, num_classes=10, kaiming=True)
     model = kl.create_model(ours, weights=str(reference.checkpoint), input_shape=(size, size, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
     difference = relative_difference(model.predict(reference.images, verbose=0), reference.logits)

@@ -41,7 +41,7 @@ def _case_id(case):
 @pytest.mark.parametrize("ours, torchvision_name, torchvision_kwargs, knobs", ARCHITECTURES,
                          ids=[_case_id(a) for a in ARCHITECTURES])
 def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name, torchvision_kwargs, knobs):
-    reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10, **torchvision_kwargs)
+    reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10, kaiming=True, **torchvision_kwargs)
     model = kl.create_model(ours, weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
     assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4

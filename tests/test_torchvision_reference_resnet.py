@@ -36,7 +36,7 @@ ARCHITECTURES = [
 
 @pytest.mark.parametrize("ours, torchvision_name, knobs", ARCHITECTURES)
 def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name, knobs):
-    reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10)
+    reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10, kaiming=True)
     model = kl.create_model(ours, weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
     assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
