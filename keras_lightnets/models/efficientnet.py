@@ -25,6 +25,11 @@ TensorFlow). Its state_dict files then load as `weights=` (module names mapped b
 Lite (no keras.applications counterpart): ReLU6, no SE, and the stem (32), the head
 (1280) and the depth of the first and last stages stay fixed while scaling; inputs
 are normalized as (x - 127) / 128 as in the authors' code.
+
+timm's tf_efficientnet_b0..b7 and tf_efficientnet_lite0..4 (the authors' TensorFlow
+checkpoints) load on the default graphs as they are (weights/timm_names maps timm's
+module names); `normalization` gives the input normalization a set was trained with:
+"imagenet", "inception" (mean 0.5, std 0.5: timm's Lite and AdvProp sets) or "lite".
 """
 
 import dataclasses
@@ -135,11 +140,22 @@ def imagenet_weights(variant, include_top):
     return WeightFile(filename, WEIGHTS_URL + filename, with_top if include_top else no_top)
 
 
-def _normalize_imagenet(x, layout="keras"):
+# The input normalizations weight sets were trained with (`normalization`), on [0, 255]
+# pixels: ImageNet's mean / std of [0, 1] pixels (keras.applications, torchvision, timm's
+# tf_efficientnet_b* except AdvProp), timm's "inception" mean 0.5 / std 0.5, i.e. [-1, 1]
+# (timm's tf_efficientnet_lite* and tf_efficientnet_b*.ap_in1k), and the Lite authors'
+# (x - 127) / 128.
+NORMALIZATIONS = ("imagenet", "inception", "lite")
+
+
+def _normalize_imagenet(x, layout="keras", normalization="imagenet"):
     """keras.applications' Rescaling + Normalization, the latter set to ImageNet's
     statistics (keras.applications leaves it at mean 0, variance 1 until weights load).
     layout="torchvision": the same arithmetic with fixed statistics (no weights, so
-    torchvision's state_dict is every weight the model has)."""
+    torchvision's state_dict is every weight the model has). Another `normalization`:
+    that one (weightless)."""
+    if normalization != "imagenet":
+        return _fixed_normalization(x, normalization)
     if layout == "torchvision":
         return torch_preprocessing(x)
     x = layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
@@ -152,9 +168,19 @@ def _normalize_imagenet(x, layout="keras"):
     return x
 
 
-def _lite_preprocessing(x):
-    """The authors' inception-style (x - 127) / 128, kinder to quantization."""
-    return layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="rescaling")(x)
+def _lite_preprocessing(x, normalization="lite"):
+    """The authors' inception-style (x - 127) / 128, kinder to quantization; or another
+    `normalization` (timm's Lite sets: "inception", (x - 127.5) / 127.5)."""
+    return _fixed_normalization(x, normalization)
+
+
+def _fixed_normalization(x, normalization):
+    """One of NORMALIZATIONS as weightless layers."""
+    if normalization == "lite":
+        return layers.Rescaling(1.0 / 128.0, offset=-127.0 / 128.0, name="rescaling")(x)
+    if normalization == "inception":
+        return layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling")(x)
+    return torch_preprocessing(x)
 
 
 def set_imagenet_normalization(model):
@@ -293,6 +319,8 @@ def imagenet(knobs, rows, has_top):
     """keras.applications' B0-B7 file, for B0's table at a released variant's coefficients."""
     if knobs.get("layout", "keras") != "keras":
         return None, "keras.applications' ImageNet files are for layout='keras' (TensorFlow's padding and BatchNorm)"
+    if knobs.get("normalization", "imagenet") != "imagenet":
+        return None, "keras.applications' ImageNet files were trained with normalization='imagenet'"
     variant_name = released(knobs)
     if variant_name is None or variant_name.startswith("lite"):
         return None, "keras.applications publishes B0-B7 with their own width and depth coefficients only"
@@ -330,8 +358,9 @@ EfficientNet = Family(
     "EfficientNet", graph=graph, head=pooled_dense_head, preprocessing=_normalize_imagenet,
     knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": 0.2,
            "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "swish", "base": EFFICIENTNET_B0,
-           "layout": "keras"},
-    order=(*_ORDER, "layout"), checks={**_CHECKS, "layout": one_of(("keras", "torchvision"))},
+           "layout": "keras", "normalization": "imagenet"},
+    order=(*_ORDER, "layout", "normalization"),
+    checks={**_CHECKS, "layout": one_of(("keras", "torchvision")), "normalization": one_of(NORMALIZATIONS)},
     defaults={"include_preprocessing": True, "name": "efficientnet"},
     default_size=lambda knobs: scaled(**knobs).resolution,
     imagenet=imagenet, load_weights=load_weights, torch_names=torch_names,
@@ -349,13 +378,19 @@ EfficientNet = Family(
             (torchvision's efficientnet_b0..b7: PyTorch's symmetric padding of the
             strided convolutions, BatchNorm epsilon 1e-5, 1e-3 for B5-B7; its
             state_dict files load as weights=, by torch_names). Same layers and
-            weights either way, and the same ImageNet input normalization."""))
+            weights either way, and the same ImageNet input normalization.
+        normalization: the input normalization of include_preprocessing:
+            "imagenet" (ImageNet's mean / std; keras.applications' files),
+            "inception" (mean 0.5, std 0.5: [-1, 1], timm's AdvProp sets
+            tf_efficientnet_b*.ap_in1k) or "lite" ((x - 127) / 128)."""))
 
 EfficientNetLite = Family(
     "EfficientNetLite", graph=graph, head=pooled_dense_head, preprocessing=_lite_preprocessing,
     knobs={"width_coefficient": 1.0, "depth_coefficient": 1.0, "default_size": None, "dropout_rate": 0.2,
-           "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "relu6", "base": EFFICIENTNET_LITE0},
-    order=_ORDER, checks=_CHECKS, defaults={"include_preprocessing": True, "name": "efficientnet_lite"},
+           "drop_connect_rate": 0.2, "depth_divisor": 8, "activation": "relu6", "base": EFFICIENTNET_LITE0,
+           "normalization": "lite"},
+    order=(*_ORDER, "normalization"), checks={**_CHECKS, "normalization": one_of(NORMALIZATIONS)},
+    defaults={"include_preprocessing": True, "name": "efficientnet_lite"},
     default_size=lambda knobs: scaled(**knobs).resolution,
     no_imagenet="the EfficientNet-Lite checkpoints are published for TensorFlow 1 only (tensorflow/tpu), not as Keras files",
     load_weights=load_weights,
@@ -365,7 +400,11 @@ EfficientNetLite = Family(
     """ + _ARGS_DOC.format(
     activation='"relu6" (the authors\'), or "swish", "relu", "hard_swish"', base="EFFICIENTNET_LITE0",
     weights="`weights` is None or a\n            weights file path: no Keras ImageNet file is published.",
-    preprocessing="maps them as\n            (x - 127) / 128 (the authors')", layout=""))
+    preprocessing="maps them as\n            (x - 127) / 128 (the authors')", layout="""
+        normalization: the input normalization of include_preprocessing: "lite"
+            ((x - 127) / 128, the authors'), "inception" (mean 0.5, std 0.5 of
+            [0, 1] pixels: (x - 127.5) / 127.5, timm's tf_efficientnet_lite* sets)
+            or "imagenet" (ImageNet's mean / std)."""))
 
 
 # ------------------------------------------------------------------------ the variants

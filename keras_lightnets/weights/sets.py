@@ -6,10 +6,14 @@ Set names:
 - "imagenet": keras.applications' files (loaded by layer name, as keras.applications does);
 - "torchvision.<ENUM>" (e.g. "torchvision.IMAGENET1K_V2"): torchvision 0.14's checkpoints,
   read without torch; "torchvision" alone is torchvision's DEFAULT set for the model.
+- "timm.<architecture>.<tag>" (e.g. "timm.tf_efficientnet_lite0.in1k"): timm 0.9.16's
+  checkpoints (their GitHub-release files) for what torchvision lacks; "timm" alone is
+  the tag timm loads by default for the model's timm architecture.
 
 A torchvision set is offered only for architectures whose forward pass the test suite
 checks against torchvision's own (tests/test_torchvision_reference*.py): TORCHVISION
-below lists them, with the architecture knobs the checkpoint needs.
+below lists them, with the architecture knobs the checkpoint needs. Likewise a timm set
+only where tests/test_timm_reference.py checks the architecture against timm's (TIMM).
 
 Pure data and the standard library: `lightnets list` reads it without TensorFlow.
 """
@@ -18,6 +22,7 @@ import dataclasses
 import functools
 from typing import Any, Mapping, Optional, Tuple
 
+from keras_lightnets.weights import timm_sets
 from keras_lightnets.weights import torchvision_sets
 
 TORCHVISION_LAYOUT = {"layout": "torchvision"}  # the family's switch to torchvision's graph (padding, BN, head)
@@ -63,6 +68,46 @@ TORCHVISION = {
 NOT_YET = {}
 TORCHVISION_LICENSE = ("torchvision's code is BSD-3-Clause; the weights were trained on ImageNet-1k, whose terms "
                        "allow non-commercial research and education only")
+
+KERAS_LAYOUT = {"layout": "keras"}  # the authors' TensorFlow graph (TensorFlow padding, BN epsilon 1e-3)
+# our registry name -> (timm 0.9.16 architecture, the knobs its checkpoints need): the
+# architectures tests/test_timm_reference.py checks against timm's forward pass. timm's
+# tf_ models are the authors' TensorFlow graphs, ours as keras.applications builds them;
+# timm's seresnet50 strides on the 3x3 (torchvision's v1.5 graph, with SE); its MnasNets
+# were trained in PyTorch (symmetric padding, BN epsilon 1e-5: layout='torchvision').
+TIMM = {
+    **{f"efficientnet_lite{i}": (f"tf_efficientnet_lite{i}", {}) for i in range(5)},
+    **{f"efficientnet_b{i}": (f"tf_efficientnet_b{i}", KERAS_LAYOUT) for i in range(8)},
+    "mobilenet_v3_large": ("tf_mobilenetv3_large_100", KERAS_LAYOUT),
+    "mobilenet_v3_large_075": ("tf_mobilenetv3_large_075", KERAS_LAYOUT),
+    "mobilenet_v3_large_minimalistic": ("tf_mobilenetv3_large_minimal_100", KERAS_LAYOUT),
+    "mobilenet_v3_small": ("tf_mobilenetv3_small_100", KERAS_LAYOUT),
+    "mobilenet_v3_small_075": ("tf_mobilenetv3_small_075", KERAS_LAYOUT),
+    "mobilenet_v3_small_minimalistic": ("tf_mobilenetv3_small_minimal_100", KERAS_LAYOUT),
+    "seresnet50": ("seresnet50", TORCHVISION_LAYOUT),
+    "seresnext50_32x4d": ("seresnext50_32x4d", {}),
+    "seresnext101_32x4d": ("seresnext101_32x4d", {}),
+    "mnasnet_a1": ("semnasnet_100", TORCHVISION_LAYOUT),
+    "mnasnet_b1": ("mnasnet_100", TORCHVISION_LAYOUT),
+}
+# The EfficientNet families' `normalization` knob, by a set's (mean, std): the input
+# normalization the set was trained with is part of its graph (include_preprocessing).
+TIMM_NORMALIZATION = {((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)): "imagenet",
+                      ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): "inception"}
+TAKES_NORMALIZATION = ("tf_efficientnet_",)
+# Published by timm for architectures we build, not offered, and why (issue 17, left).
+TIMM_NOT_YET = {
+    "legacy_seresnet50/101/152, legacy_seresnext50/101_32x4d": (
+        "the SENet authors' Caffe graph (Cadene's port): stride on the first 1x1 as our seresnet*, but its stem "
+        "max-pools with ceil_mode (no padding) and its modules are named layer0.*, se_module.*, last_linear; "
+        "not checked against timm yet"),
+    "legacy_xception": (
+        "Cadene's port of keras.applications' Xception pads its stride-2 max-pools symmetrically (padding=1), "
+        "keras.applications' pads bottom / right ('same'), and keeps each SeparableConv2D as two modules "
+        "(conv1 depthwise, pointwise), which the state_dict loader does not yet pair with one Keras layer"),
+    **{name: "timm publishes it only on the Hugging Face hub (no GitHub-release file with a hash in its name)"
+       for name in timm_sets.NOT_OFFERED},
+}
 
 # keras.applications' ImageNet files: (its builder, top-1 %, top-5 %) as the table at
 # https://keras.io/api/applications/ gives them (None: the table has no row for it).
@@ -139,19 +184,38 @@ def weight_sets(model, keras_imagenet=False) -> Tuple[WeightSet, ...]:
                 f"{torchvision_model} weights {enum} ({entry['recipe']})", entry["url"], entry["sha256_prefix"],
                 TORCHVISION_LICENSE, dict(knobs), dict(entry["transform"]), entry["top1"], entry["top5"],
                 f"torchvision {torchvision_sets.TORCHVISION_VERSION}'s Weights.meta['_metrics']", default=entry["default"]))
+    if model in TIMM:
+        found.extend(_timm_sets(model))
     return tuple(found)
 
 
-SOURCES = ("imagenet", "torchvision")
+def _timm_sets(model):
+    architecture, knobs = TIMM[model]
+    for tag, entry in timm_sets.SETS[architecture].items():
+        transform = entry["transform"]
+        statistics = (tuple(transform["mean"]), tuple(transform["std"]))
+        set_knobs = dict(knobs)
+        if architecture.startswith(TAKES_NORMALIZATION):
+            set_knobs["normalization"] = TIMM_NORMALIZATION[statistics]
+        at = entry["figures_at"]
+        yield WeightSet(
+            model, f"timm.{architecture}.{tag}", f"timm {timm_sets.TIMM_VERSION} {architecture}.{tag}", entry["url"],
+            entry["sha256_prefix"], entry["license"], set_knobs, dict(transform), entry["top1"], entry["top5"],
+            f"{timm_sets.FIGURES_SOURCE}: {at['img_size']} px, crop_pct {at['crop_pct']}" if at else
+            "timm's results CSV has no row for it", default=entry["default"])
+
+
+SOURCES = ("imagenet", "torchvision", "timm")
+DEFAULT_OF = ("torchvision", "timm")  # a source's name alone: its default set for the model
 
 
 def find(model, sets: Tuple[WeightSet, ...], name) -> WeightSet:
-    """The set `name` ("torchvision" alone: the default one) of `model`, or an error
-    listing the sets it has."""
-    wanted = [s for s in sets if s.name == name or (name == "torchvision" and s.default and s.name.startswith("torchvision."))]
+    """The set `name` ("torchvision" or "timm" alone: that source's default one) of
+    `model`, or an error listing the sets it has."""
+    wanted = [s for s in sets if s.name == name or (name in DEFAULT_OF and s.default and s.name.startswith(name + "."))]
     if wanted:
         return wanted[0]
-    names = [s.name for s in sets] + (["torchvision"] if any(s.name.startswith("torchvision.") for s in sets) else [])
+    names = [s.name for s in sets] + [source for source in DEFAULT_OF if any(s.name.startswith(source + ".") for s in sets)]
     raise ValueError(f"{model} has no weight set {name!r}; its sets: {sorted(names) or 'none'} "
                      "(keras_lightnets.list_pretrained() lists every model's). Or pass the path of a weights file.")
 

@@ -47,6 +47,9 @@ OWN_LAYERS = (
 # No weights: a BatchNorm counter, and Swin's relative_position_index (a constant the
 # layer computes itself from the window size).
 TORCH_BOOKKEEPING = ("num_batches_tracked", "relative_position_index")
+# Input preprocessing with weights (keras.applications' EfficientNet Normalization): the
+# family sets it to the statistics the weights were trained with; no torch module holds it.
+PREPROCESSING = (keras.layers.Normalization,)
 # Module names of older files, as torch's own loading renames them: torchvision's ViT
 # MLPBlock was linear_1 / linear_2 before it became an MLP (0, 3), and its published
 # ViT weights predate that (MLPBlock._load_from_state_dict, pytorch/vision#6053).
@@ -71,7 +74,7 @@ def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Ma
     by_our_name = {module.replace(".", "_"): module for module in modules}
     plan, used = [], set()
     for layer in model.layers:
-        if not layer.weights:
+        if not layer.weights or isinstance(layer, PREPROCESSING):
             continue
         module = names.get(layer.name, by_our_name.get(layer.name))
         if module is None or module not in modules:

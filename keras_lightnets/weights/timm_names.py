@@ -3,7 +3,9 @@ mobilenetv3, 0.9), for EfficientNet and MobileNetV3:
 `conv_stem`, `bn1`, `blocks.<stage>.<block>.<...>`, `conv_head`, `bn2`, `classifier`,
 the layout of timm's EfficientNet / EfficientNet-Lite checkpoints. Its `tf_` models
 (tf_efficientnet_b0..b7, tf_efficientnet_lite0..4: the authors' TensorFlow weights)
-pad as TensorFlow does, so they load into our EfficientNet graphs as they are.
+pad as TensorFlow does, so they load into our EfficientNet graphs as they are. timm's
+MnasNets (semnasnet_100 = MnasNet-A1, mnasnet_100 = B1, trained in PyTorch: our
+layout="torchvision") come from the same builder, with the same names.
 
 In a block with an expansion (timm's InvertedResidual) the convolutions are conv_pw,
 conv_dw, conv_pwl with bn1..bn3; without one (DepthwiseSeparableConv, EfficientNet's
