@@ -38,6 +38,22 @@ MODELS = {'alexnet': {'name': 'alexnet',
                           'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                           'classes': 1000,
                           'default': True}]},
+ 'deeplabv3_mobilenet_v3_large': {'name': 'deeplabv3_mobilenet_v3_large',
+                                  'defaults': {'model_type': 'large'},
+                                  'family': 'segmentation',
+                                  'paper': 'Rethinking Atrous Convolution for Semantic Image Segmentation (arXiv 2017)',
+                                  'arxiv': '1706.05587',
+                                  'default_size': 520,
+                                  'paper_params_m': 11.025477,
+                                  'paper_macs_m': None,
+                                  'figures_source': "torchvision's weights metadata (num_params, 21 classes: "
+                                                    '11,025,477 without the auxiliary head); MACs: none published '
+                                                    "(torchvision 0.14 prints none; the paper's Table 7 counts them at "
+                                                    "Cityscapes' 1024x2048 with another head)",
+                                  'reference': 'torchvision.models.segmentation.deeplabv3_mobilenet_v3_large',
+                                  'note': '',
+                                  'builder': 'DeepLabV3MobileNetV3',
+                                  'weights': []},
  'densenet121': {'name': 'densenet121',
                  'defaults': {'blocks': [6, 12, 24, 16]},
                  'family': 'densenet',
@@ -323,7 +339,99 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                   'top5': 93.532,
                                   'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                   'classes': 1000,
-                                  'default': True}]},
+                                  'default': True},
+                                 {'model': 'efficientnet_b0',
+                                  'name': 'timm.tf_efficientnet_b0.ns_jft_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b0.ns_jft_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b0_ns-c0e6a31c.pth',
+                                  'sha256_prefix': 'c0e6a31c',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 256,
+                                                    'crop': 224,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 78.668,
+                                  'top5': 94.372,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 224 "
+                                                    'px, crop_pct 0.875',
+                                  'classes': 1000,
+                                  'default': True},
+                                 {'model': 'efficientnet_b0',
+                                  'name': 'timm.tf_efficientnet_b0.ap_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b0.ap_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b0_ap-f262efe1.pth',
+                                  'sha256_prefix': 'f262efe1',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'inception'},
+                                  'preprocessing': {'resize': 256,
+                                                    'crop': 224,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.5, 0.5, 0.5],
+                                                    'std': [0.5, 0.5, 0.5]},
+                                  'top1': 77.09,
+                                  'top5': 93.262,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 224 "
+                                                    'px, crop_pct 0.875',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b0',
+                                  'name': 'timm.tf_efficientnet_b0.aa_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b0.aa_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b0_aa-827b6e33.pth',
+                                  'sha256_prefix': '827b6e33',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 256,
+                                                    'crop': 224,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 76.844,
+                                  'top5': 93.218,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 224 "
+                                                    'px, crop_pct 0.875',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b0',
+                                  'name': 'timm.tf_efficientnet_b0.in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b0.in1k',
+                                  'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b0-0af12548.pth',
+                                  'sha256_prefix': '0af12548',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 256,
+                                                    'crop': 224,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 76.53,
+                                  'top5': 93.008,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 224 "
+                                                    'px, crop_pct 0.875',
+                                  'classes': 1000,
+                                  'default': False}]},
  'efficientnet_b1': {'name': 'efficientnet_b1',
                      'defaults': {'width_coefficient': 1.0,
                                   'depth_coefficient': 1.1,
@@ -394,7 +502,99 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                   'top5': 94.934,
                                   'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                   'classes': 1000,
-                                  'default': True}]},
+                                  'default': True},
+                                 {'model': 'efficientnet_b1',
+                                  'name': 'timm.tf_efficientnet_b1.ns_jft_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b1.ns_jft_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b1_ns-99dd0c41.pth',
+                                  'sha256_prefix': '99dd0c41',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 272,
+                                                    'crop': 240,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 81.388,
+                                  'top5': 95.738,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 240 "
+                                                    'px, crop_pct 0.882',
+                                  'classes': 1000,
+                                  'default': True},
+                                 {'model': 'efficientnet_b1',
+                                  'name': 'timm.tf_efficientnet_b1.ap_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b1.ap_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b1_ap-44ef0a3d.pth',
+                                  'sha256_prefix': '44ef0a3d',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'inception'},
+                                  'preprocessing': {'resize': 272,
+                                                    'crop': 240,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.5, 0.5, 0.5],
+                                                    'std': [0.5, 0.5, 0.5]},
+                                  'top1': 79.276,
+                                  'top5': 94.312,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 240 "
+                                                    'px, crop_pct 0.882',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b1',
+                                  'name': 'timm.tf_efficientnet_b1.aa_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b1.aa_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b1_aa-ea7a6ee0.pth',
+                                  'sha256_prefix': 'ea7a6ee0',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 272,
+                                                    'crop': 240,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 78.828,
+                                  'top5': 94.2,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 240 "
+                                                    'px, crop_pct 0.882',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b1',
+                                  'name': 'timm.tf_efficientnet_b1.in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b1.in1k',
+                                  'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b1-5c1377c4.pth',
+                                  'sha256_prefix': '5c1377c4',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 272,
+                                                    'crop': 240,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 78.562,
+                                  'top5': 94.094,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 240 "
+                                                    'px, crop_pct 0.882',
+                                  'classes': 1000,
+                                  'default': False}]},
  'efficientnet_b2': {'name': 'efficientnet_b2',
                      'defaults': {'width_coefficient': 1.1,
                                   'depth_coefficient': 1.2,
@@ -445,7 +645,99 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                   'top5': 95.31,
                                   'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                   'classes': 1000,
-                                  'default': True}]},
+                                  'default': True},
+                                 {'model': 'efficientnet_b2',
+                                  'name': 'timm.tf_efficientnet_b2.ns_jft_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b2.ns_jft_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b2_ns-00306e48.pth',
+                                  'sha256_prefix': '00306e48',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 292,
+                                                    'crop': 260,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 82.378,
+                                  'top5': 96.254,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 260 "
+                                                    'px, crop_pct 0.89',
+                                  'classes': 1000,
+                                  'default': True},
+                                 {'model': 'efficientnet_b2',
+                                  'name': 'timm.tf_efficientnet_b2.ap_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b2.ap_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b2_ap-2f8e7636.pth',
+                                  'sha256_prefix': '2f8e7636',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'inception'},
+                                  'preprocessing': {'resize': 292,
+                                                    'crop': 260,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.5, 0.5, 0.5],
+                                                    'std': [0.5, 0.5, 0.5]},
+                                  'top1': 80.31,
+                                  'top5': 95.026,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 260 "
+                                                    'px, crop_pct 0.89',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b2',
+                                  'name': 'timm.tf_efficientnet_b2.aa_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b2.aa_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b2_aa-60c94f97.pth',
+                                  'sha256_prefix': '60c94f97',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 292,
+                                                    'crop': 260,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 80.084,
+                                  'top5': 94.906,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 260 "
+                                                    'px, crop_pct 0.89',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b2',
+                                  'name': 'timm.tf_efficientnet_b2.in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b2.in1k',
+                                  'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b2-e393ef04.pth',
+                                  'sha256_prefix': 'e393ef04',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 292,
+                                                    'crop': 260,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 79.608,
+                                  'top5': 94.714,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 260 "
+                                                    'px, crop_pct 0.89',
+                                  'classes': 1000,
+                                  'default': False}]},
  'efficientnet_b3': {'name': 'efficientnet_b3',
                      'defaults': {'width_coefficient': 1.2,
                                   'depth_coefficient': 1.4,
@@ -496,7 +788,99 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                   'top5': 96.054,
                                   'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                   'classes': 1000,
-                                  'default': True}]},
+                                  'default': True},
+                                 {'model': 'efficientnet_b3',
+                                  'name': 'timm.tf_efficientnet_b3.ns_jft_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b3.ns_jft_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b3_ns-9d44bf68.pth',
+                                  'sha256_prefix': '9d44bf68',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 331,
+                                                    'crop': 300,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 84.052,
+                                  'top5': 96.918,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 300 "
+                                                    'px, crop_pct 0.904',
+                                  'classes': 1000,
+                                  'default': True},
+                                 {'model': 'efficientnet_b3',
+                                  'name': 'timm.tf_efficientnet_b3.ap_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b3.ap_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b3_ap-aad25bdd.pth',
+                                  'sha256_prefix': 'aad25bdd',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'inception'},
+                                  'preprocessing': {'resize': 331,
+                                                    'crop': 300,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.5, 0.5, 0.5],
+                                                    'std': [0.5, 0.5, 0.5]},
+                                  'top1': 81.82,
+                                  'top5': 95.626,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 300 "
+                                                    'px, crop_pct 0.904',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b3',
+                                  'name': 'timm.tf_efficientnet_b3.aa_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b3.aa_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b3_aa-84b4657e.pth',
+                                  'sha256_prefix': '84b4657e',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 331,
+                                                    'crop': 300,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 81.64,
+                                  'top5': 95.722,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 300 "
+                                                    'px, crop_pct 0.904',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b3',
+                                  'name': 'timm.tf_efficientnet_b3.in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b3.in1k',
+                                  'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b3-e3bd6955.pth',
+                                  'sha256_prefix': 'e3bd6955',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 331,
+                                                    'crop': 300,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 80.874,
+                                  'top5': 95.3,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 300 "
+                                                    'px, crop_pct 0.904',
+                                  'classes': 1000,
+                                  'default': False}]},
  'efficientnet_b4': {'name': 'efficientnet_b4',
                      'defaults': {'width_coefficient': 1.4,
                                   'depth_coefficient': 1.8,
@@ -549,7 +933,99 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                   'top5': 96.594,
                                   'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                   'classes': 1000,
-                                  'default': True}]},
+                                  'default': True},
+                                 {'model': 'efficientnet_b4',
+                                  'name': 'timm.tf_efficientnet_b4.ns_jft_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b4.ns_jft_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b4_ns-d6313a46.pth',
+                                  'sha256_prefix': 'd6313a46',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 412,
+                                                    'crop': 380,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 85.16,
+                                  'top5': 97.468,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 380 "
+                                                    'px, crop_pct 0.922',
+                                  'classes': 1000,
+                                  'default': True},
+                                 {'model': 'efficientnet_b4',
+                                  'name': 'timm.tf_efficientnet_b4.ap_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b4.ap_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b4_ap-dedb23e6.pth',
+                                  'sha256_prefix': 'dedb23e6',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'inception'},
+                                  'preprocessing': {'resize': 412,
+                                                    'crop': 380,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.5, 0.5, 0.5],
+                                                    'std': [0.5, 0.5, 0.5]},
+                                  'top1': 83.25,
+                                  'top5': 96.396,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 380 "
+                                                    'px, crop_pct 0.922',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b4',
+                                  'name': 'timm.tf_efficientnet_b4.aa_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b4.aa_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b4_aa-818f208c.pth',
+                                  'sha256_prefix': '818f208c',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 412,
+                                                    'crop': 380,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 83.018,
+                                  'top5': 96.3,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 380 "
+                                                    'px, crop_pct 0.922',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b4',
+                                  'name': 'timm.tf_efficientnet_b4.in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b4.in1k',
+                                  'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b4-74ee3bed.pth',
+                                  'sha256_prefix': '74ee3bed',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 412,
+                                                    'crop': 380,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 82.608,
+                                  'top5': 96.128,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 380 "
+                                                    'px, crop_pct 0.922',
+                                  'classes': 1000,
+                                  'default': False}]},
  'efficientnet_b5': {'name': 'efficientnet_b5',
                      'defaults': {'width_coefficient': 1.6,
                                   'depth_coefficient': 2.2,
@@ -603,7 +1079,122 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                   'top5': 96.628,
                                   'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                   'classes': 1000,
-                                  'default': True}]},
+                                  'default': True},
+                                 {'model': 'efficientnet_b5',
+                                  'name': 'timm.tf_efficientnet_b5.ns_jft_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b5.ns_jft_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b5_ns-6f26d0cf.pth',
+                                  'sha256_prefix': '6f26d0cf',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 488,
+                                                    'crop': 456,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 86.088,
+                                  'top5': 97.756,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 456 "
+                                                    'px, crop_pct 0.934',
+                                  'classes': 1000,
+                                  'default': True},
+                                 {'model': 'efficientnet_b5',
+                                  'name': 'timm.tf_efficientnet_b5.ap_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b5.ap_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b5_ap-9e82fae8.pth',
+                                  'sha256_prefix': '9e82fae8',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'inception'},
+                                  'preprocessing': {'resize': 488,
+                                                    'crop': 456,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.5, 0.5, 0.5],
+                                                    'std': [0.5, 0.5, 0.5]},
+                                  'top1': 84.258,
+                                  'top5': 96.974,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 456 "
+                                                    'px, crop_pct 0.934',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b5',
+                                  'name': 'timm.tf_efficientnet_b5.ra_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b5.ra_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b5_ra-9a3e5369.pth',
+                                  'sha256_prefix': '9a3e5369',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 488,
+                                                    'crop': 456,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 83.814,
+                                  'top5': 96.752,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 456 "
+                                                    'px, crop_pct 0.934',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b5',
+                                  'name': 'timm.tf_efficientnet_b5.aa_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b5.aa_in1k',
+                                  'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b5_aa-99018a74.pth',
+                                  'sha256_prefix': '99018a74',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 488,
+                                                    'crop': 456,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 83.688,
+                                  'top5': 96.712,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 456 "
+                                                    'px, crop_pct 0.934',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b5',
+                                  'name': 'timm.tf_efficientnet_b5.in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b5.in1k',
+                                  'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b5-c6949ce9.pth',
+                                  'sha256_prefix': 'c6949ce9',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 488,
+                                                    'crop': 456,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 83.176,
+                                  'top5': 96.536,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 456 "
+                                                    'px, crop_pct 0.934',
+                                  'classes': 1000,
+                                  'default': False}]},
  'efficientnet_b6': {'name': 'efficientnet_b6',
                      'defaults': {'width_coefficient': 1.8,
                                   'depth_coefficient': 2.6,
@@ -654,7 +1245,76 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                   'top5': 96.916,
                                   'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                   'classes': 1000,
-                                  'default': True}]},
+                                  'default': True},
+                                 {'model': 'efficientnet_b6',
+                                  'name': 'timm.tf_efficientnet_b6.ns_jft_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b6.ns_jft_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b6_ns-51548356.pth',
+                                  'sha256_prefix': '51548356',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 560,
+                                                    'crop': 528,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 86.458,
+                                  'top5': 97.884,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 528 "
+                                                    'px, crop_pct 0.942',
+                                  'classes': 1000,
+                                  'default': True},
+                                 {'model': 'efficientnet_b6',
+                                  'name': 'timm.tf_efficientnet_b6.ap_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b6.ap_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b6_ap-4ffb161f.pth',
+                                  'sha256_prefix': '4ffb161f',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'inception'},
+                                  'preprocessing': {'resize': 560,
+                                                    'crop': 528,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.5, 0.5, 0.5],
+                                                    'std': [0.5, 0.5, 0.5]},
+                                  'top1': 84.788,
+                                  'top5': 97.138,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 528 "
+                                                    'px, crop_pct 0.942',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b6',
+                                  'name': 'timm.tf_efficientnet_b6.aa_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b6.aa_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b6_aa-80ba17e4.pth',
+                                  'sha256_prefix': '80ba17e4',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 560,
+                                                    'crop': 528,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 84.112,
+                                  'top5': 96.884,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 528 "
+                                                    'px, crop_pct 0.942',
+                                  'classes': 1000,
+                                  'default': False}]},
  'efficientnet_b7': {'name': 'efficientnet_b7',
                      'defaults': {'width_coefficient': 2.0,
                                   'depth_coefficient': 3.1,
@@ -705,7 +1365,99 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                   'top5': 96.908,
                                   'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                   'classes': 1000,
-                                  'default': True}]},
+                                  'default': True},
+                                 {'model': 'efficientnet_b7',
+                                  'name': 'timm.tf_efficientnet_b7.ns_jft_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b7.ns_jft_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b7_ns-1dbc32de.pth',
+                                  'sha256_prefix': '1dbc32de',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 632,
+                                                    'crop': 600,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 86.84,
+                                  'top5': 98.092,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 600 "
+                                                    'px, crop_pct 0.949',
+                                  'classes': 1000,
+                                  'default': True},
+                                 {'model': 'efficientnet_b7',
+                                  'name': 'timm.tf_efficientnet_b7.ap_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b7.ap_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b7_ap-ddb28fec.pth',
+                                  'sha256_prefix': 'ddb28fec',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'inception'},
+                                  'preprocessing': {'resize': 632,
+                                                    'crop': 600,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.5, 0.5, 0.5],
+                                                    'std': [0.5, 0.5, 0.5]},
+                                  'top1': 85.124,
+                                  'top5': 97.252,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 600 "
+                                                    'px, crop_pct 0.949',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b7',
+                                  'name': 'timm.tf_efficientnet_b7.ra_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b7.ra_in1k',
+                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b7_ra-6c08e654.pth',
+                                  'sha256_prefix': '6c08e654',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 632,
+                                                    'crop': 600,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 84.932,
+                                  'top5': 97.208,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 600 "
+                                                    'px, crop_pct 0.949',
+                                  'classes': 1000,
+                                  'default': False},
+                                 {'model': 'efficientnet_b7',
+                                  'name': 'timm.tf_efficientnet_b7.aa_in1k',
+                                  'source': 'timm 0.9.16 tf_efficientnet_b7.aa_in1k',
+                                  'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_b7_aa-076e3472.pth',
+                                  'sha256_prefix': '076e3472',
+                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), ported "
+                                             "by timm (Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                             'education) apply to weights trained on it',
+                                  'knobs': {'layout': 'keras', 'normalization': 'imagenet'},
+                                  'preprocessing': {'resize': 632,
+                                                    'crop': 600,
+                                                    'interpolation': 'bicubic',
+                                                    'mean': [0.485, 0.456, 0.406],
+                                                    'std': [0.229, 0.224, 0.225]},
+                                  'top1': 84.416,
+                                  'top5': 96.908,
+                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                    '(github.com/huggingface/pytorch-image-models at commit '
+                                                    '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 '
+                                                    "/ top-5, measured at figures_at's image size and crop_pct: 600 "
+                                                    'px, crop_pct 0.949',
+                                  'classes': 1000,
+                                  'default': False}]},
  'efficientnet_lite0': {'name': 'efficientnet_lite0',
                         'defaults': {'width_coefficient': 1.0,
                                      'depth_coefficient': 1.0,
@@ -727,7 +1479,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                 'changes (no squeeze-excite; stem, head and first and last stage depth unscaled), '
                                 'built live in tests/test_paper_tables.py.',
                         'builder': 'EfficientNetLite',
-                        'weights': []},
+                        'weights': [{'model': 'efficientnet_lite0',
+                                     'name': 'timm.tf_efficientnet_lite0.in1k',
+                                     'source': 'timm 0.9.16 tf_efficientnet_lite0.in1k',
+                                     'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_lite0-0aa007d2.pth',
+                                     'sha256_prefix': '0aa007d2',
+                                     'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                'research and education) apply to weights trained on it',
+                                     'knobs': {'normalization': 'inception'},
+                                     'preprocessing': {'resize': 256,
+                                                       'crop': 224,
+                                                       'interpolation': 'bicubic',
+                                                       'mean': [0.5, 0.5, 0.5],
+                                                       'std': [0.5, 0.5, 0.5]},
+                                     'top1': 74.832,
+                                     'top5': 92.17,
+                                     'figures_source': "timm's results/results-imagenet.csv "
+                                                       '(github.com/huggingface/pytorch-image-models at commit '
+                                                       '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                       "top-1 / top-5, measured at figures_at's image size and "
+                                                       'crop_pct: 224 px, crop_pct 0.875',
+                                     'classes': 1000,
+                                     'default': True}]},
  'efficientnet_lite1': {'name': 'efficientnet_lite1',
                         'defaults': {'width_coefficient': 1.0,
                                      'depth_coefficient': 1.1,
@@ -749,7 +1523,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                 'changes (no squeeze-excite; stem, head and first and last stage depth unscaled), '
                                 'built live in tests/test_paper_tables.py.',
                         'builder': 'EfficientNetLite',
-                        'weights': []},
+                        'weights': [{'model': 'efficientnet_lite1',
+                                     'name': 'timm.tf_efficientnet_lite1.in1k',
+                                     'source': 'timm 0.9.16 tf_efficientnet_lite1.in1k',
+                                     'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_lite1-bde8b488.pth',
+                                     'sha256_prefix': 'bde8b488',
+                                     'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                'research and education) apply to weights trained on it',
+                                     'knobs': {'normalization': 'inception'},
+                                     'preprocessing': {'resize': 272,
+                                                       'crop': 240,
+                                                       'interpolation': 'bicubic',
+                                                       'mean': [0.5, 0.5, 0.5],
+                                                       'std': [0.5, 0.5, 0.5]},
+                                     'top1': 76.644,
+                                     'top5': 93.224,
+                                     'figures_source': "timm's results/results-imagenet.csv "
+                                                       '(github.com/huggingface/pytorch-image-models at commit '
+                                                       '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                       "top-1 / top-5, measured at figures_at's image size and "
+                                                       'crop_pct: 240 px, crop_pct 0.882',
+                                     'classes': 1000,
+                                     'default': True}]},
  'efficientnet_lite2': {'name': 'efficientnet_lite2',
                         'defaults': {'width_coefficient': 1.1,
                                      'depth_coefficient': 1.2,
@@ -771,7 +1567,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                 'changes (no squeeze-excite; stem, head and first and last stage depth unscaled), '
                                 'built live in tests/test_paper_tables.py.',
                         'builder': 'EfficientNetLite',
-                        'weights': []},
+                        'weights': [{'model': 'efficientnet_lite2',
+                                     'name': 'timm.tf_efficientnet_lite2.in1k',
+                                     'source': 'timm 0.9.16 tf_efficientnet_lite2.in1k',
+                                     'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_lite2-dcccb7df.pth',
+                                     'sha256_prefix': 'dcccb7df',
+                                     'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                'research and education) apply to weights trained on it',
+                                     'knobs': {'normalization': 'inception'},
+                                     'preprocessing': {'resize': 292,
+                                                       'crop': 260,
+                                                       'interpolation': 'bicubic',
+                                                       'mean': [0.5, 0.5, 0.5],
+                                                       'std': [0.5, 0.5, 0.5]},
+                                     'top1': 77.462,
+                                     'top5': 93.752,
+                                     'figures_source': "timm's results/results-imagenet.csv "
+                                                       '(github.com/huggingface/pytorch-image-models at commit '
+                                                       '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                       "top-1 / top-5, measured at figures_at's image size and "
+                                                       'crop_pct: 260 px, crop_pct 0.89',
+                                     'classes': 1000,
+                                     'default': True}]},
  'efficientnet_lite3': {'name': 'efficientnet_lite3',
                         'defaults': {'width_coefficient': 1.2,
                                      'depth_coefficient': 1.4,
@@ -793,7 +1611,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                 'changes (no squeeze-excite; stem, head and first and last stage depth unscaled), '
                                 'built live in tests/test_paper_tables.py.',
                         'builder': 'EfficientNetLite',
-                        'weights': []},
+                        'weights': [{'model': 'efficientnet_lite3',
+                                     'name': 'timm.tf_efficientnet_lite3.in1k',
+                                     'source': 'timm 0.9.16 tf_efficientnet_lite3.in1k',
+                                     'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_lite3-b733e338.pth',
+                                     'sha256_prefix': 'b733e338',
+                                     'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                'research and education) apply to weights trained on it',
+                                     'knobs': {'normalization': 'inception'},
+                                     'preprocessing': {'resize': 331,
+                                                       'crop': 300,
+                                                       'interpolation': 'bilinear',
+                                                       'mean': [0.5, 0.5, 0.5],
+                                                       'std': [0.5, 0.5, 0.5]},
+                                     'top1': 79.806,
+                                     'top5': 94.914,
+                                     'figures_source': "timm's results/results-imagenet.csv "
+                                                       '(github.com/huggingface/pytorch-image-models at commit '
+                                                       '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                       "top-1 / top-5, measured at figures_at's image size and "
+                                                       'crop_pct: 300 px, crop_pct 0.904',
+                                     'classes': 1000,
+                                     'default': True}]},
  'efficientnet_lite4': {'name': 'efficientnet_lite4',
                         'defaults': {'width_coefficient': 1.4,
                                      'depth_coefficient': 1.8,
@@ -815,7 +1655,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                 'changes (no squeeze-excite; stem, head and first and last stage depth unscaled), '
                                 'built live in tests/test_paper_tables.py.',
                         'builder': 'EfficientNetLite',
-                        'weights': []},
+                        'weights': [{'model': 'efficientnet_lite4',
+                                     'name': 'timm.tf_efficientnet_lite4.in1k',
+                                     'source': 'timm 0.9.16 tf_efficientnet_lite4.in1k',
+                                     'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_lite4-741542c3.pth',
+                                     'sha256_prefix': '741542c3',
+                                     'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                'research and education) apply to weights trained on it',
+                                     'knobs': {'normalization': 'inception'},
+                                     'preprocessing': {'resize': 413,
+                                                       'crop': 380,
+                                                       'interpolation': 'bilinear',
+                                                       'mean': [0.5, 0.5, 0.5],
+                                                       'std': [0.5, 0.5, 0.5]},
+                                     'top1': 81.53,
+                                     'top5': 95.664,
+                                     'figures_source': "timm's results/results-imagenet.csv "
+                                                       '(github.com/huggingface/pytorch-image-models at commit '
+                                                       '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                       "top-1 / top-5, measured at figures_at's image size and "
+                                                       'crop_pct: 380 px, crop_pct 0.92',
+                                     'classes': 1000,
+                                     'default': True}]},
  'googlenet': {'name': 'googlenet',
                'defaults': {},
                'family': 'inception',
@@ -902,6 +1764,37 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                'classes': 1000,
                                'default': True}]},
+ 'lraspp_mobilenet_v3_large': {'name': 'lraspp_mobilenet_v3_large',
+                               'defaults': {'model_type': 'large'},
+                               'family': 'segmentation',
+                               'paper': 'Searching for MobileNetV3 (ICCV 2019)',
+                               'arxiv': '1905.02244',
+                               'default_size': 520,
+                               'paper_params_m': 3.221538,
+                               'paper_macs_m': None,
+                               'figures_source': "torchvision's weights metadata (num_params, 21 classes: 3,221,538); "
+                                                 "MACs: none published (torchvision 0.14 prints none; the paper's "
+                                                 "Table 7 counts them at Cityscapes' 1024x2048 with another head)",
+                               'reference': 'torchvision.models.segmentation.lraspp_mobilenet_v3_large',
+                               'note': '',
+                               'builder': 'LRASPPMobileNetV3',
+                               'weights': []},
+ 'lraspp_mobilenet_v3_small': {'name': 'lraspp_mobilenet_v3_small',
+                               'defaults': {'model_type': 'small'},
+                               'family': 'segmentation',
+                               'paper': 'Searching for MobileNetV3 (ICCV 2019)',
+                               'arxiv': '1905.02244',
+                               'default_size': 520,
+                               'paper_params_m': None,
+                               'paper_macs_m': None,
+                               'figures_source': 'none published (torchvision has no LR-ASPP on Small; ours is its '
+                                                 'construction, _lraspp_mobilenetv3(mobilenet_v3_small(dilated=True)): '
+                                                 '1,077,954 parameters at 21 classes)',
+                               'reference': 'torchvision.models.segmentation.lraspp._lraspp_mobilenetv3 on '
+                                            'mobilenet_v3_small(dilated=True)',
+                               'note': '',
+                               'builder': 'LRASPPMobileNetV3',
+                               'weights': []},
  'mnasnet0_5': {'name': 'mnasnet0_5',
                 'defaults': {'alpha': 0.5},
                 'family': 'mnasnet',
@@ -1038,7 +1931,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                 'reference': 'tensorflow/tpu mnasnet_models.mnasnet_a1',
                 'note': '',
                 'builder': 'MnasNet',
-                'weights': []},
+                'weights': [{'model': 'mnasnet_a1',
+                             'name': 'timm.semnasnet_100.rmsp_in1k',
+                             'source': 'timm 0.9.16 semnasnet_100.rmsp_in1k',
+                             'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mnasnet_a1-d9418771.pth',
+                             'sha256_prefix': 'd9418771',
+                             'license': "Apache-2.0: trained with timm by its author (timm's weights are Apache-2.0 "
+                                        "unless noted); ImageNet-1k's terms (non-commercial research and education) "
+                                        'apply to weights trained on it',
+                             'knobs': {'layout': 'torchvision'},
+                             'preprocessing': {'resize': 256,
+                                               'crop': 224,
+                                               'interpolation': 'bicubic',
+                                               'mean': [0.485, 0.456, 0.406],
+                                               'std': [0.229, 0.224, 0.225]},
+                             'top1': 75.45,
+                             'top5': 92.598,
+                             'figures_source': "timm's results/results-imagenet.csv "
+                                               '(github.com/huggingface/pytorch-image-models at commit '
+                                               '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 / '
+                                               "top-5, measured at figures_at's image size and crop_pct: 224 px, "
+                                               'crop_pct 0.875',
+                             'classes': 1000,
+                             'default': True}]},
  'mnasnet_b1': {'name': 'mnasnet_b1',
                 'defaults': {'base': 'b1'},
                 'family': 'mnasnet',
@@ -1051,7 +1966,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                 'reference': 'torchvision.models.mnasnet1_0',
                 'note': '',
                 'builder': 'MnasNet',
-                'weights': []},
+                'weights': [{'model': 'mnasnet_b1',
+                             'name': 'timm.mnasnet_100.rmsp_in1k',
+                             'source': 'timm 0.9.16 mnasnet_100.rmsp_in1k',
+                             'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mnasnet_b1-74cb7081.pth',
+                             'sha256_prefix': '74cb7081',
+                             'license': "Apache-2.0: trained with timm by its author (timm's weights are Apache-2.0 "
+                                        "unless noted); ImageNet-1k's terms (non-commercial research and education) "
+                                        'apply to weights trained on it',
+                             'knobs': {'layout': 'torchvision'},
+                             'preprocessing': {'resize': 256,
+                                               'crop': 224,
+                                               'interpolation': 'bicubic',
+                                               'mean': [0.485, 0.456, 0.406],
+                                               'std': [0.229, 0.224, 0.225]},
+                             'top1': 74.652,
+                             'top5': 92.122,
+                             'figures_source': "timm's results/results-imagenet.csv "
+                                               '(github.com/huggingface/pytorch-image-models at commit '
+                                               '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 / '
+                                               "top-5, measured at figures_at's image size and crop_pct: 224 px, "
+                                               'crop_pct 0.875',
+                             'classes': 1000,
+                             'default': True}]},
  'mobilenet_v1': {'name': 'mobilenet_v1',
                   'defaults': {'alpha': 1.0},
                   'family': 'mobilenet_v1',
@@ -1441,6 +2378,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                      'top5': 92.566,
                                      'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                      'classes': 1000,
+                                     'default': True},
+                                    {'model': 'mobilenet_v3_large',
+                                     'name': 'timm.tf_mobilenetv3_large_100.in1k',
+                                     'source': 'timm 0.9.16 tf_mobilenetv3_large_100.in1k',
+                                     'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mobilenetv3_large_100-427764d5.pth',
+                                     'sha256_prefix': '427764d5',
+                                     'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                'research and education) apply to weights trained on it',
+                                     'knobs': {'layout': 'keras'},
+                                     'preprocessing': {'resize': 256,
+                                                       'crop': 224,
+                                                       'interpolation': 'bilinear',
+                                                       'mean': [0.5, 0.5, 0.5],
+                                                       'std': [0.5, 0.5, 0.5]},
+                                     'top1': 75.516,
+                                     'top5': 92.594,
+                                     'figures_source': "timm's results/results-imagenet.csv "
+                                                       '(github.com/huggingface/pytorch-image-models at commit '
+                                                       '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                       "top-1 / top-5, measured at figures_at's image size and "
+                                                       'crop_pct: 224 px, crop_pct 0.875',
+                                     'classes': 1000,
                                      'default': True}]},
  'mobilenet_v3_large_075': {'name': 'mobilenet_v3_large_075',
                             'defaults': {'model_type': 'large', 'alpha': 0.75},
@@ -1469,7 +2429,30 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                          'top5': None,
                                          'figures_source': "keras.io's table has no row for this configuration",
                                          'classes': 1000,
-                                         'default': False}]},
+                                         'default': False},
+                                        {'model': 'mobilenet_v3_large_075',
+                                         'name': 'timm.tf_mobilenetv3_large_075.in1k',
+                                         'source': 'timm 0.9.16 tf_mobilenetv3_large_075.in1k',
+                                         'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mobilenetv3_large_075-150ee8b0.pth',
+                                         'sha256_prefix': '150ee8b0',
+                                         'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                    "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                    'research and education) apply to weights trained on it',
+                                         'knobs': {'layout': 'keras'},
+                                         'preprocessing': {'resize': 256,
+                                                           'crop': 224,
+                                                           'interpolation': 'bilinear',
+                                                           'mean': [0.5, 0.5, 0.5],
+                                                           'std': [0.5, 0.5, 0.5]},
+                                         'top1': 73.43,
+                                         'top5': 91.352,
+                                         'figures_source': "timm's results/results-imagenet.csv "
+                                                           '(github.com/huggingface/pytorch-image-models at commit '
+                                                           '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                           "top-1 / top-5, measured at figures_at's image size and "
+                                                           'crop_pct: 224 px, crop_pct 0.875',
+                                         'classes': 1000,
+                                         'default': True}]},
  'mobilenet_v3_large_minimalistic': {'name': 'mobilenet_v3_large_minimalistic',
                                      'defaults': {'model_type': 'large', 'minimalistic': True},
                                      'family': 'mobilenet_v3',
@@ -1500,7 +2483,32 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                                   'figures_source': "keras.io's table has no row for this "
                                                                     'configuration',
                                                   'classes': 1000,
-                                                  'default': False}]},
+                                                  'default': False},
+                                                 {'model': 'mobilenet_v3_large_minimalistic',
+                                                  'name': 'timm.tf_mobilenetv3_large_minimal_100.in1k',
+                                                  'source': 'timm 0.9.16 tf_mobilenetv3_large_minimal_100.in1k',
+                                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mobilenetv3_large_minimal_100-8596ae28.pth',
+                                                  'sha256_prefix': '8596ae28',
+                                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints "
+                                                             '(tensorflow/tpu), ported by timm (Apache-2.0); '
+                                                             "ImageNet-1k's terms (non-commercial research and "
+                                                             'education) apply to weights trained on it',
+                                                  'knobs': {'layout': 'keras'},
+                                                  'preprocessing': {'resize': 256,
+                                                                    'crop': 224,
+                                                                    'interpolation': 'bilinear',
+                                                                    'mean': [0.5, 0.5, 0.5],
+                                                                    'std': [0.5, 0.5, 0.5]},
+                                                  'top1': 72.264,
+                                                  'top5': 90.64,
+                                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                                    '(github.com/huggingface/pytorch-image-models at '
+                                                                    'commit 6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): '
+                                                                    'ImageNet-1k val top-1 / top-5, measured at '
+                                                                    "figures_at's image size and crop_pct: 224 px, "
+                                                                    'crop_pct 0.875',
+                                                  'classes': 1000,
+                                                  'default': True}]},
  'mobilenet_v3_small': {'name': 'mobilenet_v3_small',
                         'defaults': {'model_type': 'small'},
                         'family': 'mobilenet_v3',
@@ -1548,6 +2556,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                      'top5': 87.402,
                                      'figures_source': "torchvision 0.14.1a0's Weights.meta['_metrics']",
                                      'classes': 1000,
+                                     'default': True},
+                                    {'model': 'mobilenet_v3_small',
+                                     'name': 'timm.tf_mobilenetv3_small_100.in1k',
+                                     'source': 'timm 0.9.16 tf_mobilenetv3_small_100.in1k',
+                                     'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mobilenetv3_small_100-37f49e2b.pth',
+                                     'sha256_prefix': '37f49e2b',
+                                     'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                'research and education) apply to weights trained on it',
+                                     'knobs': {'layout': 'keras'},
+                                     'preprocessing': {'resize': 256,
+                                                       'crop': 224,
+                                                       'interpolation': 'bilinear',
+                                                       'mean': [0.5, 0.5, 0.5],
+                                                       'std': [0.5, 0.5, 0.5]},
+                                     'top1': 67.922,
+                                     'top5': 87.672,
+                                     'figures_source': "timm's results/results-imagenet.csv "
+                                                       '(github.com/huggingface/pytorch-image-models at commit '
+                                                       '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                       "top-1 / top-5, measured at figures_at's image size and "
+                                                       'crop_pct: 224 px, crop_pct 0.875',
+                                     'classes': 1000,
                                      'default': True}]},
  'mobilenet_v3_small_075': {'name': 'mobilenet_v3_small_075',
                             'defaults': {'model_type': 'small', 'alpha': 0.75},
@@ -1576,7 +2607,30 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                          'top5': None,
                                          'figures_source': "keras.io's table has no row for this configuration",
                                          'classes': 1000,
-                                         'default': False}]},
+                                         'default': False},
+                                        {'model': 'mobilenet_v3_small_075',
+                                         'name': 'timm.tf_mobilenetv3_small_075.in1k',
+                                         'source': 'timm 0.9.16 tf_mobilenetv3_small_075.in1k',
+                                         'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mobilenetv3_small_075-da427f52.pth',
+                                         'sha256_prefix': 'da427f52',
+                                         'license': "Apache-2.0: the authors' TensorFlow checkpoints (tensorflow/tpu), "
+                                                    "ported by timm (Apache-2.0); ImageNet-1k's terms (non-commercial "
+                                                    'research and education) apply to weights trained on it',
+                                         'knobs': {'layout': 'keras'},
+                                         'preprocessing': {'resize': 256,
+                                                           'crop': 224,
+                                                           'interpolation': 'bilinear',
+                                                           'mean': [0.5, 0.5, 0.5],
+                                                           'std': [0.5, 0.5, 0.5]},
+                                         'top1': 65.726,
+                                         'top5': 86.132,
+                                         'figures_source': "timm's results/results-imagenet.csv "
+                                                           '(github.com/huggingface/pytorch-image-models at commit '
+                                                           '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                           "top-1 / top-5, measured at figures_at's image size and "
+                                                           'crop_pct: 224 px, crop_pct 0.875',
+                                         'classes': 1000,
+                                         'default': True}]},
  'mobilenet_v3_small_minimalistic': {'name': 'mobilenet_v3_small_minimalistic',
                                      'defaults': {'model_type': 'small', 'minimalistic': True},
                                      'family': 'mobilenet_v3',
@@ -1610,7 +2664,32 @@ MODELS = {'alexnet': {'name': 'alexnet',
                                                   'figures_source': "keras.io's table has no row for this "
                                                                     'configuration',
                                                   'classes': 1000,
-                                                  'default': False}]},
+                                                  'default': False},
+                                                 {'model': 'mobilenet_v3_small_minimalistic',
+                                                  'name': 'timm.tf_mobilenetv3_small_minimal_100.in1k',
+                                                  'source': 'timm 0.9.16 tf_mobilenetv3_small_minimal_100.in1k',
+                                                  'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mobilenetv3_small_minimal_100-922a7843.pth',
+                                                  'sha256_prefix': '922a7843',
+                                                  'license': "Apache-2.0: the authors' TensorFlow checkpoints "
+                                                             '(tensorflow/tpu), ported by timm (Apache-2.0); '
+                                                             "ImageNet-1k's terms (non-commercial research and "
+                                                             'education) apply to weights trained on it',
+                                                  'knobs': {'layout': 'keras'},
+                                                  'preprocessing': {'resize': 256,
+                                                                    'crop': 224,
+                                                                    'interpolation': 'bilinear',
+                                                                    'mean': [0.5, 0.5, 0.5],
+                                                                    'std': [0.5, 0.5, 0.5]},
+                                                  'top1': 62.894,
+                                                  'top5': 84.238,
+                                                  'figures_source': "timm's results/results-imagenet.csv "
+                                                                    '(github.com/huggingface/pytorch-image-models at '
+                                                                    'commit 6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): '
+                                                                    'ImageNet-1k val top-1 / top-5, measured at '
+                                                                    "figures_at's image size and crop_pct: 224 px, "
+                                                                    'crop_pct 0.875',
+                                                  'classes': 1000,
+                                                  'default': True}]},
  'resnet101': {'name': 'resnet101',
                'defaults': {'depth': 101, 'style': 'keras', 'stride_on': '1x1'},
                'family': 'resnet',
@@ -2136,7 +3215,98 @@ MODELS = {'alexnet': {'name': 'alexnet',
                 'reference': 'timm seresnet50 / legacy_seresnet50',
                 'note': '',
                 'builder': 'ResNet',
-                'weights': []},
+                'weights': [{'model': 'seresnet50',
+                             'name': 'timm.seresnet50.a1_in1k',
+                             'source': 'timm 0.9.16 seresnet50.a1_in1k',
+                             'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/seresnet50_a1_0-ffa00869.pth',
+                             'sha256_prefix': 'ffa00869',
+                             'license': "Apache-2.0: trained with timm by its author (timm's weights are Apache-2.0 "
+                                        "unless noted); ImageNet-1k's terms (non-commercial research and education) "
+                                        'apply to weights trained on it',
+                             'knobs': {'layout': 'torchvision'},
+                             'preprocessing': {'resize': 235,
+                                               'crop': 224,
+                                               'interpolation': 'bicubic',
+                                               'mean': [0.485, 0.456, 0.406],
+                                               'std': [0.229, 0.224, 0.225]},
+                             'top1': 81.102,
+                             'top5': 95.12,
+                             'figures_source': "timm's results/results-imagenet.csv "
+                                               '(github.com/huggingface/pytorch-image-models at commit '
+                                               '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 / '
+                                               "top-5, measured at figures_at's image size and crop_pct: 288 px, "
+                                               'crop_pct 1.0',
+                             'classes': 1000,
+                             'default': True},
+                            {'model': 'seresnet50',
+                             'name': 'timm.seresnet50.a2_in1k',
+                             'source': 'timm 0.9.16 seresnet50.a2_in1k',
+                             'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/seresnet50_a2_0-850de0d9.pth',
+                             'sha256_prefix': '850de0d9',
+                             'license': "Apache-2.0: trained with timm by its author (timm's weights are Apache-2.0 "
+                                        "unless noted); ImageNet-1k's terms (non-commercial research and education) "
+                                        'apply to weights trained on it',
+                             'knobs': {'layout': 'torchvision'},
+                             'preprocessing': {'resize': 235,
+                                               'crop': 224,
+                                               'interpolation': 'bicubic',
+                                               'mean': [0.485, 0.456, 0.406],
+                                               'std': [0.229, 0.224, 0.225]},
+                             'top1': 81.106,
+                             'top5': 95.222,
+                             'figures_source': "timm's results/results-imagenet.csv "
+                                               '(github.com/huggingface/pytorch-image-models at commit '
+                                               '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 / '
+                                               "top-5, measured at figures_at's image size and crop_pct: 288 px, "
+                                               'crop_pct 1.0',
+                             'classes': 1000,
+                             'default': False},
+                            {'model': 'seresnet50',
+                             'name': 'timm.seresnet50.a3_in1k',
+                             'source': 'timm 0.9.16 seresnet50.a3_in1k',
+                             'url': 'https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-rsb-weights/seresnet50_a3_0-317ecd56.pth',
+                             'sha256_prefix': '317ecd56',
+                             'license': "Apache-2.0: trained with timm by its author (timm's weights are Apache-2.0 "
+                                        "unless noted); ImageNet-1k's terms (non-commercial research and education) "
+                                        'apply to weights trained on it',
+                             'knobs': {'layout': 'torchvision'},
+                             'preprocessing': {'resize': 168,
+                                               'crop': 160,
+                                               'interpolation': 'bicubic',
+                                               'mean': [0.485, 0.456, 0.406],
+                                               'std': [0.229, 0.224, 0.225]},
+                             'top1': 77.026,
+                             'top5': 93.072,
+                             'figures_source': "timm's results/results-imagenet.csv "
+                                               '(github.com/huggingface/pytorch-image-models at commit '
+                                               '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 / '
+                                               "top-5, measured at figures_at's image size and crop_pct: 224 px, "
+                                               'crop_pct 0.95',
+                             'classes': 1000,
+                             'default': False},
+                            {'model': 'seresnet50',
+                             'name': 'timm.seresnet50.ra2_in1k',
+                             'source': 'timm 0.9.16 seresnet50.ra2_in1k',
+                             'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/seresnet50_ra_224-8efdb4bb.pth',
+                             'sha256_prefix': '8efdb4bb',
+                             'license': "Apache-2.0: trained with timm by its author (timm's weights are Apache-2.0 "
+                                        "unless noted); ImageNet-1k's terms (non-commercial research and education) "
+                                        'apply to weights trained on it',
+                             'knobs': {'layout': 'torchvision'},
+                             'preprocessing': {'resize': 256,
+                                               'crop': 224,
+                                               'interpolation': 'bicubic',
+                                               'mean': [0.485, 0.456, 0.406],
+                                               'std': [0.229, 0.224, 0.225]},
+                             'top1': 81.284,
+                             'top5': 95.652,
+                             'figures_source': "timm's results/results-imagenet.csv "
+                                               '(github.com/huggingface/pytorch-image-models at commit '
+                                               '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 / '
+                                               "top-5, measured at figures_at's image size and crop_pct: 288 px, "
+                                               'crop_pct 0.95',
+                             'classes': 1000,
+                             'default': False}]},
  'seresnext101_32x4d': {'name': 'seresnext101_32x4d',
                         'defaults': {'depth': 101, 'se_ratio': 16, 'cardinality': 32, 'base_width': 4},
                         'family': 'resnet',
@@ -2149,7 +3319,29 @@ MODELS = {'alexnet': {'name': 'alexnet',
                         'reference': 'timm seresnext101_32x4d',
                         'note': '',
                         'builder': 'ResNet',
-                        'weights': []},
+                        'weights': [{'model': 'seresnext101_32x4d',
+                                     'name': 'timm.seresnext101_32x4d.gluon_in1k',
+                                     'source': 'timm 0.9.16 seresnext101_32x4d.gluon_in1k',
+                                     'url': 'https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/v0.1/gluon_seresnext101_32x4d-cf52900d.pth',
+                                     'sha256_prefix': 'cf52900d',
+                                     'license': "Apache-2.0: GluonCV's weights (dmlc/gluon-cv), ported by timm "
+                                                "(Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                                'education) apply to weights trained on it',
+                                     'knobs': {},
+                                     'preprocessing': {'resize': 256,
+                                                       'crop': 224,
+                                                       'interpolation': 'bicubic',
+                                                       'mean': [0.485, 0.456, 0.406],
+                                                       'std': [0.229, 0.224, 0.225]},
+                                     'top1': 80.892,
+                                     'top5': 95.296,
+                                     'figures_source': "timm's results/results-imagenet.csv "
+                                                       '(github.com/huggingface/pytorch-image-models at commit '
+                                                       '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                       "top-1 / top-5, measured at figures_at's image size and "
+                                                       'crop_pct: 224 px, crop_pct 0.875',
+                                     'classes': 1000,
+                                     'default': True}]},
  'seresnext50_32x4d': {'name': 'seresnext50_32x4d',
                        'defaults': {'depth': 50, 'se_ratio': 16, 'cardinality': 32, 'base_width': 4},
                        'family': 'resnet',
@@ -2162,7 +3354,52 @@ MODELS = {'alexnet': {'name': 'alexnet',
                        'reference': 'timm seresnext50_32x4d',
                        'note': '',
                        'builder': 'ResNet',
-                       'weights': []},
+                       'weights': [{'model': 'seresnext50_32x4d',
+                                    'name': 'timm.seresnext50_32x4d.racm_in1k',
+                                    'source': 'timm 0.9.16 seresnext50_32x4d.racm_in1k',
+                                    'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/seresnext50_32x4d_racm-a304a460.pth',
+                                    'sha256_prefix': 'a304a460',
+                                    'license': "Apache-2.0: trained with timm by its author (timm's weights are "
+                                               "Apache-2.0 unless noted); ImageNet-1k's terms (non-commercial research "
+                                               'and education) apply to weights trained on it',
+                                    'knobs': {},
+                                    'preprocessing': {'resize': 256,
+                                                      'crop': 224,
+                                                      'interpolation': 'bicubic',
+                                                      'mean': [0.485, 0.456, 0.406],
+                                                      'std': [0.229, 0.224, 0.225]},
+                                    'top1': 82.196,
+                                    'top5': 96.148,
+                                    'figures_source': "timm's results/results-imagenet.csv "
+                                                      '(github.com/huggingface/pytorch-image-models at commit '
+                                                      '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                      "top-1 / top-5, measured at figures_at's image size and "
+                                                      'crop_pct: 288 px, crop_pct 0.95',
+                                    'classes': 1000,
+                                    'default': True},
+                                   {'model': 'seresnext50_32x4d',
+                                    'name': 'timm.seresnext50_32x4d.gluon_in1k',
+                                    'source': 'timm 0.9.16 seresnext50_32x4d.gluon_in1k',
+                                    'url': 'https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/v0.1/gluon_seresnext50_32x4d-90cf2d6e.pth',
+                                    'sha256_prefix': '90cf2d6e',
+                                    'license': "Apache-2.0: GluonCV's weights (dmlc/gluon-cv), ported by timm "
+                                               "(Apache-2.0); ImageNet-1k's terms (non-commercial research and "
+                                               'education) apply to weights trained on it',
+                                    'knobs': {},
+                                    'preprocessing': {'resize': 256,
+                                                      'crop': 224,
+                                                      'interpolation': 'bicubic',
+                                                      'mean': [0.485, 0.456, 0.406],
+                                                      'std': [0.229, 0.224, 0.225]},
+                                    'top1': 79.924,
+                                    'top5': 94.824,
+                                    'figures_source': "timm's results/results-imagenet.csv "
+                                                      '(github.com/huggingface/pytorch-image-models at commit '
+                                                      '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val '
+                                                      "top-1 / top-5, measured at figures_at's image size and "
+                                                      'crop_pct: 224 px, crop_pct 0.875',
+                                    'classes': 1000,
+                                    'default': False}]},
  'shufflenet_v1_g1': {'name': 'shufflenet_v1_g1',
                       'defaults': {'groups': 1, 'scale': 1.0},
                       'family': 'shufflenet_v1',

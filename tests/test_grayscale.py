@@ -30,7 +30,8 @@ def test_every_model_builds_and_runs_on_one_channel(name):
     model, size = _build_smallest(name, channels=1)
     gray = np.full((1, size, size, 1), 128.0, "float32")
     outputs = keras.ops.convert_to_numpy(model(gray, training=False))  # eager: no tracing, faster than predict
-    assert outputs.shape == (1, 2) and np.all(np.isfinite(outputs))
+    dense = (size, size) if kl.model_info(name).family == "segmentation" else ()  # per-pixel classes
+    assert outputs.shape == (1, *dense, 2) and np.all(np.isfinite(outputs))
     keras.backend.clear_session()
 
 

@@ -75,13 +75,15 @@ def inverted_residual(
     skip=True,
     drop_rate=0.0,
     padding="same",
+    dilation=1,
 ):
     """`skip=False` drops the identity shortcut (MnasNet's "noskip" first block);
     `drop_rate` > 0 drops the residual branch per sample while training (drop-connect,
     Huang et al.'s stochastic depth as the EfficientNet code does it: a Dropout whose
     noise is shared over height, width and channels, keras.applications' layer);
     `padding` of the strided depthwise convolution: "same" (TensorFlow's) or
-    "symmetric" (PyTorch's), see layers.padding."""
+    "symmetric" (PyTorch's), see layers.padding; `dilation` of the depthwise convolution
+    (atrous: a dense-prediction backbone's last stage, its stride 1)."""
     in_filters = x.shape[-1]
     shortcut = x
 
@@ -95,9 +97,10 @@ def inverted_residual(
 
     # "same" padding is TF-slim's choice; for every static input size it pads exactly
     # as keras.applications' explicit ZeroPadding2D + "valid", with one op fewer.
-    x, depthwise_padding = pad_for(x, kernel_size, stride, padding, name("depthwise_pad"))
+    x, depthwise_padding = pad_for(x, kernel_size, stride, padding, name("depthwise_pad"), dilation=dilation)
     x = layers.DepthwiseConv2D(
-        kernel_size, strides=stride, padding=depthwise_padding, use_bias=False, name=name("depthwise")
+        kernel_size, strides=stride, padding=depthwise_padding, use_bias=False, name=name("depthwise"),
+        dilation_rate=dilation,
     )(x)
     x = batch_norm(x, name("depthwise_bn"), bn_epsilon, bn_momentum)
     x = activation(x, act, name("depthwise_act"))

@@ -16,6 +16,7 @@ from keras_lightnets.models.mobilenet_v2 import *  # noqa: F401,F403
 from keras_lightnets.models.mobilenet_v3 import *  # noqa: F401,F403
 from keras_lightnets.models.resnet import *  # noqa: F401,F403
 from keras_lightnets.models.scaling import *  # noqa: F401,F403  (compound scaling: ScalableNet, Stage, compound_scale)
+from keras_lightnets.models.segmentation import *  # noqa: F401,F403  (LR-ASPP, DeepLabV3 on MobileNetV3)
 from keras_lightnets.models.shufflenet import *  # noqa: F401,F403
 from keras_lightnets.models.squeezenet import *  # noqa: F401,F403
 from keras_lightnets.models.swin import *  # noqa: F401,F403

@@ -71,6 +71,7 @@ def walk_blocks(x, blocks: Sequence[Stage], alpha, style: BlockStyle, taps, stri
             skip=block.skip,
             drop_rate=drop_connect_rate * index / len(blocks),
             padding=style.padding,
+            dilation=block.dilation,
         )
     return x, stride
 

@@ -12,6 +12,12 @@ input size, one op fewer on device).
 
 `layout="torchvision"` builds torchvision's graph instead (its MobileNet_V3_*_Weights):
 PyTorch's symmetric padding, ImageNet mean/std, and torchvision's width rounding.
+
+The paper's segmentation backbone (section 6.4) is two more knobs, as torchvision's
+`_mobilenet_v3_conf(arch, reduced_tail=..., dilated=...)`: `reduced_tail` halves the
+channels of the last stage (the paper's "RF2": its blocks' outputs and expansions, the
+last 1x1 convolution and the classifier's 1280 / 1024), `dilated` gives the last stage
+stride 1 and depthwise dilation 2 (output stride 16, the dense-prediction backbone).
 """
 
 import dataclasses
@@ -25,6 +31,7 @@ from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.models import _common
 from keras_lightnets.models._family import Family
+from keras_lightnets.models._family import boolean
 from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import variant
 from keras_lightnets.models._inverted_residual_net import BlockStyle
@@ -80,22 +87,49 @@ SE_RATIO = 0.25  # squeeze to 1/4 of the expansion layer (section 5.3)
 
 
 
-def stages(model_type, minimalistic=False, torchvision_alpha=None):
+def last_stage(model_type):
+    """Index of the table's row that starts the last stage (its last stride-2 row)."""
+    return max(i for i, row in enumerate(TABLES[model_type]) if row[5] > 1)
+
+
+def table(model_type, reduced_tail=False, dilated=False):
+    """The paper's table, with the segmentation backbone's changes (section 6.4, as
+    torchvision's `_mobilenet_v3_conf`): `reduced_tail` halves the last stage's output
+    widths and, after its first block, its expansion widths; `dilated` gives its blocks
+    stride 1 and dilation 2 (its first block, strided in the paper's table, keeps no
+    shortcut: torchvision's, where reduced Small's would otherwise get one). Rows: kernel,
+    exp, out, SE, NL, stride, dilation, skip."""
+    first = last_stage(model_type)
+    rows = []
+    for index, (kernel, exp, out, se, nl, stride) in enumerate(TABLES[model_type]):
+        dilation, skip = 1, True
+        if index >= first:
+            if reduced_tail:
+                exp, out = (exp if index == first else exp // 2), out // 2
+            if dilated:
+                skip = stride == 1
+                stride, dilation = 1, 2
+        rows.append((kernel, exp, out, se, nl, stride, dilation, skip))
+    return tuple(rows)
+
+
+def stages(model_type, minimalistic=False, torchvision_alpha=None, reduced_tail=False, dilated=False):
     """The paper's table as Stages of one block each. Expansion is kept as the paper's
     ratio to the block's input width, so width multipliers scale it as the reference does.
     `torchvision_alpha`: torchvision's rounding at that width instead, each expansion
     width make_divisible(width * alpha) of the table's (a ratio to the rounded input).
+    `reduced_tail`, `dilated`: the segmentation backbone's last stage (see `table`).
 
     Minimalistic (the authors' TF-slim variant): 3x3 kernels, no SE, ReLU only.
     """
     rows, in_filters = [], STEM_FILTERS
-    for kernel, exp, out, se, nl, stride in TABLES[model_type]:
+    for kernel, exp, out, se, nl, stride, dilation, skip in table(model_type, reduced_tail, dilated):
         expansion = exp / in_filters
         if torchvision_alpha is not None:
             expansion = make_divisible(exp * torchvision_alpha) / make_divisible(in_filters * torchvision_alpha)
         rows.append(Stage(kernel=3 if minimalistic else kernel, expansion=expansion, out=out, repeats=1,
                           stride=stride, se_ratio=SE_RATIO if se and not minimalistic else None,
-                          act=RE if minimalistic else nl))
+                          act=RE if minimalistic else nl, dilation=dilation, skip=skip))
         in_filters = out
     return tuple(rows)
 
@@ -182,9 +216,12 @@ def imagenet_weights(model_type, alpha, minimalistic, include_top):
 
 
 def imagenet(knobs, rows, has_top):
-    """keras.applications' file for the configuration, whatever the input size."""
+    """keras.applications' file for the configuration, whatever the input size (a dilated
+    last stage takes the same weights: it only samples them further apart)."""
     if knobs.get("layout", "keras") != "keras":
         return None, "keras.applications' weights need layout='keras' (torchvision's: weights='torchvision')"
+    if knobs.get("reduced_tail"):
+        return None, "reduced_tail=True halves the last stage's channels, which keras.applications' files do not have"
     if _weights_key(knobs["model_type"], knobs["alpha"], knobs["minimalistic"]) not in _WEIGHT_HASHES:
         return None, "alpha must be 0.75 or 1.0 (1.0 only when minimalistic)"
     return imagenet_weights(knobs["model_type"], knobs["alpha"], knobs["minimalistic"], has_top), None
@@ -193,25 +230,28 @@ def imagenet(knobs, rows, has_top):
 # ------------------------------------------------------------------- the graph
 
 
-def graph(x, taps, *, model_type, alpha, minimalistic, layout="keras"):
+def graph(x, taps, *, model_type, alpha, minimalistic, layout="keras", reduced_tail=False, dilated=False):
     """Stem, the table's blocks, and the last 1x1 convolution before pooling; `layout`:
-    keras.applications' padding of the strided convolutions or torchvision's."""
+    keras.applications' padding of the strided convolutions or torchvision's. Dilated,
+    the last convolution is the stride-16 feature map (the taps stop at 16)."""
     act = RE if minimalistic else HS
     style = dataclasses.replace(STYLE, padding=PADDING[layout])
     torchvision = layout == "torchvision"
     stem = make_divisible(STEM_FILTERS * alpha) if torchvision else STEM_FILTERS
     x = conv_bn_act(x, stem, 3, strides=2, act=act, name="conv", padding=style.padding)
-    blocks = stages(model_type, minimalistic, torchvision_alpha=alpha if torchvision else None)
+    blocks = stages(model_type, minimalistic, torchvision_alpha=alpha if torchvision else None,
+                    reduced_tail=reduced_tail, dilated=dilated)
     x, stride = walk_blocks(x, blocks, alpha, style, taps, stride=2)
     x = conv_bn_act(x, make_divisible(x.shape[-1] * 6), 1, act=act, name="conv_1")
     taps.record(x, stride)
     return x
 
 
-def head(x, *, classes, classifier_activation, model_type, alpha, minimalistic, dropout_rate, layout="keras"):
+def head(x, *, classes, classifier_activation, model_type, alpha, minimalistic, dropout_rate, layout="keras",
+         reduced_tail=False):
     """Pooling, then the paper's 1x1 "NBN" convolution and the logits as 1x1 convolutions."""
     act = RE if minimalistic else HS
-    last_point = LAST_POINT_FILTERS[model_type]
+    last_point = LAST_POINT_FILTERS[model_type] // (2 if reduced_tail else 1)
     last_point = make_divisible(last_point * alpha) if alpha > 1.0 or layout == "torchvision" else last_point
     x = layers.GlobalAveragePooling2D(keepdims=True, name="global_average_pooling2d")(x)
     x = layers.Conv2D(last_point, 1, padding="same", use_bias=True, name="conv_2")(x)
@@ -227,12 +267,13 @@ def head(x, *, classes, classifier_activation, model_type, alpha, minimalistic, 
 
 MobileNetV3 = Family(
     "MobileNetV3", graph=graph, head=head, preprocessing=preprocessing,
-    knobs={"model_type": "large", "alpha": 1.0, "minimalistic": False, "dropout_rate": 0.2, "layout": "keras"},
+    knobs={"model_type": "large", "alpha": 1.0, "minimalistic": False, "dropout_rate": 0.2, "layout": "keras",
+           "reduced_tail": False, "dilated": False},
     order=("input_shape", "model_type", "alpha", "minimalistic", "include_top", "weights", "input_tensor", "classes",
            "pooling", "dropout_rate", "classifier_activation", "include_preprocessing", "name", "features_only",
-           "out_strides", "layout"),
+           "out_strides", "layout", "reduced_tail", "dilated"),
     checks={"model_type": one_of(TABLES), "alpha": lambda name, value: _common.check_alpha(value),
-            "layout": one_of(LAYOUTS)},
+            "layout": one_of(LAYOUTS), "reduced_tail": boolean(), "dilated": boolean()},
     defaults={"include_preprocessing": True},
     static_default=False,  # open spatial dims even with the classifier, as keras.applications
     imagenet=imagenet,
@@ -263,6 +304,11 @@ MobileNetV3 = Family(
             "torchvision" (torchvision's: PyTorch's symmetric padding of strided
             convolutions and ImageNet mean/std preprocessing), for torchvision's
             checkpoints (MobileNet_V3_Large_Weights, MobileNet_V3_Small_Weights).
+        reduced_tail: halve the last stage's channels (section 6.4's "RF2", for
+            segmentation; torchvision's `reduced_tail`). No keras.applications file.
+        dilated: the last stage at stride 1 with dilation-2 depthwise convolutions
+            (output stride 16, torchvision's `dilated`); features_only then offers
+            out_strides up to 16, the last being the final 1x1 convolution.
     """)
 
 

@@ -37,6 +37,7 @@ class Stage:
     se_ratio: Optional[float] = None
     skip: bool = True  # identity shortcuts where shapes allow
     act: Optional[str] = None  # the row's non-linearity where the table gives one (MobileNetV3's NL)
+    dilation: int = 1  # of the depthwise convolution (a dilated stage keeps its resolution: stride 1, dilation 2)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -288,6 +288,23 @@ def zfnet():
     )
 
 
+@_recipe("segmentation")
+def segmentation():
+    """Searching for MobileNetV3 (Howard et al. 2019), Sec. 6.4 "Semantic
+    Segmentation" (LR-ASPP; DeepLabV3 on it alike) publishes no training
+    hyper-parameters; these are torchvision's reference recipe for its
+    lraspp_mobilenet_v3_large and deeplabv3_mobilenet_v3_large COCO weights
+    (references/segmentation, train.py with `-b 4` on 8 GPUs, `--wd 0.000001`): SGD
+    with momentum 0.9, learning rate 0.01 at batch 32, "poly" decay to 0 with power 0.9
+    over 30 epochs, weight decay 1e-6, from an ImageNet backbone (backbone_weights=).
+    Per-pixel cross-entropy on the models' per-pixel probabilities (torchvision's
+    ignore label 255 is not in this loss)."""
+    return RecipeSpec(
+        optimizer="sgd", optimizer_args={"momentum": 0.9}, learning_rate=0.01, batch_size=32, epochs=30,
+        schedule="poly", schedule_args={"power": 0.9}, weight_decay=1e-6,
+    )
+
+
 @_recipe("googlenet")
 def googlenet():
     """Going Deeper with Convolutions (Szegedy et al. 2015), Sec. 6 "Training
