@@ -60,7 +60,8 @@ def motifs(model):
 def zoo_motif_model(classes=CLASSES):
     """One small model with every pattern of the zoo's CNNs, made of the zoo's own
     blocks (ShuffleNet units, fire modules, dense blocks, inverted residuals with
-    SE and stochastic depth, residual blocks, caffe preprocessing, LRN...)."""
+    SE and stochastic depth, residual blocks, caffe preprocessing, LRN, the
+    segmentation heads' resizing...)."""
     from keras_lightnets.layers import blocks
     from keras_lightnets.layers import dense_blocks
     from keras_lightnets.layers import preprocessing
@@ -68,6 +69,7 @@ def zoo_motif_model(classes=CLASSES):
     from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
     from keras_lightnets.layers.inverted_residual import inverted_residual
     from keras_lightnets.layers.normalization import LocalResponseNormalization
+    from keras_lightnets.layers.resize import ResizeLike
     from keras_lightnets.layers.residual import BlockNames
     from keras_lightnets.layers.residual import residual_block
     from keras_lightnets.models.shufflenet import shufflenet_v1_unit
@@ -119,6 +121,12 @@ def zoo_motif_model(classes=CLASSES):
     x = residual_block(x, kind="preact_bottleneck", width=16, out_channels=64, stride=2,
                        names=BlockNames("keras", "res_b", preact=True))
     x = layers.UpSampling2D(2, name="upsample")(x)
+    # Segmentation heads (DeepLabV3's image pooling, LR-ASPP): bilinear ResizeLike into a
+    # concatenation, and to the input's size into the pooling below
+    pooled = layers.GlobalAveragePooling2D(keepdims=True, name="seg_pool")(x)
+    pooled = ResizeLike(name="seg_pool_resize")([pooled, x])
+    x = layers.Concatenate(name="seg_concat")([x, pooled])
+    x = ResizeLike(name="seg_resize")([x, inputs])
     # MobileNet V1's head (conv classifier, Reshape, softmax Activation) feeding VGG's (Flatten, Dense)
     x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
     x = layers.Dropout(0.1, name="head_dropout")(x)

@@ -33,9 +33,7 @@ def qat_patterns():
 @pytest.mark.parametrize("name", kl.list_models())
 def test_graph_is_stock_layers_only_in_patterns_qat_covers(name, qat_patterns):
     model = kl.create_model(name, **SMALL)
-    # one build, two rules: QAT works for every CNN (the segmentation heads' QAT, with a
-    # tf_keras twin of their ResizeLike, is a later step of issue 18)
-    if kl.model_info(name).family not in (*TRANSFORMERS, "segmentation"):
+    if kl.model_info(name).family not in TRANSFORMERS:  # one build, two rules: QAT works for every CNN
         missing = motifs(model) - qat_patterns
         assert not missing, (
             f"{name} has (layer role, consumer) patterns no QAT test converts: {sorted(missing)}. "

@@ -314,3 +314,29 @@ def test_float32_tflite_agrees_with_keras(trained, photos, tmp_path):
     assert report.input_shape == (1, SIZE, SIZE, 3)
     assert report.fidelity["max_abs_diff"] <= 1e-4
     assert report.op_counts["RESIZE_BILINEAR"] == 2 and report.op_counts["HARD_SWISH"] > 0
+
+
+@pytest.mark.slow
+def test_keras_file_round_trip_in_safe_mode(photos, tmp_path):
+    model = kl.create_model("lraspp_mobilenet_v3_small", input_shape=(SIZE, SIZE, 3), classes=4)
+    model.save(tmp_path / "lraspp.keras")
+    loaded = keras.models.load_model(tmp_path / "lraspp.keras", safe_mode=True)  # ResizeLike is registered
+    x = photos(SIZE).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.slow
+def test_int8_and_qat_files_are_fully_integer(trained, photos, tmp_path):
+    """Measured (the trained LR-ASPP Small, 48 px): int8 and QAT both fully integer (uint8
+    in), RESIZE_BILINEAR and SOFTMAX in int8."""
+    from keras_lightnets.tflite.qat import quantize_aware
+
+    model, _ = trained
+    images = photos(SIZE).astype("float32")
+    int8 = kl.tflite.convert(model, tmp_path / "int8.tflite", quantization="int8", input_type="uint8",
+                             representative_data=images, verify=True, verify_data=images)
+    qat = kl.tflite.convert(quantize_aware(model, images), tmp_path / "qat.tflite", quantization="int8",
+                            input_type="uint8", verify=True, verify_data=images)
+    for report in (int8, qat):
+        assert report.fully_integer and report.op_counts["RESIZE_BILINEAR"] == 2
+        assert report.fidelity["mean_abs_diff"] < 0.05, report.fidelity
