@@ -340,3 +340,13 @@ def test_int8_and_qat_files_are_fully_integer(trained, photos, tmp_path):
     for report in (int8, qat):
         assert report.fully_integer and report.op_counts["RESIZE_BILINEAR"] == 2
         assert report.fidelity["mean_abs_diff"] < 0.05, report.fidelity
+
+
+def test_the_segmentation_recipe_skips_unlabelled_pixels():
+    """torchvision's recipe (SGD, poly 0.9) with its ignore label 255 in the per-pixel loss."""
+    recipe = kl.training.recipe("lraspp_mobilenet_v3_large", batch_size=8, steps_per_epoch=10)
+    assert recipe.name == "segmentation" and recipe.spec.schedule == "poly"
+    probabilities = np.full((1, 2, 2, 3), 1 / 3, "float32")
+    probabilities[0, 0, 0] = (0.98, 0.01, 0.01)
+    labels = np.array([[[0, 255], [255, 255]]], "int32")  # one labelled pixel, predicted well
+    assert float(recipe.loss(labels, probabilities)) == pytest.approx(-np.log(0.98), rel=1e-4)

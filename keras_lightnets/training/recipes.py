@@ -84,6 +84,7 @@ class RecipeSpec:
     model_kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)
     plateau_patience: int = 5  # "plateau" schedules: epochs without improvement (ours; unpublished)
     plateau_reductions: int = 3
+    ignore_class: Optional[int] = None  # a label the loss skips (segmentation's unlabelled pixels: 255)
 
 
 _RECIPES: Dict[str, Callable[[], RecipeSpec]] = {}
@@ -297,11 +298,11 @@ def segmentation():
     (references/segmentation, train.py with `-b 4` on 8 GPUs, `--wd 0.000001`): SGD
     with momentum 0.9, learning rate 0.01 at batch 32, "poly" decay to 0 with power 0.9
     over 30 epochs, weight decay 1e-6, from an ImageNet backbone (backbone_weights=).
-    Per-pixel cross-entropy on the models' per-pixel probabilities (torchvision's
-    ignore label 255 is not in this loss)."""
+    Per-pixel cross-entropy on the models' per-pixel probabilities, skipping label 255
+    (VOC's unlabelled borders: torchvision's ignore_index=255)."""
     return RecipeSpec(
         optimizer="sgd", optimizer_args={"momentum": 0.9}, learning_rate=0.01, batch_size=32, epochs=30,
-        schedule="poly", schedule_args={"power": 0.9}, weight_decay=1e-6,
+        schedule="poly", schedule_args={"power": 0.9}, weight_decay=1e-6, ignore_class=255,
     )
 
 
@@ -550,8 +551,10 @@ def recipe(name_or_model, batch_size=None, steps_per_epoch=None, epochs=None, **
             stacklevel=2,
         )
     optimizer = _optimizer(spec, schedule)
+    if spec.label_smoothing and spec.ignore_class is not None:
+        raise ValueError(f"recipe {key!r}: label_smoothing and ignore_class do not combine in one loss.")
     loss = (SparseCategoricalCrossentropy(label_smoothing=spec.label_smoothing) if spec.label_smoothing
-            else keras.losses.SparseCategoricalCrossentropy())
+            else keras.losses.SparseCategoricalCrossentropy(ignore_class=spec.ignore_class))
     callbacks = []
     if spec.ema_momentum:
         callbacks.append(keras.callbacks.SwapEMAWeights())
