@@ -210,11 +210,11 @@ DEEPLABV3_TORCH_NAMES = deeplabv3_torch_names(DEEPLABV3_RATES)
 
 
 def DeepLabV3(backbone, classes, *, feature=None, atrous_rates=DEEPLABV3_RATES, channels=256, dropout_rate=0.5,
-              classifier_activation="softmax", name=None):
+              refine=True, classifier_activation="softmax", name=None):
     """DeepLabV3's head (torchvision's DeepLabHead): atrous spatial pyramid pooling (a 1x1
     conv, one 3x3 conv per atrous rate, and image pooling: each conv-BN-ReLU of `channels`),
-    concatenated, projected by a 1x1 conv-BN-ReLU and dropout, then a 3x3 conv-BN-ReLU
-    and the 1x1 classifier; upsampled bilinearly to the input's size.
+    concatenated, projected by a 1x1 conv-BN-ReLU and dropout, then (`refine`) a 3x3
+    conv-BN-ReLU and the 1x1 classifier; upsampled bilinearly to the input's size.
 
     Args:
         backbone: a features_only model (any of the zoo's), or a Keras model of one
@@ -225,14 +225,18 @@ def DeepLabV3(backbone, classes, *, feature=None, atrous_rates=DEEPLABV3_RATES, 
         atrous_rates: the 3x3 branches' dilations (torchvision's 12, 24, 36).
         channels: every branch's width and the projection's (256).
         dropout_rate: after the projection, while training (0.5).
+        refine: torchvision's 3x3 conv-BN-ReLU between the projection and the
+            classifier (DeepLabHead's); False: the projection feeds the classifier, as
+            the DeepLab authors' code (the MobileNetV2 paper's Mobile DeepLabv3).
         classifier_activation: "softmax" (per-pixel class probabilities), or None
             for per-pixel logits (torchvision's 'out').
         name: the model's name (default: the backbone's, "_deeplabv3").
     """
     _check_head_arguments(classes, classifier_activation)
     rates = tuple(atrous_rates)
-    if not rates or not all(isinstance(r, numbers.Integral) and not isinstance(r, bool) and r >= 1 for r in rates):
-        raise ValueError(f"`atrous_rates` must be positive ints, e.g. (12, 24, 36); received {atrous_rates!r}.")
+    if not all(isinstance(r, numbers.Integral) and not isinstance(r, bool) and r >= 1 for r in rates):
+        raise ValueError(f"`atrous_rates` must be positive ints, e.g. (12, 24, 36), or () for none (the 1x1 and "
+                         f"image pooling branches only); received {atrous_rates!r}.")
     if len(set(rates)) != len(rates):
         raise ValueError(f"`atrous_rates` must differ from each other; received {atrous_rates!r}.")
     if not isinstance(channels, numbers.Integral) or isinstance(channels, bool) or channels < 1:
@@ -249,6 +253,7 @@ def DeepLabV3(backbone, classes, *, feature=None, atrous_rates=DEEPLABV3_RATES, 
     x = _conv_bn_relu(x, channels, 1, "aspp_project")
     if dropout_rate > 0:
         x = layers.Dropout(dropout_rate, name="aspp_dropout")(x)
-    x = _conv_bn_relu(x, channels, 3, "deeplabv3_conv")
+    if refine:
+        x = _conv_bn_relu(x, channels, 3, "deeplabv3_conv")
     logits = layers.Conv2D(classes, 1, name="deeplabv3_classifier")(x)
     return _finish(backbone, logits, classifier_activation, name, "deeplabv3")

@@ -114,14 +114,32 @@ def imagenet(knobs, rows, has_top):
 # ------------------------------------------------------------------- the graph
 
 
-def graph(x, taps, *, alpha, layout="keras"):
+def atrous(blocks, output_stride, stride=2):
+    """`blocks` (stride `stride` before them) keeping `output_stride`: as the authors'
+    TF-slim code (mobilenet.py, the DeepLab backbone of section 6.3), a block that would
+    stride beyond it runs at stride 1 and the rate it had, and every later block's
+    depthwise dilation grows by the stride it skipped."""
+    out, rate = [], 1
+    for block in blocks:
+        if stride == output_stride and block.stride > 1:
+            block, rate = dataclasses.replace(block, stride=1, dilation=rate), rate * block.stride
+        else:
+            stride *= block.stride
+            block = dataclasses.replace(block, dilation=rate)
+        out.append(block)
+    return tuple(out)
+
+
+def graph(x, taps, *, alpha, layout="keras", output_stride=32):
     """Stem, Table 2's blocks, and the last 1x1 convolution (widened above alpha 1);
-    `layout`: keras.applications' graph or torchvision's (padding, epsilon, rounding)."""
+    `layout`: keras.applications' graph or torchvision's (padding, epsilon, rounding);
+    `output_stride` 16 or 8: the last stages dilated instead of strided."""
     style = TORCHVISION_STYLE if layout == "torchvision" else STYLE
     bn = {"bn_epsilon": style.bn_epsilon}
     x = conv_bn_act(x, make_divisible(STEM_FILTERS * alpha), 3, strides=2, act="relu6", name="Conv1",
                     bn_name="bn_Conv1", act_name="Conv1_relu", padding=style.padding, **bn)
-    x, stride = walk_blocks(x, blocks_from_stages(PAPER_TABLE, "relu6"), alpha, style, taps, stride=2)
+    blocks = atrous(blocks_from_stages(PAPER_TABLE, "relu6"), output_stride)
+    x, stride = walk_blocks(x, blocks, alpha, style, taps, stride=2)
     head_filters = make_divisible(HEAD_FILTERS * alpha) if alpha > 1.0 else HEAD_FILTERS
     x = conv_bn_act(x, head_filters, 1, act="relu6", name="Conv_1", bn_name="Conv_1_bn", act_name="out_relu", **bn)
     taps.record(x, stride)
@@ -133,10 +151,12 @@ def graph(x, taps, *, alpha, layout="keras"):
 MobileNetV2 = Family(
     "MobileNetV2", graph=graph, preprocessing=preprocessing,
     head=functools.partial(pooled_dense_head, names=("global_average_pooling2d", "dropout")),  # keras.applications'
-    knobs={"alpha": 1.0, "dropout_rate": 0.0, "layout": "keras"},
+    knobs={"alpha": 1.0, "dropout_rate": 0.0, "layout": "keras", "output_stride": 32},
     order=("input_shape", "alpha", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
-           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides", "layout"),
-    checks={"alpha": lambda name, value: _common.check_alpha(value), "layout": one_of(LAYOUTS)},
+           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides", "layout",
+           "output_stride"),
+    checks={"alpha": lambda name, value: _common.check_alpha(value), "layout": one_of(LAYOUTS),
+            "output_stride": one_of((32, 16, 8), "32, 16 or 8")},
     imagenet=imagenet,
     torch_names=torch_names,
     default_name=lambda knobs, rows: f"mobilenetv2_{knobs['alpha']:0.2f}_{rows}",
@@ -166,6 +186,10 @@ MobileNetV2 = Family(
             "torchvision" (torchvision's: PyTorch's symmetric padding of strided
             convolutions, BatchNorm epsilon 1e-5, its channel rounding and ImageNet
             mean/std preprocessing), for torchvision's checkpoints (MobileNet_V2_Weights).
+        output_stride: 32 (the classifier's), or 16 / 8 for dense prediction (section
+            6.3's DeepLabv3 backbone): the stages past it run at stride 1 with dilated
+            depthwise convolutions (the authors' TF-slim rule), the same weights;
+            features_only then offers out_strides up to it.
     """)
 
 

@@ -24,11 +24,13 @@ import os
 
 from keras_lightnets import heads
 from keras_lightnets.models import _common
+from keras_lightnets.models import mobilenet_v2
 from keras_lightnets.models import mobilenet_v3
 from keras_lightnets.models._family import variant
+from keras_lightnets.models.mobilenet_v2 import MobileNetV2
 from keras_lightnets.models.mobilenet_v3 import MobileNetV3
 
-__all__ = ["LRASPPMobileNetV3", "DeepLabV3MobileNetV3"]  # and each variant, added by @variant
+__all__ = ["LRASPPMobileNetV3", "DeepLabV3MobileNetV3", "DeepLabV3MobileNetV2"]  # and each variant (@variant)
 
 AUXILIARY = "aux_classifier."  # torchvision's DeepLabV3 checkpoints hold its training-only FCN head
 
@@ -44,11 +46,11 @@ def low_level_layer(model_type, stride=8):
     raise ValueError(f"MobileNetV3-{model_type} never reaches stride {stride}.")
 
 
-def torch_names(model, head_names):
+def torch_names(model, head_names, backbone_names=mobilenet_v3.torch_names):
     """{our layer: torchvision module}: the backbone's `features.*` as `backbone.*` (an
     IntermediateLayerGetter over MobileNetV3.features), the head's `classifier.*`."""
     names = {ours: "backbone." + module[len("features."):]
-             for ours, module in mobilenet_v3.torch_names(model).items() if module.startswith("features.")}
+             for ours, module in backbone_names(model).items() if module.startswith("features.")}
     names.update(head_names)
     return names
 
@@ -60,7 +62,7 @@ def _check_weights(weights, classes):
     _common.check_weights(weights, False, classes)  # None, or an existing file
 
 
-def _load(model, weights, head_names):
+def _load(model, weights, head_names, backbone_names=mobilenet_v3.torch_names):
     """A torchvision checkpoint by its module names, a Keras file by layer name."""
     from keras_lightnets.models._family import _is_torch_checkpoint
     from keras_lightnets.weights import load_state_dict
@@ -69,7 +71,8 @@ def _load(model, weights, head_names):
 
     if _is_torch_checkpoint(weights):
         tensors = {k: v for k, v in read_checkpoint(weights).items() if not k.startswith(AUXILIARY)}
-        load_state_dict(model, tensors, names=torch_names(model, head_names), source=repr(os.fspath(weights)))
+        load_state_dict(model, tensors, names=torch_names(model, head_names, backbone_names),
+                        source=repr(os.fspath(weights)))
     else:
         load_weights_by_name(model, weights)
 
@@ -144,6 +147,35 @@ def DeepLabV3MobileNetV3(input_shape=None, model_type="large", alpha=1.0, minima
     return model
 
 
+def DeepLabV3MobileNetV2(input_shape=None, alpha=1.0, weights=None, input_tensor=None, classes=21,
+                         classifier_activation="softmax", include_preprocessing=True, name=None, layout="keras",
+                         output_stride=16, backbone_weights=None, atrous_rates=(), channels=256, dropout_rate=0.1,
+                         refine=False):
+    """Mobile DeepLabv3 (the MobileNetV2 paper's section 6.3 and Table 7, "MNet V2*"):
+    DeepLabv3's head on the second-last feature map of MobileNetV2 (its 320 channels,
+    not the last 1x1 convolution's 1280) at output stride 16, with the 1x1 and image
+    pooling branches (no atrous branches, `atrous_rates=()`: the paper's efficient
+    choice) and the DeepLab authors' projection -> dropout 0.1 -> classifier: 2.11M
+    parameters, 2.75B multiply-adds at DeepLab's 513x513 crop.
+
+    Args: LRASPPMobileNetV3's (but model_type, minimalistic, reduced_tail, dilated,
+    inter_channels), `output_stride` (16, or 8) and DeepLabV3's head arguments
+    (see kl.heads.DeepLabV3): `atrous_rates` (e.g. (6, 12, 18) at 16: the paper's
+    ASPP row), `channels`, `dropout_rate`, `refine` (torchvision's 3x3 conv).
+    """
+    _check_weights(weights, classes)
+    backbone = MobileNetV2(input_shape=input_shape, alpha=alpha, weights=backbone_weights, input_tensor=input_tensor,
+                           include_preprocessing=include_preprocessing, features_only=True,
+                           out_strides=(output_stride,), layout=layout, output_stride=output_stride)
+    last_block = len(mobilenet_v2.blocks_from_stages(mobilenet_v2.PAPER_TABLE)) - 1
+    model = heads.DeepLabV3(backbone, classes, feature=mobilenet_v2.STYLE.naming(last_block, "project_bn"),
+                            atrous_rates=atrous_rates, channels=channels, dropout_rate=dropout_rate, refine=refine,
+                            classifier_activation=classifier_activation, name=name or "MobileDeepLabV3")
+    if weights is not None:
+        _load(model, weights, heads.deeplabv3_torch_names(tuple(atrous_rates)), mobilenet_v2.torch_names)
+    return model
+
+
 # ------------------------------------------------------------------------ the variants
 
 _PAPER = "Searching for MobileNetV3 (ICCV 2019)"
@@ -184,3 +216,15 @@ def DeepLabV3MobileNetV3Large(*args, **kwargs):
     """DeepLabV3 on MobileNetV3-Large, dilated, as torchvision's deeplabv3_mobilenet_v3_large
     (11,025,477 parameters at 21 classes, no auxiliary head). DeepLabV3MobileNetV3's
     arguments but `model_type`."""
+
+
+@variant("deeplabv3_mobilenet_v2", DeepLabV3MobileNetV2, knobs={"alpha": 1.0}, model_name="MobileDeepLabV3",
+         paper_params_m=2.11, paper_macs_m=2750,
+         figures_source="paper, Table 7 (MNet V2*, output stride 16, no ASPP, no multi-scale: 2.11M parameters, "
+                        "2.75B MAdds at DeepLab's 513x513 crop)",
+         reference=None, note="", family="segmentation",
+         paper="MobileNetV2: Inverted Residuals and Linear Bottlenecks (CVPR 2018)", arxiv="1801.04381",
+         default_size=513)
+def MobileDeepLabV3(*args, **kwargs):
+    """Mobile DeepLabv3 (MobileNetV2 paper, section 6.3): 2.11M parameters, 2.75B MACs
+    at 513x513, 21 classes. DeepLabV3MobileNetV2's arguments but `alpha`."""
