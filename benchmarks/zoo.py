@@ -79,6 +79,9 @@ BATCH_NORM_IMAGES = 32
 # which keep full resolution through their first block
 BATCH_NORM_CHUNK = 8
 TRANSFORMER_FAMILIES = ("vit", "swin")  # not CNNs: left out unless --transformers
+# Per-pixel networks: no top-1, and their papers measure them at 512-520 px; the zoo's
+# table and plots are of classifiers.
+DENSE_PREDICTION_FAMILIES = ("segmentation",)
 
 
 def define_flags(values):
@@ -122,7 +125,8 @@ def select_models(patterns, transformers=False):
     names = kl.list_models()
     wanted = [p.strip() for p in patterns.split(",") if p.strip()]
     chosen = [n for n in names if any(fnmatch.fnmatch(n, p) for p in wanted)
-              and (transformers or kl.model_info(n).family not in TRANSFORMER_FAMILIES)]
+              and (transformers or kl.model_info(n).family not in TRANSFORMER_FAMILIES)
+              and kl.model_info(n).family not in DENSE_PREDICTION_FAMILIES]
     if not chosen:
         raise SystemExit(f"--models={patterns!r} matches no registered model (see `lightnets list`).")
     macs = {n: kl.model_info(n).paper_macs_m for n in chosen}

@@ -143,3 +143,10 @@ def test_weights_load_each_models_set_and_its_published_top1_fills_the_column():
     assert next(line for line in table.splitlines() if line.startswith("| `mobilenet_v1` ")).endswith("| n/a |")
     assert "Weights: each model's `torchvision` set where it has one (top-1 marked ‡" in table
     assert "top-1 otherwise: n/a (random weights)" in table
+
+
+def test_the_zoo_is_of_classifiers():
+    zoo = _zoo()
+    chosen = zoo.select_models("*mobilenet_v3_large*")
+    assert "mobilenet_v3_large" in chosen
+    assert not [n for n in chosen if n.startswith(("lraspp", "deeplabv3"))]
