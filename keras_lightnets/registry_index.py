@@ -4478,7 +4478,30 @@ MODELS = {'alexnet': {'name': 'alexnet',
                            'top5': 94.5,
                            'figures_source': "https://keras.io/api/applications/ (table 'Available models')",
                            'classes': 1000,
-                           'default': False}]},
+                           'default': False},
+                          {'model': 'xception',
+                           'name': 'timm.legacy_xception.tf_in1k',
+                           'source': 'timm 0.9.16 legacy_xception.tf_in1k',
+                           'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth',
+                           'sha256_prefix': '43020ad28',
+                           'license': "keras.applications' Xception weights (MIT, as keras-team/keras published them), "
+                                      "ported by Cadene's pretrainedmodels (BSD-3-Clause); ImageNet-1k's terms "
+                                      '(non-commercial research and education) apply to weights trained on it',
+                           'knobs': {'layout': 'timm_legacy'},
+                           'preprocessing': {'resize': 333,
+                                             'crop': 299,
+                                             'interpolation': 'bicubic',
+                                             'mean': [0.5, 0.5, 0.5],
+                                             'std': [0.5, 0.5, 0.5]},
+                           'top1': 79.04,
+                           'top5': 94.382,
+                           'figures_source': "timm's results/results-imagenet.csv "
+                                             '(github.com/huggingface/pytorch-image-models at commit '
+                                             '6e6f3686a7e06bcba37bbd3b7c755f04a516a1e7): ImageNet-1k val top-1 / '
+                                             "top-5, measured at figures_at's image size and crop_pct: 299 px, "
+                                             'crop_pct 0.897',
+                           'classes': 1000,
+                           'default': True}]},
  'zfnet': {'name': 'zfnet',
            'defaults': {},
            'family': 'zfnet',

@@ -62,7 +62,8 @@ def test_model_info_names_each_timm_set_with_its_file_recipe_and_published_figur
 def serve(tmp_path, monkeypatch, timm_name, tag):
     """timm's model (random weights, 1000 classes) published at a file:// URL as the
     architecture's only set, and an empty cache."""
-    reference = timm_reference(tmp_path, timm_name, kaiming=timm_name in test_timm_reference.KAIMING)
+    reference = timm_reference(tmp_path, timm_name, kaiming=timm_name in test_timm_reference.KAIMING,
+                               size=test_timm_reference.SIZE.get(timm_name, 64))
     assert image_dependence(reference.logits) > IMAGE_DEPENDENCE  # else a wrong normalization could pass
     digest = hashlib.sha256(reference.checkpoint.read_bytes()).hexdigest()
     entry = {**timm_sets.SETS[timm_name][tag], "default": True, "url": reference.checkpoint.as_uri(),
@@ -80,11 +81,13 @@ def serve(tmp_path, monkeypatch, timm_name, tag):
     pytest.param("mobilenet_v3_small", "tf_mobilenetv3_small_100", "in1k", marks=pytest.mark.slow),
     pytest.param("seresnet50", "seresnet50", "a1_in1k", marks=pytest.mark.slow),
     pytest.param("mnasnet_a1", "semnasnet_100", "rmsp_in1k", marks=pytest.mark.slow),
+    ("xception", "legacy_xception", "tf_in1k"),  # layout="timm_legacy" from the set; mean 0.5, std 0.5
 ])
 def test_weights_timm_on_pixels_gives_timms_logits_on_the_normalized_images(tmp_path, monkeypatch, ours, timm_name, tag):
     reference, entry = serve(tmp_path, monkeypatch, timm_name, tag)
     try:
-        model = kl.create_model(ours, weights="timm", input_shape=(64, 64, 3), classifier_activation=None)
+        size = reference.images.shape[1]
+        model = kl.create_model(ours, weights="timm", input_shape=(size, size, 3), classifier_activation=None)
         mean, std = (np.array(entry["transform"][k], "float32") for k in ("mean", "std"))
         # timm was fed `images`; these pixels, in [0, 255], are what normalizes to them
         pixels = 255.0 * (reference.images * std + mean)

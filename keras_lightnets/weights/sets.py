@@ -89,6 +89,9 @@ TIMM = {
     "seresnext101_32x4d": ("seresnext101_32x4d", {}),
     "mnasnet_a1": ("semnasnet_100", TORCHVISION_LAYOUT),
     "mnasnet_b1": ("mnasnet_100", TORCHVISION_LAYOUT),
+    # Cadene's PyTorch port of keras.applications' Xception: PyTorch's max-pool padding
+    # and BatchNorm epsilon; each SeparableConv2d's conv1 / pointwise pair is our one layer.
+    "xception": ("legacy_xception", {"layout": "timm_legacy"}),
 }
 # The EfficientNet families' `normalization` knob, by a set's (mean, std): the input
 # normalization the set was trained with is part of its graph (include_preprocessing).
@@ -101,10 +104,6 @@ TIMM_NOT_YET = {
         "the SENet authors' Caffe graph (Cadene's port): stride on the first 1x1 as our seresnet*, but its stem "
         "max-pools with ceil_mode (no padding) and its modules are named layer0.*, se_module.*, last_linear; "
         "not checked against timm yet"),
-    "legacy_xception": (
-        "Cadene's port of keras.applications' Xception pads its stride-2 max-pools symmetrically (padding=1), "
-        "keras.applications' pads bottom / right ('same'), and keeps each SeparableConv2D as two modules "
-        "(conv1 depthwise, pointwise), which the state_dict loader does not yet pair with one Keras layer"),
     **{name: "timm publishes it only on the Hugging Face hub (no GitHub-release file with a hash in its name)"
        for name in timm_sets.NOT_OFFERED},
 }

@@ -6,7 +6,9 @@ module names get this for free; others pass `names`, {our layer: torch module}).
 Arrays change layout on the way: convolutions OIHW -> HWIO, depthwise -> HW C 1,
 dense (out, in) -> (in, out), with a dense layer fed by a flattened feature map also
 reordered from torch's C,H,W flattening to Keras' H,W,C; a Linear into a 1x1 Conv2D
-(keras.applications' heads on a pooled 1x1 map) -> (1, 1, in, out). Attention layers:
+(keras.applications' heads on a pooled 1x1 map) -> (1, 1, in, out). A Keras
+SeparableConv2D takes a torch module whose submodules `conv1` (depthwise) and
+`pointwise` (1x1) are its two halves (SEPARABLE_CONV). Attention layers:
 a Keras MultiHeadAttention takes torch's nn.MultiheadAttention module (in_proj_weight's
 q | k | v rows -> (in, heads, head_dim) kernels, and its `out_proj` submodule); ViT's
 class token and position embedding and Swin's relative position bias table are our
@@ -38,6 +40,10 @@ MULTI_HEAD_ATTENTION = {
     "key/bias": "in_proj_bias", "value/kernel": "in_proj_weight", "value/bias": "in_proj_bias",
     "attention_output/kernel": "out_proj.weight", "attention_output/bias": "out_proj.bias"}
 IN_PROJ_PART = {"query": 0, "key": 1, "value": 2}
+# A separable convolution kept as two torch modules under one parent (Cadene's / timm's
+# legacy SeparableConv2d: `conv1` depthwise with groups=in, `pointwise` 1x1): the parent
+# module is our SeparableConv2D, its variables the submodules' parameters.
+SEPARABLE_CONV = {"depthwise_kernel": "conv1.weight", "pointwise_kernel": "pointwise.weight", "bias": "pointwise.bias"}
 # Our own layers (keras_lightnets.layers): {Keras variable: torch parameter}.
 OWN_LAYERS = (
     (ClassToken, {"token": "class_token"}),  # torchvision's ViT.class_token
@@ -77,7 +83,7 @@ def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Ma
         if not layer.weights or isinstance(layer, PREPROCESSING):
             continue
         module = names.get(layer.name, by_our_name.get(layer.name))
-        if module is None or module not in modules:
+        if module is None or not _present(layer, module, modules):
             raise ValueError(
                 f"{source} has no weights for layer {layer.name!r} ({type(layer).__name__}; looked for torch module "
                 f"{(module or layer.name.replace('_', '.'))!r}). It was saved from another architecture, or with other "
@@ -109,7 +115,7 @@ def tensors_for(model, tensors: Mapping[str, np.ndarray], names: Optional[Mappin
     taken = set()
     for layer in model.layers:
         module = names.get(layer.name, by_our_name.get(layer.name))
-        if layer.weights and module in modules:
+        if layer.weights and module is not None and _present(layer, module, modules):
             taken.update(_layer_parameters(layer, module, modules)[1])
     return {name: array for name, array in tensors.items() if _module_of(name)[0] in taken}
 
@@ -136,11 +142,28 @@ def _torch_modules(tensors) -> Dict[str, Dict[str, np.ndarray]]:
     return modules
 
 
+def _submodules(layer):
+    """The submodules the layer's layout names with a dot (out_proj, conv1, pointwise)."""
+    return dict.fromkeys(n.rpartition(".")[0] for n in _torch_names(layer).values() if "." in n)
+
+
+def _present(layer, module, modules):
+    """The checkpoint holds `module`, or (a parent without parameters of its own, as a
+    separable convolution's) one of the submodules the layer takes."""
+    if module in modules:
+        return True
+    try:
+        submodules = _submodules(layer)
+    except ValueError:  # a layer without a torch layout: absent, as before
+        return False
+    return any(f"{module}.{sub}" in modules for sub in submodules)
+
+
 def _layer_parameters(layer, module, modules):
     """The torch parameters `layer` takes: its module's, and those of the submodules
     its layout names with a dot (MultiheadAttention's out_proj.weight); and the modules."""
-    parameters, taken = dict(modules[module]), [module]
-    for sub in dict.fromkeys(n.rpartition(".")[0] for n in _torch_names(layer).values() if "." in n):
+    parameters, taken = dict(modules.get(module, {})), [module] if module in modules else []
+    for sub in _submodules(layer):
         full = f"{module}.{sub}" if module else sub
         if full in modules:
             parameters.update({f"{sub}.{p}": a for p, a in modules[full].items()})
@@ -189,6 +212,8 @@ def _torch_names(layer):
         return {k: LINEAR[k] for k in keys}
     if isinstance(layer, keras.layers.MultiHeadAttention):
         return {k: MULTI_HEAD_ATTENTION[k] for k in keys}
+    if isinstance(layer, keras.layers.SeparableConv2D):
+        return {k: SEPARABLE_CONV[k] for k in keys}
     for layer_type, layout in OWN_LAYERS:
         if isinstance(layer, layer_type):
             return {k: layout[k] for k in keys}
@@ -199,9 +224,9 @@ def _torch_names(layer):
 def _to_keras_layout(layer, key, array, keras_shape):
     if isinstance(layer, keras.layers.MultiHeadAttention):
         return _attention_layout(key, array, keras_shape)
-    if isinstance(layer, keras.layers.DepthwiseConv2D) and key != "bias":  # (C*m, 1, kh, kw) -> (kh, kw, C, m)
-        return array.reshape(keras_shape[2], -1, *array.shape[2:]).transpose(2, 3, 0, 1)
-    if key == "kernel" and array.ndim == 4:  # OIHW -> HWIO
+    if (isinstance(layer, keras.layers.DepthwiseConv2D) and key != "bias") or key == "depthwise_kernel":
+        return array.reshape(keras_shape[2], -1, *array.shape[2:]).transpose(2, 3, 0, 1)  # (C*m, 1, kh, kw) -> (kh, kw, C, m)
+    if key in ("kernel", "pointwise_kernel") and array.ndim == 4:  # OIHW -> HWIO
         return array.transpose(2, 3, 1, 0)
     if key == "kernel" and array.ndim == 2 and len(keras_shape) == 4:  # a Linear as a 1x1 Conv2D on a pooled map
         return array.T.reshape(keras_shape)
