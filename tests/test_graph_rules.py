@@ -62,7 +62,9 @@ def test_keras_file_round_trip_in_safe_mode(name, photos, tmp_path):
     assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
 
 
-# MobileNetV2 trains in tests/test_qat.py's `trained` fixture (accuracy asserted there).
+# MobileNetV2 trains in tests/test_qat.py's `trained` fixture (accuracy asserted there), and
+# MobileNetV3-Small in tests/test_demo.py's run (the main job): this one is for make test-all.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet_v3_small"])
 def test_fit_reduces_loss_on_real_digits(name):
     keras.utils.set_random_seed(1)

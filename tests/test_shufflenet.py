@@ -365,7 +365,8 @@ def test_keras_file_round_trip_in_safe_mode_and_weights_by_path(photos, tmp_path
 
 
 @pytest.mark.parametrize("builder", [
-    lambda **kw: kl.ShuffleNetV1(groups=3, scale=0.5, **kw),
+    # V1's channel shuffle is V2's op; its fit runs in make test-all (CI's 30 minutes)
+    pytest.param(lambda **kw: kl.ShuffleNetV1(groups=3, scale=0.5, **kw), marks=pytest.mark.slow),
     lambda **kw: kl.ShuffleNetV2(scale=0.5, **kw),
 ], ids=["v1_g3_x0_5", "v2_x0_5"])
 def test_fit_reduces_loss_on_real_digits(builder):

@@ -124,7 +124,8 @@ def run_convert(capsys, *args):
 
 
 @pytest.mark.parametrize("model, sets", [
-    ("efficientnet_lite0", "none"),  # a file is its only source of weights today
+    ("zfnet", "none"),  # nobody publishes trained ZFNet weights: a file is its only source
+    ("efficientnet_lite0", "['timm', 'timm.tf_efficientnet_lite0.in1k']"),
     ("resnet18", "['torchvision', 'torchvision.IMAGENET1K_V1']"),
 ])
 def test_convert_refuses_an_unknown_weight_set_naming_the_models_sets(capsys, tmp_path, model, sets):
