@@ -63,9 +63,6 @@ TORCHVISION = {
     **{f"vit_{size}{patch}": (f"vit_{size}_{patch}", {}) for size, patch in (("b", 16), ("b", 32), ("l", 16), ("l", 32))},
     **{f"swin_{size}": (f"swin_{size}", {}) for size in "tsb"},
 }
-# Checked against torchvision's graph but not offered yet, and why: their published
-# files need more than the graph (issue 17, left).
-NOT_YET = {}
 TORCHVISION_LICENSE = ("torchvision's code is BSD-3-Clause; the weights were trained on ImageNet-1k, whose terms "
                        "allow non-commercial research and education only")
 
@@ -221,5 +218,4 @@ def find(model, sets: Tuple[WeightSet, ...], name) -> WeightSet:
 
 def is_set_name(weights):
     """A string naming a weight set rather than a file (a path may still be a file)."""
-    return isinstance(weights, str) and (weights in SOURCES or weights.split(".", 1)[0] in SOURCES[1:]
-                                         or weights == "timm" or weights.startswith("timm."))
+    return isinstance(weights, str) and (weights in SOURCES or weights.split(".", 1)[0] in SOURCES[1:])
