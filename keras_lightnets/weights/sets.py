@@ -47,7 +47,7 @@ TORCHVISION = {
     "resnext101_64x4d": ("resnext101_64x4d", {}),
     "wide_resnet101_2": ("wide_resnet101_2", {}),
     # Published before torchvision 0.3's module names (denselayerN.norm.1): the loader
-    # renames them as torchvision does (state_dict.TORCH_RENAMED_PATTERNS).
+    # renames them as torchvision does (state_dict.TORCH_RENAMED).
     **{f"densenet{d}": (f"densenet{d}", TORCHVISION_LAYOUT) for d in (121, 161, 169, 201)},
     # Their files hold the auxiliary classifiers (left out without aux_logits, taken with
     # it); torchvision's builders add transform_input, our include_preprocessing's [-1, 1].

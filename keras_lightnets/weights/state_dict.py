@@ -56,15 +56,17 @@ TORCH_BOOKKEEPING = ("num_batches_tracked", "relative_position_index")
 # Input preprocessing with weights (keras.applications' EfficientNet Normalization): the
 # family sets it to the statistics the weights were trained with; no torch module holds it.
 PREPROCESSING = (keras.layers.Normalization,)
-# Module names of older files, as torch's own loading renames them: torchvision's ViT
-# MLPBlock was linear_1 / linear_2 before it became an MLP (0, 3), and its published
-# ViT weights predate that (MLPBlock._load_from_state_dict, pytorch/vision#6053).
-TORCH_RENAMED = {"mlp.linear_1": "mlp.0", "mlp.linear_2": "mlp.3"}
-# (pattern, replacement) of older module names, as TORCH_RENAMED: torchvision's
-# _DenseLayer was norm.1 / relu.1 / conv.1 / norm.2 / ... before module names could not
-# hold dots (0.3); its published DenseNet files keep those names, which
-# torchvision/models/densenet.py `_load_state_dict` renames to norm1, conv1, ...
-TORCH_RENAMED_PATTERNS = ((re.compile(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])$"), r"\1\2"),)
+# (pattern, replacement) of module names in older files, as torch's own loading renames
+# them: torchvision's ViT MLPBlock was linear_1 / linear_2 before it became an MLP (0, 3),
+# and its published ViT weights predate that (MLPBlock._load_from_state_dict,
+# pytorch/vision#6053); torchvision's _DenseLayer was norm.1 / relu.1 / conv.1 / norm.2 /
+# ... before module names could not hold dots (0.3), and its published DenseNet files
+# keep those names, which torchvision/models/densenet.py `_load_state_dict` renames.
+TORCH_RENAMED = (
+    (re.compile(r"(^|\.)mlp\.linear_1$"), r"\1mlp.0"),
+    (re.compile(r"(^|\.)mlp\.linear_2$"), r"\1mlp.3"),
+    (re.compile(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])$"), r"\1\2"),
+)
 
 
 def load_state_dict(model, tensors: Mapping[str, np.ndarray], names: Optional[Mapping[str, str]] = None, source="the checkpoint"):
@@ -123,10 +125,7 @@ def tensors_for(model, tensors: Mapping[str, np.ndarray], names: Optional[Mappin
 def _module_of(name):
     """(module, parameter) of a state_dict key, the module under its current name."""
     module, _, parameter = name.rpartition(".")
-    for old, new in TORCH_RENAMED.items():
-        if module == old or module.endswith("." + old):
-            module = module[:-len(old)] + new
-    for pattern, new in TORCH_RENAMED_PATTERNS:
+    for pattern, new in TORCH_RENAMED:
         module = pattern.sub(new, module)
     return module, parameter
 
