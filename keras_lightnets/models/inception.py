@@ -608,8 +608,10 @@ InceptionV1 = GoogLeNet
 InceptionV3 = Family(
     "InceptionV3", graph=inception_v3_graph, head=inception_v3_head, preprocessing=_common.preprocessing,
     knobs={"aux_logits": False, "layout": "keras"},
+    # keras.applications.InceptionV3's order and `name` default, then ours (issue 21).
     order=("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
-           "aux_logits", "include_preprocessing", "name", "features_only", "out_strides", "layout"),
+           "name", "aux_logits", "include_preprocessing", "features_only", "out_strides", "layout"),
+    defaults={"name": "inception_v3"},
     checks={"aux_logits": AUX_LOGITS, "layout": LAYOUT},
     default_size=299, min_size=lambda knobs: INCEPTION_V3_MIN_SIZE,
     default_name=lambda knobs, rows: "inception_v3",
@@ -634,8 +636,8 @@ InceptionV3 = Family(
 
     Args:
         include_top, weights, input_tensor, input_shape, pooling, classes,
-        classifier_activation: as keras.applications (default input 299x299,
-            minimum 75x75).
+        classifier_activation, name: as keras.applications, in its order (default
+            input 299x299, minimum 75x75; name "inception_v3"), except weights=None.
         aux_logits: add the paper's auxiliary classifier on the last 17x17 module
             (mixed7; torchvision's / TF-slim's InceptionAux: 5x5/3 average pool,
             1x1 conv 128, 5x5 conv 768, FC classes, BN after the convs), which
@@ -649,7 +651,7 @@ InceptionV3 = Family(
         include_preprocessing: add a Rescaling layer so the model takes [0, 255]
             pixels. False, as keras.applications (inputs in [-1, 1] from
             `keras.applications.inception_v3.preprocess_input`).
-        name, features_only, out_strides: as the other builders (feature maps at
+        features_only, out_strides: as the other builders (feature maps at
             strides 2, 4, 8, 16, 32: conv2d_2b_3x3, conv2d_4a_3x3, mixed2, mixed7,
             mixed10; "valid" paddings make them 147, 71, 35, 17, 8 at 299).
         layout: "keras" (default): keras.applications' graph above. "torchvision":

@@ -101,8 +101,9 @@ def head(x, *, classes, classifier_activation, dropout, dropout_rate):
 MobileNet = Family(
     "MobileNet", graph=graph, head=head, preprocessing=_common.preprocessing,
     knobs={"alpha": 1.0, "depth_multiplier": 1, "dropout": 1e-3, "dropout_rate": None},
+    # keras.applications.MobileNet's order, then ours (issue 21).
     order=("input_shape", "alpha", "depth_multiplier", "dropout", "include_top", "weights", "input_tensor", "pooling",
-           "classes", "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides",
+           "classes", "classifier_activation", "name", "include_preprocessing", "features_only", "out_strides",
            "dropout_rate"),
     checks={"alpha": lambda name, value: _common.check_alpha(value), "depth_multiplier": _check_depth_multiplier},
     imagenet=imagenet,
@@ -124,9 +125,9 @@ MobileNet = Family(
         pooling: None, "avg" or "max", for include_top=False.
         classes: classifier width.
         classifier_activation: activation of the classifier, None for logits.
+        name: model name (None: keras.applications' "mobilenet_{alpha}_{rows}").
         include_preprocessing: add a Rescaling layer so the model takes [0, 255]
             pixels. False, as keras.applications (`preprocess_input` gives [-1, 1]).
-        name: model name.
         features_only: return the feature maps at `out_strides` (2, 4, 8, 16, 32).
     """)
 

@@ -152,9 +152,10 @@ MobileNetV2 = Family(
     "MobileNetV2", graph=graph, preprocessing=preprocessing,
     head=functools.partial(pooled_dense_head, names=("global_average_pooling2d", "dropout")),  # keras.applications'
     knobs={"alpha": 1.0, "dropout_rate": 0.0, "layout": "keras", "output_stride": 32},
-    order=("input_shape", "alpha", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
-           "classifier_activation", "include_preprocessing", "name", "features_only", "out_strides", "layout",
-           "output_stride"),
+    # keras.applications.MobileNetV2's order, then ours (issue 21).
+    order=("input_shape", "alpha", "include_top", "weights", "input_tensor", "pooling", "classes",
+           "classifier_activation", "name", "dropout_rate", "include_preprocessing", "features_only", "out_strides",
+           "layout", "output_stride"),
     checks={"alpha": lambda name, value: _common.check_alpha(value), "layout": one_of(LAYOUTS),
             "output_stride": one_of((32, 16, 8), "32, 16 or 8")},
     imagenet=imagenet,
@@ -172,14 +173,14 @@ MobileNetV2 = Family(
         weights: None, "imagenet" (keras.applications' published file for this
             alpha and the nearest published resolution) or a weights file path.
         input_tensor: optional Keras tensor to build the model on.
-        classes: classifier width.
         pooling: None, "avg" or "max", for include_top=False.
-        dropout_rate: dropout before the classifier (the reference has none: 0).
+        classes: classifier width.
         classifier_activation: activation of the classifier, None for logits.
+        name: model name (None: keras.applications' "mobilenetv2_{alpha}_{rows}").
+        dropout_rate: dropout before the classifier (the reference has none: 0).
         include_preprocessing: add a Rescaling layer so the model takes [0, 255]
             pixels. False, as keras.applications, which expects
             `preprocess_input` ([-1, 1]) to be applied by the caller.
-        name: model name.
         features_only: return the backbone's feature maps at `out_strides`
             (strides 2, 4, 8, 16, 32) instead of the classifier.
         layout: "keras" (keras.applications' graph, its weight files) or

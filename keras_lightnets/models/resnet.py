@@ -340,8 +340,9 @@ def wrn_head(x, *, classes, classifier_activation):
 
 # ------------------------------------------------------------------------ the builders
 
+# keras.applications.ResNet50's order (`name` last of its own, issue 21), then ours.
 _KERAS_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
-                "include_preprocessing", "name", "features_only", "out_strides")
+                "name", "include_preprocessing", "features_only", "out_strides")
 _RESNET_KNOBS = dict(inspect.signature(resnet_spec).parameters)
 
 
@@ -405,9 +406,9 @@ ResNet = Family(
         pooling: None, "avg" or "max", for include_top=False.
         classes: classifier width.
         classifier_activation: activation of the classifier, None for logits.
+        name: model name (ResNet50 & co.: keras.applications' "resnet50", ...).
         include_preprocessing: take [0, 255] RGB pixels (adds keras.applications'
             `preprocess_input` as layers). False, as keras.applications.
-        name: model name.
         features_only: return the backbone's feature maps at `out_strides`
             (2: stem conv, 4, 8, 16, 32: the outputs of the four stages).
         out_strides: strides of the feature maps, default (4, 8, 16, 32).

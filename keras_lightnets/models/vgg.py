@@ -207,6 +207,7 @@ def _figures(config, batch_norm, params_m, macs_m):
     (multiply-adds) at 224, both in millions."""
     return dict(
         knobs={"config": config, "batch_norm": batch_norm}, order=_KERAS_ORDER, family="vgg", paper=_PAPER,
+        model_name=config + ("_bn" if batch_norm else ""),  # name="vgg16" as keras.applications.VGG16 (issue 21)
         arxiv="1409.1556", default_size=224, paper_params_m=params_m, paper_macs_m=macs_m, figures_source=_SOURCE,
         reference=(f"torchvision.models.{config}_bn" if batch_norm else
                    f"keras.applications.VGG{config[3:]}" if config in ("vgg16", "vgg19") else f"torchvision.models.{config}"),
