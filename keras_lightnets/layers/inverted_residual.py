@@ -8,6 +8,10 @@ and the drop-connect (stochastic depth) of EfficientNet.
     1x1 project (linear)                     -> BN
     [drop-connect]
     + input, when stride 1, channels unchanged and the block has a skip
+
+and its fused form, EfficientNetV2's Fused-MBConv (Tan & Le 2021, Figure 2), whose one
+k x k convolution does the expansion and the depthwise's spatial work
+(`fused_inverted_residual`).
 """
 
 import dataclasses
@@ -112,6 +116,75 @@ def inverted_residual(
 
     x = layers.Conv2D(out_filters, 1, padding="same", use_bias=False, name=name("project"))(x)
     x = batch_norm(x, name("project_bn"), bn_epsilon, bn_momentum)
+
+    if skip and stride == 1 and in_filters == out_filters:
+        if drop_rate > 0:
+            x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=name("drop"))(x)
+        x = layers.Add(name=name("add"))([shortcut, x])
+    return x
+
+
+def fused_inverted_residual(
+    x,
+    *,
+    expanded_filters,
+    out_filters,
+    kernel_size,
+    stride,
+    act,
+    se_ratio: Optional[float],
+    index,
+    naming: BlockNaming,
+    se_style: SqueezeExciteStyle = SqueezeExciteStyle(),
+    bn_epsilon=1e-3,
+    bn_momentum=0.999,
+    skip=True,
+    drop_rate=0.0,
+    padding="same",
+    dilation=1,
+):
+    """Fused-MBConv (EfficientNetV2, Figure 2): the 1x1 expansion and the k x k
+    depthwise of `inverted_residual` fused into one regular k x k convolution.
+
+        k x k expand (stride s) -> BN -> act     (expansion > 1)
+        [squeeze-excite]
+        1x1 project (linear)    -> BN
+        [drop-connect] + input, as `inverted_residual`
+
+    With expansion 1 (`expanded_filters` equal to the input's) there is no expansion
+    and the one convolution is the projection: k x k (stride s) -> BN -> act (the
+    authors' code and keras.applications.EfficientNetV2). Roles: "expand",
+    "expand_bn", "expand_act", the "se_*" ones, "project", "project_bn",
+    "project_act", "drop", "add"; the other arguments as `inverted_residual`'s."""
+    in_filters = x.shape[-1]
+    shortcut = x
+
+    def name(role):
+        return naming(index, role)
+
+    def spatial_conv(x, filters, role):
+        x, conv_padding = pad_for(x, kernel_size, stride, padding, name(f"{role}_pad"), dilation=dilation)
+        return layers.Conv2D(filters, kernel_size, strides=stride, padding=conv_padding, use_bias=False,
+                             dilation_rate=dilation, name=name(role))(x)
+
+    expands = expanded_filters != in_filters
+    if expands:
+        x = spatial_conv(x, expanded_filters, "expand")
+        x = batch_norm(x, name("expand_bn"), bn_epsilon, bn_momentum)
+        x = activation(x, act, name("expand_act"))
+
+    if se_ratio:
+        se_names = {role: name(f"se_{role}") for role in ("pool", "reduce", "reduce_act", "expand", "gate", "scale")}
+        reduced = se_style.reduced_filters(in_filters, expanded_filters, se_ratio)
+        x = squeeze_excite(x, reduced, se_style.inner_act, se_style.gate_act, se_names)
+
+    if expands:
+        x = layers.Conv2D(out_filters, 1, padding="same", use_bias=False, name=name("project"))(x)
+        x = batch_norm(x, name("project_bn"), bn_epsilon, bn_momentum)
+    else:
+        x = spatial_conv(x, out_filters, "project")
+        x = batch_norm(x, name("project_bn"), bn_epsilon, bn_momentum)
+        x = activation(x, act, name("project_act"))
 
     if skip and stride == 1 and in_filters == out_filters:
         if drop_rate > 0:

@@ -16,6 +16,7 @@ from keras_lightnets.layers.blocks import conv_bn_act
 from keras_lightnets.layers.blocks import make_divisible
 from keras_lightnets.layers.inverted_residual import BlockNaming
 from keras_lightnets.layers.inverted_residual import SqueezeExciteStyle
+from keras_lightnets.layers.inverted_residual import fused_inverted_residual
 from keras_lightnets.layers.inverted_residual import inverted_residual
 from keras_lightnets.models.scaling import ScalableNet
 from keras_lightnets.models.scaling import Stage
@@ -31,6 +32,8 @@ class BlockStyle:
     bn_epsilon: float = 1e-3
     bn_momentum: float = 0.999
     padding: str = "same"  # of strided convolutions: "same" (TensorFlow's) or "symmetric" (PyTorch's)
+    # (input width, expansion) -> expanded width; EfficientNetV2 multiplies exactly
+    expanded_width: Callable[[int, float], int] = lambda width, expansion: make_divisible(width * expansion)
 
 
 def blocks_from_stages(stages: Sequence[Stage], act=None):
@@ -49,15 +52,17 @@ def walk_blocks(x, blocks: Sequence[Stage], alpha, style: BlockStyle, taps, stri
     `drop_connect_rate`: block i of n drops its residual branch with probability
     drop_connect_rate * i / n while training (EfficientNet's linear schedule).
 
+    A block whose Stage is `fused` is a Fused-MBConv (EfficientNetV2).
+
     Returns (output, output stride).
     """
     for index, block in enumerate(blocks):
         if block.stride > 1:
             taps.record(x, stride)
             stride *= block.stride
-        x = inverted_residual(
+        x = (fused_inverted_residual if block.fused else inverted_residual)(
             x,
-            expanded_filters=make_divisible(x.shape[-1] * block.expansion),
+            expanded_filters=style.expanded_width(x.shape[-1], block.expansion),
             out_filters=style.round_filters(block.out, alpha),
             kernel_size=block.kernel,
             stride=block.stride,
@@ -110,16 +115,19 @@ def stage_prefixes(stages: Sequence[Stage]):
 
 
 def scaled_net_graph(x, taps, net: ScalableNet, *, act, se_style, drop_connect_rate=0.0, padding="same",
-                     bn_epsilon=BN_EPSILON):
+                     bn_epsilon=BN_EPSILON, bn_momentum=BN_MOMENTUM, suffixes=SUFFIXES, expanded_width=None):
     """Stem conv, `net`'s stages, top conv (EfficientNet's layer names), taps at
     every stride. `net` is already scaled: its widths are built as they are.
     `padding` of the strided convolutions: "same" (TensorFlow's) or "symmetric"
-    (PyTorch's, for torchvision's weights, with its `bn_epsilon`)."""
-    bn = {"bn_epsilon": bn_epsilon, "bn_momentum": BN_MOMENTUM}
+    (PyTorch's, for torchvision's weights, with its `bn_epsilon`). EfficientNetV2
+    changes `bn_momentum`, the block layer names (`suffixes`) and `expanded_width`
+    (BlockStyle's)."""
+    bn = {"bn_epsilon": bn_epsilon, "bn_momentum": bn_momentum}
     x = conv_bn_act(x, net.stem, 3, strides=2, act=act, name="stem_conv", bn_name="stem_bn",
                     act_name="stem_activation", padding=padding, **bn)
-    style = BlockStyle(naming=BlockNaming(prefix=stage_prefixes(net.stages).__getitem__, suffixes=SUFFIXES),
-                       round_filters=lambda filters, _: filters, se_style=se_style, padding=padding, **bn)
+    style = BlockStyle(naming=BlockNaming(prefix=stage_prefixes(net.stages).__getitem__, suffixes=suffixes),
+                       round_filters=lambda filters, _: filters, se_style=se_style, padding=padding, **bn,
+                       **({"expanded_width": expanded_width} if expanded_width else {}))
     x, stride = walk_blocks(x, blocks_from_stages(net.stages, act), 1.0, style, taps, stride=2,
                             drop_connect_rate=drop_connect_rate)
     x = conv_bn_act(x, net.head, 1, act=act, name="top_conv", bn_name="top_bn", act_name="top_activation", **bn)

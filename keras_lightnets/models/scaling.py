@@ -38,6 +38,7 @@ class Stage:
     skip: bool = True  # identity shortcuts where shapes allow
     act: Optional[str] = None  # the row's non-linearity where the table gives one (MobileNetV3's NL)
     dilation: int = 1  # of the depthwise convolution (a dilated stage keeps its resolution: stride 1, dilation 2)
+    fused: bool = False  # Fused-MBConv (EfficientNetV2): one k x k convolution for expansion and depthwise
 
 
 @dataclasses.dataclass(frozen=True)

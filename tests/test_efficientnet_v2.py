@@ -1,0 +1,286 @@
+"""EfficientNetV2 B0-B3, S, M, L: parameter counts and layer names against
+keras.applications built live, its weight files (legacy Keras 2 .h5 and Keras 3
+.weights.h5) loaded into ours with its logits on real photos, its published ImageNet file
+fetched as it fetches it, V2's channel rounding and input normalizations, TFLite and QAT,
+and bad arguments."""
+
+import inspect
+
+import keras
+import keras.src.applications.efficientnet_v2 as keras_v2
+import numpy as np
+import pytest
+
+import keras_lightnets as kl
+from keras_lightnets.models import efficientnet_v2
+from keras_lightnets.models.efficientnet_v2 import EFFICIENTNETV2_S
+from keras_lightnets.weights.keras_files import read_weight_arrays
+
+from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py
+
+ka = keras.applications
+SIZE = 64
+
+
+def run(model, x):
+    """Inference, eagerly: cheaper here than tracing a predict function per model."""
+    return np.asarray(model(x, training=False))
+
+
+def _randomize(model, seed=0):
+    """Non-trivial BN statistics and classifier, so a mis-assigned weight would show."""
+    rng = np.random.RandomState(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+        elif isinstance(layer, keras.layers.Dense):
+            kernel, bias = layer.get_weights()
+            layer.set_weights([rng.normal(0, 0.5, kernel.shape), rng.normal(0, 0.1, bias.shape)])
+
+
+def _weighted(model):
+    return [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in model.layers if layer.weights]
+
+
+# ----------------------------------------------------------- keras.applications, live
+
+VARIANTS = ["B0", "B1", "B2", "B3", "S", "M", "L"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", VARIANTS[1:])  # B0: test_counts_and_layers_equal_keras_applications
+def test_counts_and_layers_equal_keras_applications_built_live(variant):
+    """Counts do not depend on the input size: both at 32 px, the smallest either takes.
+    keras.applications: B1 8,212,124, B2 10,178,374, B3 14,467,622, S 21,612,360,
+    M 54,431,388, L 119,027,848 (weights=None)."""
+    theirs = getattr(ka, f"EfficientNetV2{variant}")(weights=None, input_shape=(32, 32, 3))
+    expected = (theirs.count_params(), _weighted(theirs), theirs.name)
+    del theirs
+    keras.backend.clear_session()
+    ours = getattr(kl, f"EfficientNetV2{variant}")(input_shape=(32, 32, 3))
+    assert (ours.count_params(), _weighted(ours), ours.name) == expected
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """keras.applications.EfficientNetV2B0 (random, perturbed) and ours, at 64 px."""
+    keras.layers.Normalization(mean=0.0, variance=1.0)  # keras auto-names the reference's layers "..._<n>"
+    theirs = ka.EfficientNetV2B0(weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
+    _randomize(theirs)
+    ours = kl.EfficientNetV2B0(input_shape=(SIZE, SIZE, 3), classifier_activation=None)
+    return theirs, ours
+
+
+def test_counts_and_layers_equal_keras_applications(reference):
+    """Weighted layers in keras.applications' order, names and shapes (what both by-name
+    and Keras 3's by-class-and-rank loading need), the model's name, and the counts."""
+    theirs, ours = reference
+    assert ours.count_params() == theirs.count_params() == 7_200_312
+    assert _weighted(ours) == _weighted(theirs)
+    assert ours.name == theirs.name == "efficientnetv2-b0"
+    names = {layer.name for layer in ours.layers}
+    # Fused-MBConv: expansion 1 (block1a: the k x k projection, activated), expansion 4
+    # (block2a: k x k expansion, 1x1 linear projection); MBConv with SE from stage 4.
+    assert {"block1a_project_conv", "block1a_project_activation", "block2a_expand_conv", "block2b_add",
+            "block4a_dwconv2", "block4a_se_reduce", "block6h_project_conv", "top_conv"} <= names
+    assert ours.get_layer("block2a_expand_conv").kernel_size == (3, 3)
+    assert ours.get_layer("block2a_project_conv").kernel_size == (1, 1)
+    assert ours.get_layer("block1a_project_conv").kernel_size == (3, 3)
+    assert not [n for n in names if n.startswith(("block1", "block2", "block3")) and "dwconv" in n]
+
+
+@pytest.mark.parametrize("file_format", ["legacy.h5", "weights.h5"])
+def test_keras_applications_weights_load_and_agree(reference, file_format, photos, tmp_path):
+    """keras.applications' weights written as the published files are (the legacy Keras 2
+    layout, its layers auto-named where it leaves them unnamed) and as Keras 3's
+    .weights.h5 (keyed by class and rank) load through weights= and give its logits on
+    real photos, with the input normalization in both graphs ([0, 255] pixels in)."""
+    theirs, _ = reference
+    path = tmp_path / f"reference.{file_format}"
+    if file_format == "legacy.h5":
+        write_legacy_weights(theirs, path)
+    else:
+        theirs.save_weights(path)
+    x = photos(SIZE).astype("float32")
+    expected = run(theirs, x)
+    assert np.abs(expected).max() > 1e-1  # the comparison is not between near-zeros
+    ours = kl.EfficientNetV2B0(weights=str(path), input_shape=(SIZE, SIZE, 3), classifier_activation=None)
+    got = run(ours, x)
+    scale = np.abs(expected).max()
+    assert np.abs(got - expected).max() <= 1e-5 * scale
+    assert len(set(expected.argmax(1))) > 1  # the photos are told apart
+
+
+def test_include_preprocessing_is_keras_applications_normalization(reference, photos):
+    """B variants: (x / 255 - mean) / std with ImageNet's statistics, weightless, as
+    keras.applications; without it the model takes normalized inputs."""
+    _, ours = reference
+    x = photos(SIZE).astype("float32")
+    normalized = run(keras.Model(ours.inputs, ours.get_layer("normalization").output), x)
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(normalized, (x / 255.0 - mean) / std, atol=1e-5)
+    assert not ours.get_layer("normalization").weights and not ours.get_layer("rescaling").weights
+    bare = kl.EfficientNetV2B0(input_shape=(SIZE, SIZE, 3), classifier_activation=None, include_preprocessing=False)
+    bare.set_weights(ours.get_weights())
+    np.testing.assert_allclose(run(bare, normalized), run(ours, x), atol=1e-5)
+
+
+def test_the_s_table_scaled_down_equals_keras_applications(photos, tmp_path):
+    """S's table (Table 4) at width 0.25 / depth 0.3 through keras.applications' own
+    EfficientNetV2 builder and ours: same layers, and its weights give its logits, with
+    S's (x - 128) / 128 normalization (which keras.applications picks by the name)."""
+    kwargs = {"width_coefficient": 0.25, "depth_coefficient": 0.3, "default_size": 32}
+    theirs = keras_v2.EfficientNetV2(**kwargs, name="efficientnetv2-s", weights=None, input_shape=(32, 32, 3),
+                                     classifier_activation=None, classes=10)
+    _randomize(theirs)
+    ours = kl.EfficientNetV2(**kwargs, blocks_args="efficientnetv2-s", input_shape=(32, 32, 3),
+                             classifier_activation=None, classes=10)
+    assert _weighted(ours) == _weighted(theirs)
+    write_legacy_weights(theirs, tmp_path / "s.h5")
+    loaded = kl.EfficientNetV2(**kwargs, blocks_args=EFFICIENTNETV2_S, weights=str(tmp_path / "s.h5"),
+                               input_shape=(32, 32, 3), classifier_activation=None, classes=10)
+    x = photos(32).astype("float32")
+    expected = run(theirs, x)
+    np.testing.assert_allclose(run(loaded, x), expected, atol=1e-5 * np.abs(expected).max(), rtol=0)
+    rescaled = run(keras.Model(ours.inputs, ours.get_layer("rescaling").output), x)
+    np.testing.assert_allclose(rescaled, (x - 128.0) / 128.0, atol=1e-6)
+
+
+def test_channel_rounding_is_v2s():
+    """V2 rounds to the nearest multiple of 8 without V1's 10% guard (B3: 16 * 1.2 = 19.2
+    -> 16, where V1 gives 24); the same as keras.applications' round_filters everywhere."""
+    for width in (0.1, 0.25, 0.5, 0.9, 1.0, 1.1, 1.2, 1.4, 2.0, 3.7):
+        for filters in (16, 24, 32, 48, 64, 96, 112, 160, 192, 256, 640, 1280):
+            assert efficientnet_v2.round_filters(filters, width) == keras_v2.round_filters(filters, width, 8, 8)
+    b3 = efficientnet_v2.scaled(1.2, 1.4, None, 8, 8, "efficientnetv2-b3")
+    assert (b3.stem, [(s.out, s.repeats) for s in b3.stages], b3.head, b3.resolution) == (
+        40, [(16, 2), (40, 3), (56, 3), (112, 5), (136, 7), (232, 12)], 1536, 224)
+
+
+def test_imagenet_weights_fetch_the_published_file(monkeypatch, tmp_path):
+    """weights="imagenet" asks keras.utils.get_file for what keras.applications asks for
+    (name, URL, hash); only the download is replaced, by a file this test writes."""
+    saved = tmp_path / "efficientnetv2-b0_notop.h5"
+    write_legacy_weights(ka.EfficientNetV2B0(weights=None, include_top=False, input_shape=(32, 32, 3)), saved)
+    requested = []
+
+    def fake_get_file(fname=None, origin=None, cache_subdir=None, file_hash=None, **unused):
+        requested.append((fname, origin, cache_subdir, file_hash))
+        return str(saved)
+
+    monkeypatch.setattr(keras_v2.file_utils, "get_file", fake_get_file)
+    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    ka.EfficientNetV2B0(weights="imagenet", include_top=False, input_shape=(32, 32, 3))
+    model = kl.EfficientNetV2B0(weights="imagenet", include_top=False, input_shape=(32, 32, 3))
+    assert requested[0] == requested[1] == (
+        "efficientnetv2-b0_notop.h5",
+        "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/efficientnetv2-b0_notop.h5",
+        "models", "893217f2bb855e2983157299931e43ff")
+    arrays, _ = read_weight_arrays(saved)
+    for layer in model.layers:
+        for got, want in zip(layer.get_weights(), arrays.get(layer.name, [])):
+            np.testing.assert_array_equal(got, want)
+    for variant, (with_top, no_top) in keras_v2.WEIGHTS_HASHES.items():  # every file, keras' table
+        ours = variant.lstrip("-")
+        assert efficientnet_v2.imagenet_weights(ours, True).file_hash == with_top
+        assert efficientnet_v2.imagenet_weights(ours, False).url == keras_v2.BASE_WEIGHTS_PATH + f"efficientnetv2-{ours}_notop.h5"
+        assert efficientnet_v2.imagenet_weights(ours, False).file_hash == no_top
+
+
+def test_signatures_are_keras_applications():
+    """keras.applications' arguments first, in its order, with its defaults (`weights`:
+    None here, documented), then ours."""
+    for variant in VARIANTS:
+        theirs = list(inspect.signature(getattr(ka, f"EfficientNetV2{variant}")).parameters.values())
+        ours = list(inspect.signature(getattr(kl, f"EfficientNetV2{variant}")).parameters.values())[: len(theirs)]
+        assert [p.name for p in ours] == [p.name for p in theirs]
+        assert {p.name: p.default for p in ours if p.name != "weights"} == {
+            p.name: p.default for p in theirs if p.name != "weights"}
+        assert kl.model_info(f"efficientnet_v2_{variant.lower()}").default_size == efficientnet_v2.RELEASED[variant.lower()][2]
+
+
+# ------------------------------------------------------------------------ TFLite, QAT
+
+
+def _small(classes=4):
+    """B0's table at width 0.25, depth 0.5: Fused-MBConv with and without expansion,
+    MBConv with SE, drop-connect; 32 px."""
+    return kl.EfficientNetV2(0.25, 0.5, 32, blocks_args="efficientnetv2-b0", input_shape=(32, 32, 3), classes=classes)
+
+
+def test_tflite_float32_and_int8_fully_integer(photos, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = _small()
+    _randomize(model)
+    images = photos(32).astype("float32")
+    f32 = kl.tflite.convert(model, tmp_path / "f32.tflite", verify=True, verify_data=images)
+    assert f32.fidelity["max_abs_diff"] <= 1e-4 and f32.fidelity["top1_agreement"] == 1.0
+    int8 = kl.tflite.convert(model, tmp_path / "int8.tflite", quantization="int8", input_type="uint8",
+                             representative_data=images, verify=True, verify_data=images)
+    assert int8.fully_integer and int8.input_dtype == "uint8", int8
+
+
+def test_qat_file_is_fully_integer(photos, tmp_path):
+    from keras_lightnets.tflite.qat import quantize_aware
+
+    keras.utils.set_random_seed(0)
+    model = _small()
+    images = photos(32).astype("float32")
+    qat = kl.tflite.convert(quantize_aware(model, images), tmp_path / "qat.tflite", quantization="int8",
+                            input_type="uint8", verify=True, verify_data=images)
+    assert qat.fully_integer and qat.float_ops == [], qat
+
+
+@pytest.mark.slow
+def test_b0_converts_float32_int8_and_qat_at_64px(photos, tmp_path):
+    from keras_lightnets.tflite.qat import quantize_aware
+
+    keras.utils.set_random_seed(0)
+    model = kl.EfficientNetV2B0(input_shape=(SIZE, SIZE, 3), classes=10)
+    images = photos(SIZE).astype("float32")
+    f32 = kl.tflite.convert(model, tmp_path / "f32.tflite", verify=True, verify_data=images)
+    assert f32.fidelity["max_abs_diff"] <= 1e-4
+    int8 = kl.tflite.convert(model, tmp_path / "int8.tflite", quantization="int8", input_type="uint8",
+                             representative_data=images, verify=True, verify_data=images)
+    qat = kl.tflite.convert(quantize_aware(model, images), tmp_path / "qat.tflite", quantization="int8",
+                            input_type="uint8", verify=True, verify_data=images)
+    assert int8.fully_integer and qat.fully_integer
+
+
+# ---------------------------------------------------------------------- bad arguments
+
+
+@pytest.mark.parametrize(
+    "builder, kwargs, message",
+    [
+        (kl.EfficientNetV2B0, {"input_shape": (16, 16, 3)}, r"at least 32x32"),
+        (kl.EfficientNetV2S, {"weights": "imagenet", "classes": 10}, r"classes=1000.*include_top=False"),
+        (kl.EfficientNetV2B0, {"weights": "imagenet", "normalization": "v2"}, r"publishes B0-B3, S, M and L with their own"),
+        (kl.EfficientNetV2, {"width_coefficient": 1.3, "weights": "imagenet"}, r"publishes B0-B3, S, M and L"),
+        (kl.EfficientNetV2, {"width_coefficient": 0}, r"`width_coefficient` must be a positive number"),
+        (kl.EfficientNetV2, {"depth_coefficient": "deep"}, r"`depth_coefficient` must be a positive number"),
+        (kl.EfficientNetV2, {"default_size": 16}, r"`default_size`.*at least 32"),
+        (kl.EfficientNetV2, {"blocks_args": "default"}, r"`blocks_args` must be one of .*efficientnetv2-s"),
+        (kl.EfficientNetV2, {"depth_divisor": 0}, r"`depth_divisor` must be a positive integer"),
+        (kl.EfficientNetV2, {"min_depth": 2.5}, r"`min_depth` must be a positive integer"),
+        (kl.EfficientNetV2, {"bn_momentum": 1.0}, r"bn_momentum.*\[0, 1\)"),
+        (kl.EfficientNetV2, {"normalization": "torch"}, r"`normalization` must be one of"),
+        (kl.EfficientNetV2B0, {"drop_connect_rate": 1.0}, r"drop_connect_rate.*\[0, 1\)"),
+        (kl.EfficientNetV2B0, {"include_top": False, "pooling": "mean"}, r"pooling.*'avg' or 'max'"),
+        (kl.EfficientNetV2B0, {"weights": "no/such/file.h5"}, r"weights.*no/such/file.h5"),
+        (kl.EfficientNetV2B0, {"width_coefficient": 2.0}, r"fixes \['width_coefficient'\]"),
+    ],
+)
+def test_builders_reject_bad_arguments(builder, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        builder(**kwargs)
+
+
+def test_a_table_with_an_empty_stage_is_refused():
+    import dataclasses
+
+    table = dataclasses.replace(EFFICIENTNETV2_S, stages=(dataclasses.replace(EFFICIENTNETV2_S.stages[0], repeats=0),))
+    with pytest.raises(ValueError, match=r"repeats >= 1"):
+        kl.EfficientNetV2(blocks_args=table)
