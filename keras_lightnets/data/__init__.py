@@ -34,6 +34,8 @@ _LAZY = {
     "random_resized_crop": "augment",
     "center_crop": "augment",
     "weight_set_transform": "augment",
+    "detection_scenes": "detection",
+    "detection_dataset": "detection",
 }
 
 __all__ = ["load_digits", *_LAZY]

@@ -34,7 +34,6 @@ from keras import layers
 
 from keras_lightnets.heads.segmentation import _check_backbone
 from keras_lightnets.heads.segmentation import _choose
-from keras_lightnets.heads.segmentation import feature_maps
 from keras_lightnets.layers.blocks import activation
 from keras_lightnets.layers.blocks import batch_norm
 from keras_lightnets.layers.padding import check_padding
@@ -133,7 +132,8 @@ class BoxCoder:
     """torchvision's BoxCoder (Faster R-CNN's parametrisation, SSD's variances): a box
     (x1, y1, x2, y2) relative to its default box as (wx (cx - cx_a) / w_a, wy (cy - cy_a)
     / h_a, ww log(w / w_a), wh log(h / h_a)); weights (10, 10, 5, 5) are SSD's variances
-    (0.1, 0.1, 0.2, 0.2) inverted. Works on numpy arrays and on tensors (keras.ops)."""
+    (0.1, 0.1, 0.2, 0.2) inverted. Works on numpy arrays (ops=np) and on tensors
+    (ops=keras.ops)."""
 
     def __init__(self, weights=(10.0, 10.0, 5.0, 5.0), clip=math.log(1000.0 / 16)):
         self.weights = tuple(float(w) for w in weights)
@@ -227,12 +227,6 @@ def SSDLite(backbone, classes, *, features=(16, None), extra_channels=EXTRA_CHAN
     if image.shape[1] is None or image.shape[2] is None:
         raise ValueError(f"SSDLite needs a backbone of a fixed input size (its default boxes tile each map); "
                          f"{backbone.name!r} takes {tuple(image.shape)}: build it with input_shape=(320, 320, 3).")
-    by_stride, _ = feature_maps(backbone)
-    deepest = max(by_stride)
-    if min(image.shape[1:3]) < deepest:
-        raise ValueError(f"Input size {tuple(image.shape[1:3])} is smaller than backbone {backbone.name!r}'s deepest "
-                         f"stride {deepest}: its maps would see padding only. Use at least {deepest} px (SSDLite's "
-                         f"is 320).")
     maps = []
     for role, which in zip(("features[0]", "features[1]"), features):
         try:
@@ -302,7 +296,7 @@ def postprocess(outputs, default_boxes, *, score_threshold=0.001, iou_threshold=
         raise ValueError(f"`score_activation` must be 'softmax' or 'sigmoid'; received {score_activation!r}.")
     coder = coder or BoxCoder()
     boxes = coder.decode(tf.convert_to_tensor(regression, tf.float32),
-                         tf.convert_to_tensor(default_boxes, tf.float32)[None], ops=tf.math)
+                         tf.convert_to_tensor(default_boxes, tf.float32)[None], ops=keras.ops)
     logits = tf.convert_to_tensor(logits, tf.float32)
     scores = tf.nn.softmax(logits) if score_activation == "softmax" else tf.sigmoid(logits)
     nmsed = tf.image.combined_non_max_suppression(

@@ -1,0 +1,137 @@
+"""Detection data: the offline scenes (real photos with pasted shapes, their boxes and
+labels) and a tf.data pipeline that encodes SSD targets for `model.fit`.
+
+    images, boxes, labels = kl.data.detection_scenes(64, image_size=128, seed=0)
+    train = kl.data.detection_dataset(images, boxes, labels, kl.heads.anchors(model), classes=4,
+                                      batch_size=8, shuffle=True)
+    model.fit(train)   # batches of (float32 [0, 255] images, (box targets, class targets))
+
+The scenes' backgrounds are scikit-image's bundled photos (random crops, no download),
+the objects filled squares, disks and triangles (labels 1, 2, 3; 0 is the background)
+of random colour and size, their boxes x1 y1 x2 y2 in pixels (torchvision's convention).
+"""
+
+import numbers
+
+import numpy as np
+from PIL import Image
+from PIL import ImageDraw
+
+__all__ = ["SHAPES", "detection_scenes", "detection_dataset"]
+
+SHAPES = ("square", "disk", "triangle")  # labels 1, 2, 3
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "camera",
+          "coins", "moon", "page")
+
+
+def _photos():
+    try:
+        import skimage.data
+    except ImportError:
+        raise ImportError("detection_scenes takes its backgrounds from scikit-image's bundled photos: "
+                          "pip install scikit-image") from None
+    out = []
+    for name in PHOTOS:
+        image = np.asarray(getattr(skimage.data, name)())
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, -1)
+        out.append(image[..., :3].astype("uint8"))
+    return out
+
+
+def _draw(draw, shape, box, colour):
+    x1, y1, x2, y2 = box
+    if shape == "square":
+        draw.rectangle([x1, y1, x2 - 1, y2 - 1], fill=colour)
+    elif shape == "disk":
+        draw.ellipse([x1, y1, x2 - 1, y2 - 1], fill=colour)
+    else:
+        draw.polygon([((x1 + x2 - 1) / 2, y1), (x1, y2 - 1), (x2 - 1, y2 - 1)], fill=colour)
+
+
+def detection_scenes(count, image_size=128, seed=0, max_objects=3, min_size=0.2, max_size=0.5):
+    """`count` scenes: (images uint8 (count, size, size, 3), boxes [(k, 4) float32
+    x1 y1 x2 y2 pixels], labels [(k,) int32 in 1..len(SHAPES)]): 1..max_objects shapes
+    per scene, sides min_size..max_size of the image, overlapping each other by IoU
+    under 0.3, on a random crop of a photo."""
+    if not isinstance(count, numbers.Integral) or count < 1:
+        raise ValueError(f"`count` must be a positive int; received {count!r}.")
+    if not isinstance(image_size, numbers.Integral) or image_size < 16:
+        raise ValueError(f"`image_size` must be an int of at least 16; received {image_size!r}.")
+    if not 0 < min_size <= max_size <= 1:
+        raise ValueError(f"Need 0 < min_size <= max_size <= 1; received {min_size}, {max_size}.")
+    rng = np.random.default_rng(seed)
+    photos = _photos()
+    images, all_boxes, all_labels = [], [], []
+    for _ in range(count):
+        photo = photos[rng.integers(len(photos))]
+        side = int(rng.integers(min(photo.shape[:2]) // 2, min(photo.shape[:2]) + 1))
+        top, left = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
+        canvas = Image.fromarray(photo[top:top + side, left:left + side]).resize((image_size, image_size),
+                                                                                  Image.BILINEAR)
+        draw = ImageDraw.Draw(canvas)
+        boxes, labels = [], []
+        for _ in range(int(rng.integers(1, max_objects + 1))):
+            for _attempt in range(20):
+                size = int(round(rng.uniform(min_size, max_size) * image_size))
+                x1, y1 = (int(v) for v in rng.integers(0, image_size - size + 1, 2))
+                box = np.array([x1, y1, x1 + size, y1 + size], "float32")
+                if not boxes or _iou(box, np.array(boxes)).max() < 0.3:
+                    break
+            else:
+                continue
+            label = int(rng.integers(len(SHAPES)))
+            _draw(draw, SHAPES[label], box.tolist(), tuple(int(c) for c in rng.integers(0, 256, 3)))
+            boxes.append(box)
+            labels.append(label + 1)
+        images.append(np.asarray(canvas))
+        all_boxes.append(np.array(boxes, "float32").reshape(-1, 4))
+        all_labels.append(np.array(labels, "int32"))
+    return np.stack(images), all_boxes, all_labels
+
+
+def _iou(box, boxes):
+    from keras_lightnets.training.detection import box_iou
+
+    return box_iou(box[None], boxes)[0]
+
+
+def detection_dataset(images, boxes, labels, default_boxes, classes, batch_size=8, shuffle=False, seed=0,
+                      flip=False, iou_threshold=0.5):
+    """tf.data of (float32 images [0, 255], (box targets (A, 5), class targets (A,))),
+    the targets encoded in the map (kl.training.detection.encode_targets) against
+    `default_boxes` (kl.heads.anchors(model)). The annotations are checked first
+    (ValueError for a box outside the image or of zero area, or a label outside
+    1..classes-1). `flip`: random horizontal flips of images and boxes."""
+    import tensorflow as tf
+
+    from keras_lightnets.training.detection import check_annotations
+    from keras_lightnets.training.detection import encode_targets
+
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(f"`images` must be (count, height, width, channels); received shape {images.shape}.")
+    height, width = images.shape[1:3]
+    check_annotations(boxes, labels, (height, width), classes)
+    most = max(1, max(len(b) for b in boxes))
+    padded_boxes = np.zeros((len(images), most, 4), "float32")
+    padded_labels = np.full((len(images), most), -1, "int32")
+    for i, (b, l) in enumerate(zip(boxes, labels)):
+        padded_boxes[i, :len(b)], padded_labels[i, :len(l)] = np.asarray(b).reshape(-1, 4), l
+    default_boxes = tf.constant(np.asarray(default_boxes, "float32"))
+
+    def encode(image, box, label):
+        keep = label >= 0
+        box, label = tf.boolean_mask(box, keep), tf.boolean_mask(label, keep)
+        image = tf.cast(image, tf.float32)
+        if flip:
+            flipped = tf.random.uniform([], seed=None) < 0.5
+            image = tf.cond(flipped, lambda: image[:, ::-1], lambda: image)
+            box = tf.cond(flipped, lambda: tf.stack([width - box[:, 2], box[:, 1], width - box[:, 0], box[:, 3]], -1),
+                          lambda: box)
+        return image, encode_targets(box, label, default_boxes, iou_threshold)
+
+    data = tf.data.Dataset.from_tensor_slices((images, padded_boxes, padded_labels))
+    if shuffle:
+        data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return data.map(encode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
