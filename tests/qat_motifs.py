@@ -57,6 +57,18 @@ def motifs(model):
     return found
 
 
+def _nasnet_cells():
+    from keras_lightnets.models.nasnet import Cell, Combination, Operation
+
+    reduction = Cell("reduction", 2, (
+        Combination(Operation("max3", "h", "left1"), Operation("sep3", "p", "right1"), "add_1"),
+        Combination(Operation("identity", "c1"), Operation("avg3", "h", "left2"), "add_2")), concat=("c1", "c2"))
+    normal = Cell("normal", 1, (
+        Combination(Operation("sep3", "h", "left1"), Operation("identity", "p"), "add_1"),
+        Combination(Operation("avg3", "p", "left2"), Operation("identity", "h"), "add_2")), concat=("p", "c1", "c2"))
+    return reduction, normal
+
+
 def zoo_motif_model(classes=CLASSES):
     """One small model with every pattern of the zoo's CNNs, made of the zoo's own
     blocks (ShuffleNet units, fire modules, dense blocks, inverted residuals with
@@ -74,8 +86,10 @@ def zoo_motif_model(classes=CLASSES):
     from keras_lightnets.layers.residual import residual_block
     from keras_lightnets.models.shufflenet import shufflenet_v1_unit
     from keras_lightnets.models.shufflenet import shufflenet_v2_unit
+    from keras_lightnets.models.nasnet import cell_block
     from keras_lightnets.models.squeezenet import fire
 
+    nasnet_reduction, nasnet_normal = _nasnet_cells()
     inputs = keras.Input((SIZE, SIZE, 3))
     x = preprocessing.caffe_preprocessing(inputs)  # Permute, Cropping2D -> Concatenate, Normalization
     x = layers.Rescaling(1 / 64, name="rescale")(x)
@@ -85,6 +99,14 @@ def zoo_motif_model(classes=CLASSES):
     x = LocalResponseNormalization(name="lrn")(x)
     x = layers.Conv2D(16, 3, padding="same", activation="relu", name="relu_conv")(x)
     x = layers.MaxPooling2D(2, name="pool")(x)  # 8x8
+    # NASNet's cells, as small tables its cell builder walks: a reduction cell (zero-padded
+    # 3x3/2 pools, an explicitly padded strided separable conv, Add -> Concatenate), then a
+    # normal cell whose p is factorized-reduced (Cropping2D shift, 1x1/2 average pools,
+    # Concatenate -> BN affine) and whose Concatenate feeds a ReLU; back to 8x8
+    reduced, previous = cell_block(x, None, nasnet_reduction, 8, "nas_r")  # 4x4
+    x, _ = cell_block(reduced, previous, nasnet_normal, 8, "nas_n")
+    x = layers.Activation("relu", name="nas_relu")(x)
+    x = layers.UpSampling2D(2, name="nas_up")(x)
     x = blocks.conv_bn_act(x, 24, 1, act="relu6", name="expand")  # conv -> folded BN -> ReLU6
     x = layers.SeparableConv2D(24, 3, padding="same", use_bias=False, name="separable")(x)
     x = layers.BatchNormalization(name="separable_bn")(x)

@@ -16,6 +16,7 @@ from keras_lightnets.models.mnasnet import *  # noqa: F401,F403
 from keras_lightnets.models.mobilenet_v1 import *  # noqa: F401,F403
 from keras_lightnets.models.mobilenet_v2 import *  # noqa: F401,F403
 from keras_lightnets.models.mobilenet_v3 import *  # noqa: F401,F403
+from keras_lightnets.models.nasnet import *  # noqa: F401,F403
 from keras_lightnets.models.resnet import *  # noqa: F401,F403
 from keras_lightnets.models.scaling import *  # noqa: F401,F403  (compound scaling: ScalableNet, Stage, compound_scale)
 from keras_lightnets.models.segmentation import *  # noqa: F401,F403  (LR-ASPP, DeepLabV3 on MobileNetV3)
