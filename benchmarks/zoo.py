@@ -68,6 +68,7 @@ ANCHORS = {
     "inception_v3": ("InceptionV3", {}, "inception_v3"),
     "vgg16": ("VGG16", {}, "vgg16"),
     "efficientnet_b0": ("EfficientNetB0", {}, None),
+    "nasnet_mobile": ("NASNetMobile", {}, "nasnet"),
 }
 MODES = ("float32", "int8")
 # Random weights: BatchNorm statistics are re-estimated on this many real photo crops
