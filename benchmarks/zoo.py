@@ -80,9 +80,9 @@ BATCH_NORM_IMAGES = 32
 # which keep full resolution through their first block
 BATCH_NORM_CHUNK = 8
 TRANSFORMER_FAMILIES = ("vit", "swin")  # not CNNs: left out unless --transformers
-# Per-pixel networks: no top-1, and their papers measure them at 512-520 px; the zoo's
-# table and plots are of classifiers.
-DENSE_PREDICTION_FAMILIES = ("segmentation",)
+# Per-pixel and per-box networks: no top-1, and their papers measure them at 320-520 px; the
+# zoo's table and plots are of classifiers.
+DENSE_PREDICTION_FAMILIES = ("segmentation", "detection")
 
 
 def define_flags(values):

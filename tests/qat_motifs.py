@@ -153,6 +153,11 @@ def zoo_motif_model(classes=CLASSES):
     x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
     x = layers.Dropout(0.1, name="head_dropout")(x)
     x = layers.Conv2D(32, 1, name="head_conv")(x)
+    # SSDLite's outputs: each level's predictions Reshaped to (boxes, columns) into a Concatenate along the boxes
+    levels = [layers.Reshape((-1, 16), name=f"det_reshape_{i}")(x) for i in range(2)]
+    boxes = layers.Concatenate(axis=1, name="det_concat")(levels)
+    boxes = layers.Conv2D(32, 1, name="det_proj")(layers.Reshape((1, 1, 64), name="det_flat")(boxes))
+    x = layers.Add(name="det_add")([x, boxes])
     x = layers.Reshape((32,), name="head_reshape")(x)
     x = layers.Activation("softmax", name="head_softmax")(x)
     x = layers.Dense(16, name="fc1")(x)

@@ -29,8 +29,12 @@ def _build_smallest(name, channels):
 def test_every_model_builds_and_runs_on_one_channel(name):
     model, size = _build_smallest(name, channels=1)
     gray = np.full((1, size, size, 1), 128.0, "float32")
-    outputs = keras.ops.convert_to_numpy(model(gray, training=False))  # eager: no tracing, faster than predict
-    dense = (size, size) if kl.model_info(name).family == "segmentation" else ()  # per-pixel classes
+    outputs = model(gray, training=False)  # eager: no tracing, faster than predict
+    if kl.model_info(name).family == "detection":  # [box codes (1, boxes, 4), class logits (1, boxes, 2)]
+        outputs = outputs[1]
+    outputs = keras.ops.convert_to_numpy(outputs)
+    dense = {"segmentation": (size, size), "detection": outputs.shape[1:2]}.get(  # per-pixel / per-box classes
+        kl.model_info(name).family, ())
     assert outputs.shape == (1, *dense, 2) and np.all(np.isfinite(outputs))
     keras.backend.clear_session()
 

@@ -85,6 +85,7 @@ class RecipeSpec:
     plateau_patience: int = 5  # "plateau" schedules: epochs without improvement (ours; unpublished)
     plateau_reductions: int = 3
     ignore_class: Optional[int] = None  # a label the loss skips (segmentation's unlabelled pixels: 255)
+    multibox: bool = False  # SSD's two outputs: box regression and hard-negative-mined classification losses
 
 
 _RECIPES: Dict[str, Callable[[], RecipeSpec]] = {}
@@ -306,6 +307,23 @@ def segmentation():
     )
 
 
+@_recipe("detection")
+def detection():
+    """MobileNetV2 (Sandler et al. 2018), Sec. 6.2 "Object Detection" (SSDLite) and
+    Searching for MobileNetV3 (Howard et al. 2019), Sec. 6.3 "Detection" publish no
+    training hyper-parameters; these are torchvision's reference recipe for its
+    ssdlite320_mobilenet_v3_large COCO weights (references/detection, train.py with
+    `--epochs 600 --lr 0.15 --batch-size 24` on 8 GPUs, `--lr-scheduler
+    cosineannealinglr --weight-decay 0.00004`): SGD with momentum 0.9, learning rate
+    0.15 at batch 192, cosine decay to 0 over 600 epochs, weight decay 4e-5. SSD's
+    multibox loss (keras_lightnets.training.detection): smooth L1 of the matched boxes'
+    codes and cross entropy with 3:1 hard-negative mining, over the positives."""
+    return RecipeSpec(
+        optimizer="sgd", optimizer_args={"momentum": 0.9}, learning_rate=0.15, batch_size=192, epochs=600,
+        schedule="cosine", weight_decay=4e-5, multibox=True,
+    )
+
+
 @_recipe("googlenet")
 def googlenet():
     """Going Deeper with Convolutions (Szegedy et al. 2015), Sec. 6 "Training
@@ -452,7 +470,7 @@ class Recipe:
     steps_per_epoch: Optional[int]
     learning_rate: float  # the peak rate, scaled to batch_size
     optimizer: keras.optimizers.Optimizer
-    loss: keras.losses.Loss
+    loss: keras.losses.Loss  # multibox recipes: [box loss, class loss], one per output
     metrics: list
     callbacks: list
     model_kwargs: Dict[str, Any]
@@ -480,7 +498,9 @@ class Recipe:
             self.optimizer.exclude_from_weight_decay(var_list=decoupled_decay_exclusions(model))
         args = self.compile_args
         outputs = len(model.outputs)
-        if outputs > 1:
+        if spec.multibox:  # the loss is already one per output (box codes, class logits)
+            args["metrics"] = None
+        elif outputs > 1:
             aux = spec.aux_loss_weight if spec.aux_loss_weight is not None else 1.0
             args["loss"] = [self.loss] * outputs
             args["loss_weights"] = [1.0] + [aux] * (outputs - 1)
@@ -555,6 +575,10 @@ def recipe(name_or_model, batch_size=None, steps_per_epoch=None, epochs=None, **
         raise ValueError(f"recipe {key!r}: label_smoothing and ignore_class do not combine in one loss.")
     loss = (SparseCategoricalCrossentropy(label_smoothing=spec.label_smoothing) if spec.label_smoothing
             else keras.losses.SparseCategoricalCrossentropy(ignore_class=spec.ignore_class))
+    if spec.multibox:
+        from keras_lightnets.training.detection import multibox_loss
+
+        loss = multibox_loss()
     callbacks = []
     if spec.ema_momentum:
         callbacks.append(keras.callbacks.SwapEMAWeights())
@@ -566,7 +590,7 @@ def recipe(name_or_model, batch_size=None, steps_per_epoch=None, epochs=None, **
     return Recipe(
         name=key, source=_RECIPES[key].__doc__, spec=spec, batch_size=batch_size, epochs=epochs,
         steps_per_epoch=steps_per_epoch, learning_rate=learning_rate, optimizer=optimizer, loss=loss,
-        metrics=["accuracy"], callbacks=callbacks, model_kwargs=dict(spec.model_kwargs),
+        metrics=[] if spec.multibox else ["accuracy"], callbacks=callbacks, model_kwargs=dict(spec.model_kwargs),
     )
 
 
