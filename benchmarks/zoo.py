@@ -66,6 +66,8 @@ ANCHORS = {
     "densenet121": ("DenseNet121", {}, "densenet"),
     "xception": ("Xception", {}, "xception"),
     "inception_v3": ("InceptionV3", {}, "inception_v3"),
+    "inception_resnet_v2": ("InceptionResNetV2", {}, "inception_resnet_v2"),
+    "convnext_tiny": ("ConvNeXtTiny", {}, None),
     "vgg16": ("VGG16", {}, "vgg16"),
     "efficientnet_b0": ("EfficientNetB0", {}, None),
     "nasnet_mobile": ("NASNetMobile", {}, "nasnet"),

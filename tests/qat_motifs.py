@@ -9,7 +9,7 @@ from keras import layers
 
 SIZE = 32
 CLASSES = 3
-TRANSFORMERS = ("vit", "swin")  # not CNNs: no QAT path
+TRANSFORMERS = ("vit", "swin", "convnext")  # no QAT path (transformers; ConvNeXt: LayerNormalization, models/convnext.py)
 
 
 def _role(graph, layer_config):

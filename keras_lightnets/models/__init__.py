@@ -7,11 +7,13 @@ One line per family: each family file's `__all__` is its builder and its variant
 import sys as _sys
 
 from keras_lightnets.models.alexnet import *  # noqa: F401,F403
+from keras_lightnets.models.convnext import *  # noqa: F401,F403
 from keras_lightnets.models.densenet import *  # noqa: F401,F403
 from keras_lightnets.models.detection import *  # noqa: F401,F403  (SSDLite on MobileNetV2 / V3)
 from keras_lightnets.models.efficientnet import *  # noqa: F401,F403
 from keras_lightnets.models.efficientnet_v2 import *  # noqa: F401,F403
 from keras_lightnets.models.inception import *  # noqa: F401,F403
+from keras_lightnets.models.inception_resnet_v2 import *  # noqa: F401,F403
 from keras_lightnets.models.mnasnet import *  # noqa: F401,F403
 from keras_lightnets.models.mobilenet_v1 import *  # noqa: F401,F403
 from keras_lightnets.models.mobilenet_v2 import *  # noqa: F401,F403

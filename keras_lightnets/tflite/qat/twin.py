@@ -390,6 +390,17 @@ def _local_response_norm(layer, context):
     return Twin(apply=apply, weights=[(window, [band[None, None], np.full(channels, layer.k, "float32")])])
 
 
+@register_twin("LayerScale")
+def _layer_scale(layer, context):
+    """ConvNeXt's layer scale (keras_lightnets.layers.layer_scale): x * gamma per channel of
+    an NHWC map, a trainable 1x1 DepthwiseConv2D (zero bias)."""
+    channels = _channels(context, layer)
+    if channels is None:
+        raise UnsupportedLayerError(f"Layer {layer.name!r} (LayerScale): only a per-channel scale of NHWC maps has a "
+                                    f"twin; received inputs {context.input_shapes[0]}.")
+    return _affine(layer.name, np.asarray(layer.gamma), np.zeros(channels, "float32"), trainable=layer.trainable)
+
+
 @register_twin("AdaptiveAveragePooling2D")
 def _adaptive_average_pool(layer, context):
     """The two averaging matrix products (rows, then columns) as fixed Dense layers
