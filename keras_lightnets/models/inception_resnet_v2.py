@@ -240,6 +240,6 @@ register_model(
     arxiv="1602.07261", default_size=299, paper_params_m=None, paper_macs_m=None,
     figures_source="none published in the paper (it gives no parameter or operation counts); "
                    "params and MACs measured here, equal to keras.applications.InceptionResNetV2's "
-                   "(55,873,736 parameters; tests/test_paper_tables.py)",
+                   "(55,873,736 parameters and MACs: tests/test_inception_resnet_v2.py)",
     reference="keras.applications.InceptionResNetV2",
 )
