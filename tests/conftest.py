@@ -93,3 +93,20 @@ def trained_mobilenet_v3_small(digits_32px_5_classes):
     model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=5, verbose=0)
     return model
+
+
+# Registry-wide tests (parametrized over kl.list_models() with a `name` argument:
+# test_graph_rules, test_grayscale, test_paper_tables) run these variants in `make
+# test-all` only: each repeats its family's blocks at another width/depth, and the family
+# keeps a default case (CI's budget, as for the reference cases before).
+REGISTRY_WIDE_IN_TEST_ALL = {
+    "efficientnet_v2_b1", "efficientnet_v2_b2", "efficientnet_v2_b3",  # efficientnet_v2_b0 stays
+    "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",  # 21.6-119 M parameters, 546-1092 layers
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("name") in REGISTRY_WIDE_IN_TEST_ALL:
+            item.add_marker(pytest.mark.slow)

@@ -14,6 +14,9 @@ import pytest
 import keras_lightnets as kl
 from keras_lightnets.models import efficientnet_v2
 from keras_lightnets.models.efficientnet_v2 import EFFICIENTNETV2_S
+from keras_lightnets.models.scaling import ScalableNet
+from keras_lightnets.models.scaling import Stage
+from keras_lightnets.weights.keras_files import load_weights_by_name
 from keras_lightnets.weights.keras_files import read_weight_arrays
 
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py
@@ -42,6 +45,13 @@ def _randomize(model, seed=0):
 
 def _weighted(model):
     return [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in model.layers if layer.weights]
+
+
+# Every block kind of the family, few layers (conversion time grows with them): Fused-MBConv
+# without expansion (its activated k x k projection) and with, MBConv with SE, each with a
+# residual (drop-connect from the second block on).
+TINY = ScalableNet((Stage(3, 1, 16, 1, 1, fused=True), Stage(3, 4, 24, 2, 2, fused=True),
+                    Stage(3, 4, 32, 2, 2, 0.25)), stem=16, head=64, resolution=32)
 
 
 # ----------------------------------------------------------- keras.applications, live
@@ -91,26 +101,25 @@ def test_counts_and_layers_equal_keras_applications(reference):
     assert not [n for n in names if n.startswith(("block1", "block2", "block3")) and "dwconv" in n]
 
 
-@pytest.mark.parametrize("file_format", ["legacy.h5", "weights.h5"])
-def test_keras_applications_weights_load_and_agree(reference, file_format, photos, tmp_path):
+def test_keras_applications_weights_load_and_agree(reference, photos, tmp_path):
     """keras.applications' weights written as the published files are (the legacy Keras 2
-    layout, its layers auto-named where it leaves them unnamed) and as Keras 3's
-    .weights.h5 (keyed by class and rank) load through weights= and give its logits on
-    real photos, with the input normalization in both graphs ([0, 255] pixels in)."""
+    layout, its layers auto-named where it leaves them unnamed) load through weights=, and
+    as Keras 3's .weights.h5 (keyed by class and rank) by the same loader; both give its
+    logits on real photos, with the input normalization in both graphs ([0, 255] pixels
+    in)."""
     theirs, _ = reference
-    path = tmp_path / f"reference.{file_format}"
-    if file_format == "legacy.h5":
-        write_legacy_weights(theirs, path)
-    else:
-        theirs.save_weights(path)
+    legacy, keras3 = tmp_path / "reference.h5", tmp_path / "reference.weights.h5"
+    write_legacy_weights(theirs, legacy)
+    theirs.save_weights(keras3)
     x = photos(SIZE).astype("float32")
     expected = run(theirs, x)
-    assert np.abs(expected).max() > 1e-1  # the comparison is not between near-zeros
-    ours = kl.EfficientNetV2B0(weights=str(path), input_shape=(SIZE, SIZE, 3), classifier_activation=None)
-    got = run(ours, x)
     scale = np.abs(expected).max()
-    assert np.abs(got - expected).max() <= 1e-5 * scale
-    assert len(set(expected.argmax(1))) > 1  # the photos are told apart
+    assert scale > 1e-1 and len(set(expected.argmax(1))) > 1  # not between near-zeros; photos told apart
+    ours = kl.EfficientNetV2B0(weights=str(legacy), input_shape=(SIZE, SIZE, 3), classifier_activation=None)
+    assert np.abs(run(ours, x) - expected).max() <= 1e-5 * scale
+    _randomize(ours, seed=1)  # what it held must be replaced
+    load_weights_by_name(ours, keras3)
+    assert np.abs(run(ours, x) - expected).max() <= 1e-5 * scale
 
 
 def test_include_preprocessing_is_keras_applications_normalization(reference, photos):
@@ -122,9 +131,10 @@ def test_include_preprocessing_is_keras_applications_normalization(reference, ph
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(normalized, (x / 255.0 - mean) / std, atol=1e-5)
     assert not ours.get_layer("normalization").weights and not ours.get_layer("rescaling").weights
-    bare = kl.EfficientNetV2B0(input_shape=(SIZE, SIZE, 3), classifier_activation=None, include_preprocessing=False)
-    bare.set_weights(ours.get_weights())
-    np.testing.assert_allclose(run(bare, normalized), run(ours, x), atol=1e-5)
+    with_it = kl.EfficientNetV2(blocks_args=TINY, normalization="imagenet", input_shape=(SIZE, SIZE, 3))
+    bare = kl.EfficientNetV2(blocks_args=TINY, input_shape=(SIZE, SIZE, 3), include_preprocessing=False)
+    bare.set_weights(with_it.get_weights())
+    np.testing.assert_allclose(run(bare, normalized), run(with_it, x), atol=1e-6)
 
 
 def test_the_s_table_scaled_down_equals_keras_applications(photos, tmp_path):
@@ -159,25 +169,24 @@ def test_channel_rounding_is_v2s():
         40, [(16, 2), (40, 3), (56, 3), (112, 5), (136, 7), (232, 12)], 1536, 224)
 
 
-def test_imagenet_weights_fetch_the_published_file(monkeypatch, tmp_path):
-    """weights="imagenet" asks keras.utils.get_file for what keras.applications asks for
-    (name, URL, hash); only the download is replaced, by a file this test writes."""
+def test_imagenet_weights_fetch_the_published_file(reference, monkeypatch, tmp_path):
+    """weights="imagenet" asks keras.utils.get_file for keras.applications' file (name,
+    URL, hash: its WEIGHTS_HASHES and BASE_WEIGHTS_PATH); only the download is replaced,
+    by a legacy file this test writes (the classifier in it is left out, as by keras)."""
     saved = tmp_path / "efficientnetv2-b0_notop.h5"
-    write_legacy_weights(ka.EfficientNetV2B0(weights=None, include_top=False, input_shape=(32, 32, 3)), saved)
+    write_legacy_weights(reference[0], saved)
     requested = []
 
     def fake_get_file(fname=None, origin=None, cache_subdir=None, file_hash=None, **unused):
         requested.append((fname, origin, cache_subdir, file_hash))
         return str(saved)
 
-    monkeypatch.setattr(keras_v2.file_utils, "get_file", fake_get_file)
     monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
-    ka.EfficientNetV2B0(weights="imagenet", include_top=False, input_shape=(32, 32, 3))
-    model = kl.EfficientNetV2B0(weights="imagenet", include_top=False, input_shape=(32, 32, 3))
-    assert requested[0] == requested[1] == (
+    model = kl.EfficientNetV2B0(weights="imagenet", include_top=False, input_shape=(SIZE, SIZE, 3))
+    assert requested == [(
         "efficientnetv2-b0_notop.h5",
         "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/efficientnetv2-b0_notop.h5",
-        "models", "893217f2bb855e2983157299931e43ff")
+        "models", "893217f2bb855e2983157299931e43ff")]
     arrays, _ = read_weight_arrays(saved)
     for layer in model.layers:
         for got, want in zip(layer.get_weights(), arrays.get(layer.name, [])):
@@ -205,9 +214,7 @@ def test_signatures_are_keras_applications():
 
 
 def _small(classes=4):
-    """B0's table at width 0.25, depth 0.5: Fused-MBConv with and without expansion,
-    MBConv with SE, drop-connect; 32 px."""
-    return kl.EfficientNetV2(0.25, 0.5, 32, blocks_args="efficientnetv2-b0", input_shape=(32, 32, 3), classes=classes)
+    return kl.EfficientNetV2(blocks_args=TINY, input_shape=(32, 32, 3), classes=classes)
 
 
 def test_tflite_float32_and_int8_fully_integer(photos, tmp_path):
@@ -222,6 +229,7 @@ def test_tflite_float32_and_int8_fully_integer(photos, tmp_path):
     assert int8.fully_integer and int8.input_dtype == "uint8", int8
 
 
+@pytest.mark.slow  # QAT's patterns: test_graph_rules (efficientnet_v2_b0) and test_qat, in the default suite
 def test_qat_file_is_fully_integer(photos, tmp_path):
     from keras_lightnets.tflite.qat import quantize_aware
 
