@@ -70,6 +70,7 @@ ANCHORS = {
     "convnext_tiny": ("ConvNeXtTiny", {}, None),
     "vgg16": ("VGG16", {}, "vgg16"),
     "efficientnet_b0": ("EfficientNetB0", {}, None),
+    "efficientnet_v2_b0": ("EfficientNetV2B0", {}, None),
     "nasnet_mobile": ("NASNetMobile", {}, "nasnet"),
 }
 MODES = ("float32", "int8")

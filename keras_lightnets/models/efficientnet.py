@@ -187,8 +187,8 @@ def set_imagenet_normalization(model):
     """Sets an EfficientNet's input Normalization layer (ours, or keras.applications'
     built with weights=None, which leaves it an identity) to ImageNet's mean and
     variance, as the published weights do. Returns the model."""
-    for layer in model.layers:
-        if isinstance(layer, layers.Normalization) and layer.get_weights()[0].shape[-1:] == (3,):
+    for layer in model.layers:  # (a weightless Normalization, EfficientNetV2's or ConvNeXt's, is left alone)
+        if isinstance(layer, layers.Normalization) and layer.weights and layer.get_weights()[0].shape[-1:] == (3,):
             mean, variance, _ = layer.get_weights()
             _set_normalization(layer, IMAGENET_MEAN.reshape(mean.shape), (IMAGENET_STDDEV**2).reshape(variance.shape))
     return model

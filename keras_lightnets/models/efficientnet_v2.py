@@ -299,23 +299,23 @@ EfficientNetV2 = Family(
 # Figures: the authors' README (google/automl efficientnetv2/README.md, its tables of
 # ImageNet-1k checkpoints: Params and FLOPs, which are multiply-adds).
 _PAPER = "EfficientNetV2: Smaller Models and Faster Training (ICML 2021)"
-_SOURCE = ("authors' repository (google/automl efficientnetv2/README.md, ImageNet1K tables; FLOPs = multiply-adds)")
-_NOTE_SML = ("The paper's Table 7 rounds it to {params} params and {flops} FLOPs at {size} px; the authors' README, "
-             "whose figures are registered, gives {readme_params}M and {readme_flops}B, which the convolutions "
-             "(keras.applications' layer for layer) reproduce.")
+_SOURCE = "authors' README (google/automl efficientnetv2, ImageNet1K tables; FLOPs = multiply-adds)"
+_TABLE_7 = ("authors' README (google/automl efficientnetv2, ImageNet1K table; FLOPs = multiply-adds); "
+            "the paper's Table 7 rounds them: {params} params, {flops} FLOPs")
 _VARIANT_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes",  # keras.applications'
                   "classifier_activation", "include_preprocessing", "name", "dropout_rate", "drop_connect_rate",
                   "features_only", "out_strides")  # then the family's other knobs, by keyword
 _FIGURES = {"family": "efficientnet_v2", "paper": _PAPER, "arxiv": "2104.00298", "figures_source": _SOURCE}
 
 
-def as_released(name):
-    """A released variant's @variant arguments: its table and coefficients fixed."""
+def as_released(name, **figures):
+    """A released variant's @variant arguments: its table and coefficients fixed, and
+    its figures' paper and source (`figures` overrides them)."""
     width, depth, size, table = RELEASED[name]
     return {"knobs": {"width_coefficient": width, "depth_coefficient": depth, "default_size": size,
                       "blocks_args": table},
             "default_size": size, "model_name": table, "order": _VARIANT_ORDER,
-            "reference": f"keras.applications.EfficientNetV2{name.upper()}", **_FIGURES}
+            "reference": f"keras.applications.EfficientNetV2{name.upper()}", **_FIGURES, **figures}
 
 
 @variant("efficientnet_v2_b0", EfficientNetV2, **as_released("b0"), paper_params_m=7.1, paper_macs_m=720, note="")
@@ -342,22 +342,22 @@ def EfficientNetV2B3(*args, **kwargs):
     EfficientNetV2B3. EfficientNetV2's arguments but the table and coefficients."""
 
 
-@variant("efficientnet_v2_s", EfficientNetV2, **as_released("s"), paper_params_m=21.5, paper_macs_m=8400,
-         note=_NOTE_SML.format(params="22M", flops="8.8B", size=384, readme_params=21.5, readme_flops=8.4))
+@variant("efficientnet_v2_s", EfficientNetV2, **as_released("s", figures_source=_TABLE_7.format(params="22M", flops="8.8B")),
+         paper_params_m=21.5, paper_macs_m=8400, note="")
 def EfficientNetV2S(*args, **kwargs):
     """EfficientNetV2-S: Table 4 of the paper, 384x384 input; keras.applications'
     EfficientNetV2S. EfficientNetV2's arguments but the table and coefficients."""
 
 
-@variant("efficientnet_v2_m", EfficientNetV2, **as_released("m"), paper_params_m=54.1, paper_macs_m=24700,
-         note=_NOTE_SML.format(params="54M", flops="24B", size=480, readme_params=54.1, readme_flops=24.7))
+@variant("efficientnet_v2_m", EfficientNetV2, **as_released("m", figures_source=_TABLE_7.format(params="54M", flops="24B")),
+         paper_params_m=54.1, paper_macs_m=24700, note="")
 def EfficientNetV2M(*args, **kwargs):
     """EfficientNetV2-M: the authors' M table, 480x480 input; keras.applications'
     EfficientNetV2M. EfficientNetV2's arguments but the table and coefficients."""
 
 
-@variant("efficientnet_v2_l", EfficientNetV2, **as_released("l"), paper_params_m=119.5, paper_macs_m=56300,
-         note=_NOTE_SML.format(params="120M", flops="53B", size=480, readme_params=119.5, readme_flops=56.3))
+@variant("efficientnet_v2_l", EfficientNetV2, **as_released("l", figures_source=_TABLE_7.format(params="120M", flops="53B")),
+         paper_params_m=119.5, paper_macs_m=56300, note="")
 def EfficientNetV2L(*args, **kwargs):
     """EfficientNetV2-L: the authors' L table, 480x480 input; keras.applications'
     EfficientNetV2L. EfficientNetV2's arguments but the table and coefficients."""

@@ -186,6 +186,24 @@ def efficientnet():
     )
 
 
+@_recipe("efficientnet_v2")
+def efficientnet_v2():
+    """EfficientNetV2 (Tan & Le 2021), Sec. 5.1 "ImageNet ILSVRC2012": RMSProp with decay
+    0.9 and momentum 0.9, weight decay 1e-5, 350 epochs at batch 4096, learning rate
+    warmed up from 0 to 0.256 then decayed x0.97 every 2.4 epochs, EMA 0.9999,
+    stochastic depth with survival probability 0.8 (drop rate 0.2), RandAugment, Mixup
+    and dropout, grown with the image size by progressive learning (Sec. 4, Table 6).
+    From the authors' hparams.py (google/automl efficientnetv2): 0.016 per 256 images,
+    5 warm-up epochs, label smoothing 0.1, epsilon 0.001, batch-norm momentum 0.9 (the
+    builders' default). Progressive resizing, RandAugment and Mixup are not in our
+    pipelines (Inception crops and flips at one size)."""
+    return RecipeSpec(
+        optimizer="rmsprop", optimizer_args=_TPU_RMSPROP, learning_rate=0.256, batch_size=4096, epochs=350,
+        schedule="exponential", schedule_args={"decay_rate": 0.97, "every_epochs": 2.4}, warmup_epochs=5,
+        weight_decay=1e-5, label_smoothing=0.1, ema_momentum=0.9999, model_kwargs={"drop_connect_rate": 0.2},
+    )
+
+
 @_recipe("resnet")
 def resnet():
     """Deep Residual Learning (He et al. 2016), Sec. 3.4 "Implementation": SGD with
