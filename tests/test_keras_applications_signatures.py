@@ -20,16 +20,6 @@ import pytest
 
 import keras_lightnets as kl
 
-# Issue 21: the families other helpers are writing in this session. Allowed to be missing
-# ONLY until they land; the lead empties this set (and then deletes it) when they have.
-IN_PROGRESS = {
-    "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
-    "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L",
-    "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge",
-    "NASNetMobile", "NASNetLarge",
-    "InceptionResNetV2",
-}
-ISSUE_21_FAMILIES = ("EfficientNetV2", "ConvNeXt", "NASNet", "InceptionResNetV2")
 
 
 def keras_application_models():
@@ -70,15 +60,8 @@ def test_keras_applications_enumeration_finds_its_models():
 
 
 def test_every_keras_applications_model_is_a_builder_here():
-    missing = sorted(n for n in KERAS_MODELS if not callable(getattr(kl, n, None)) and n not in IN_PROGRESS)
+    missing = sorted(n for n in KERAS_MODELS if not callable(getattr(kl, n, None)))
     assert missing == [], f"keras.applications models with no kl.X: {missing}"
-
-
-def test_in_progress_holds_only_issue_21_families():
-    """IN_PROGRESS is no general escape hatch: only keras.applications names of the four
-    families issue 21 adds."""
-    assert IN_PROGRESS <= set(KERAS_MODELS), sorted(IN_PROGRESS - set(KERAS_MODELS))
-    assert all(n.startswith(ISSUE_21_FAMILIES) for n in IN_PROGRESS)
 
 
 def _same_default(ours, theirs):
