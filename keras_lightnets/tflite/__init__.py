@@ -19,6 +19,7 @@ from keras_lightnets.tflite.analyze import analyze
 from keras_lightnets.tflite.convert import QUANTIZATION_MODES
 from keras_lightnets.tflite.convert import ConversionReport
 from keras_lightnets.tflite.convert import convert
+from keras_lightnets.tflite.detection import export_detector
 from keras_lightnets.tflite.interpreter import load_interpreter
 from keras_lightnets.tflite.interpreter import run
 from keras_lightnets.tflite.metadata import add_metadata
@@ -30,5 +31,5 @@ from keras_lightnets.tflite.qat import quantize_aware
 __all__ = [
     "QUANTIZATION_MODES", "ConversionReport", "convert", "FlatbufferSummary", "analyze", "load_interpreter", "run",
     "add_metadata", "read_metadata", "write_metadata",
-    "quantize_aware", "load_quantize_aware",
+    "quantize_aware", "load_quantize_aware", "export_detector",
 ]
