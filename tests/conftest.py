@@ -95,18 +95,14 @@ def trained_mobilenet_v3_small(digits_32px_5_classes):
     return model
 
 
-# Registry-wide tests (parametrized over kl.list_models() with a `name` argument:
-# test_graph_rules, test_grayscale, test_paper_tables) run these variants in `make
-# test-all` only: each repeats its family's blocks at another width/depth, and the family
-# keeps a default case (CI's budget, as for the reference cases before).
-REGISTRY_WIDE_IN_TEST_ALL = {
-    "efficientnet_v2_b1", "efficientnet_v2_b2", "efficientnet_v2_b3",  # efficientnet_v2_b0 stays
-    "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",  # 21.6-119 M parameters, 546-1092 layers
-}
-
-
 def pytest_collection_modifyitems(config, items):
+    """The registry-wide tests check a deeper or wider twin of a variant in `make test-all`
+    only (tests/registry_wide.py says which, and why)."""
+    from registry_wide import DEEPER_TWINS
+    from registry_wide import REGISTRY_WIDE_FILES
+
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("name") in REGISTRY_WIDE_IN_TEST_ALL:
+        if (callspec is not None and item.path.name in REGISTRY_WIDE_FILES
+                and callspec.params.get("name") in DEEPER_TWINS):
             item.add_marker(pytest.mark.slow)

@@ -11,6 +11,7 @@ import keras_lightnets as kl
 from keras_lightnets.data import load_digits
 
 from qat_motifs import TRANSFORMERS, motifs, zoo_motif_model  # tests/qat_motifs.py
+from registry_wide import DEEPER_TWINS  # tests/registry_wide.py
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most
 
@@ -30,10 +31,32 @@ def qat_patterns():
     return motifs(zoo_motif_model())
 
 
-@pytest.mark.parametrize("name", kl.list_models())
-def test_graph_is_stock_layers_only_in_patterns_qat_covers(name, qat_patterns):
-    model = kl.create_model(name, **SMALL)
-    if kl.model_info(name).family not in TRANSFORMERS:  # one build, two rules: QAT works for every CNN
+SIZES = (32, 64, 75)  # the smallest size each family builds at (Inception V3: 75)
+
+
+def test_each_deeper_twin_has_its_smaller_twin_in_the_default_suite():
+    """tests/registry_wide.py: a variant checked in make test-all only names one that CI checks."""
+    for name, twin in DEEPER_TWINS.items():
+        assert twin not in DEEPER_TWINS, (name, twin)
+        assert kl.model_info(name).family == kl.model_info(twin).family, (name, twin)
+
+
+def _build_smallest(name, channels):
+    for size in SIZES:
+        try:
+            return kl.create_model(name, input_shape=(size, size, channels), classes=2), size
+        except ValueError as error:
+            if "at least" not in str(error):
+                raise
+    raise AssertionError(f"{name} builds at none of {SIZES} px")
+
+
+@pytest.mark.parametrize("name", kl.list_models())  # deeper twins: slow (conftest.py)
+def test_every_model_is_stock_layers_in_patterns_qat_covers_and_runs_on_one_channel(name, qat_patterns):
+    """One build per model, the smallest it takes, on grayscale input (which keras.applications
+    builds with weights=None): the graph rules, then a forward pass on a gray image."""
+    model, size = _build_smallest(name, channels=1)
+    if kl.model_info(name).family not in TRANSFORMERS:  # QAT works for every CNN
         missing = motifs(model) - qat_patterns
         assert not missing, (
             f"{name} has (layer role, consumer) patterns no QAT test converts: {sorted(missing)}. "
@@ -49,6 +72,16 @@ def test_graph_is_stock_layers_only_in_patterns_qat_covers(name, qat_patterns):
         assert module.startswith(("keras.src.layers", "keras_lightnets.layers")), type(operation)
         assert not isinstance(operation, keras.layers.Lambda)
     assert len({layer.name for layer in model.layers}) == len(model.layers)
+
+    gray = np.full((1, size, size, 1), 128.0, "float32")
+    outputs = model(gray, training=False)  # eager: no tracing, faster than predict
+    family = kl.model_info(name).family
+    if family == "detection":  # [box codes (1, boxes, 4), class logits (1, boxes, 2)]
+        outputs = outputs[1]
+    outputs = keras.ops.convert_to_numpy(outputs)
+    dense = {"segmentation": (size, size), "detection": outputs.shape[1:2]}.get(family, ())  # per-pixel / per-box
+    assert outputs.shape == (1, *dense, 2) and np.all(np.isfinite(outputs))
+    keras.backend.clear_session()
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1_050", "mobilenet_v2_035", "mobilenet_v3_large", "mobilenet_v3_small_minimalistic"])

@@ -1,6 +1,7 @@
-"""Grayscale (1-channel) input, which keras.applications builds with weights=None: every
-registered model builds and runs on it, and the in-graph normalization gives each
-channel the average of the RGB statistics (a gray value stands for R = G = B)."""
+"""Grayscale (1-channel) input, which keras.applications builds with weights=None: the
+in-graph normalization gives each channel the average of the RGB statistics (a gray
+value stands for R = G = B). That every registered model builds and runs on one channel
+is checked with the graph rules, on the same build (tests/test_graph_rules.py)."""
 
 import keras
 import numpy as np
@@ -11,32 +12,6 @@ from keras_lightnets.layers.preprocessing import CAFFE_BGR_MEAN
 from keras_lightnets.layers.preprocessing import TORCH_RGB_MEAN
 from keras_lightnets.layers.preprocessing import TORCH_RGB_STD
 from keras_lightnets.layers.preprocessing import channel_statistics
-
-SIZES = (32, 64, 75)  # the smallest size each family builds at (Inception V3: 75)
-
-
-def _build_smallest(name, channels):
-    for size in SIZES:
-        try:
-            return kl.create_model(name, input_shape=(size, size, channels), classes=2), size
-        except ValueError as error:
-            if "at least" not in str(error):
-                raise
-    raise AssertionError(f"{name} builds at none of {SIZES} px")
-
-
-@pytest.mark.parametrize("name", kl.list_models())
-def test_every_model_builds_and_runs_on_one_channel(name):
-    model, size = _build_smallest(name, channels=1)
-    gray = np.full((1, size, size, 1), 128.0, "float32")
-    outputs = model(gray, training=False)  # eager: no tracing, faster than predict
-    if kl.model_info(name).family == "detection":  # [box codes (1, boxes, 4), class logits (1, boxes, 2)]
-        outputs = outputs[1]
-    outputs = keras.ops.convert_to_numpy(outputs)
-    dense = {"segmentation": (size, size), "detection": outputs.shape[1:2]}.get(  # per-pixel / per-box classes
-        kl.model_info(name).family, ())
-    assert outputs.shape == (1, *dense, 2) and np.all(np.isfinite(outputs))
-    keras.backend.clear_session()
 
 
 def test_channel_statistics_average_rgb_for_other_channel_counts():

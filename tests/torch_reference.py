@@ -10,6 +10,7 @@ torch's file layouts, beside its outputs.
 """
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -84,12 +85,22 @@ class Reference:
 
 def require_reference(library="torchvision"):
     """Fails (never skips) with the install command when the reference is missing."""
+    missing = _missing_reference(library)
+    if missing is not None:
+        pytest.fail(missing, pytrace=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _missing_reference(library):
+    """Why the reference cannot be imported, or None; asked once per test process (a torch
+    import is about a second of CPU, and the suite asks before each of its ~60 references)."""
     found = subprocess.run([REFERENCE_PYTHON, "-c", f"import torch, torchvision, {library}"], capture_output=True,
                            text=True, env=ENV)
     if found.returncode != 0:
-        pytest.fail(f"The PyTorch reference is not installed for {REFERENCE_PYTHON} "
-                    f"({found.stderr.strip().splitlines()[-1] if found.stderr.strip() else 'no output'}). "
-                    f"Install it with: {INSTALL}", pytrace=False)
+        return (f"The PyTorch reference is not installed for {REFERENCE_PYTHON} "
+                f"({found.stderr.strip().splitlines()[-1] if found.stderr.strip() else 'no output'}). "
+                f"Install it with: {INSTALL}")
+    return None
 
 
 def torchvision_reference(tmp_path, builder, *, size=64, batch=2, seed=0, legacy=False, library="torchvision",
