@@ -251,6 +251,10 @@ def test_bad_annotations_and_backbones_are_refused_clearly():
         kl.heads.SSDLite(small, classes=4, features=(8, None), default_boxes=det.DefaultBoxes(((2,),) * 3))
     with pytest.raises(ValueError, match="backbone_weights='imagenet'"):
         kl.create_model("ssdlite_mobilenet_v2", weights="imagenet")
+    v2 = kl.create_model("ssdlite_mobilenet_v2", input_shape=(64, 64, 3))
+    with pytest.raises(ValueError, match="gives 144 default boxes but .* predicts 96"):
+        kl.heads.anchors(v2, det.TORCHVISION_BOXES)  # a loaded file has no default_boxes: name them
+    assert len(kl.heads.anchors(v2, det.TF_SSDLITE_BOXES)) == 96
 
 
 # --------------------------------------------------------- recipe, fit, post-processing

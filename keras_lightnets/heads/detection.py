@@ -267,7 +267,12 @@ def anchors(model, default_boxes=None):
     of its outputs (`default_boxes`: the model's own by default; a model loaded from a
     file has torchvision's unless given)."""
     boxes = default_boxes or getattr(model, "default_boxes", None) or TORCHVISION_BOXES
-    return boxes(grid_sizes(model), tuple(model.inputs[0].shape[1:3]))
+    out = boxes(grid_sizes(model), tuple(model.inputs[0].shape[1:3]))
+    if len(out) != model.outputs[0].shape[1]:
+        raise ValueError(f"{boxes!r} gives {len(out)} default boxes but {model.name!r} predicts "
+                         f"{model.outputs[0].shape[1]}: pass the model's own `default_boxes` (e.g. "
+                         "kl.heads.detection.TF_SSDLITE_BOXES for ssdlite_mobilenet_v2).")
+    return out
 
 
 # ----------------------------------------------------------------- post-processing
