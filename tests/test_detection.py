@@ -414,3 +414,29 @@ def test_tflite_file_ends_in_the_detection_postprocess_op_and_agrees_with_keras(
         np.testing.assert_allclose(scores[0, :n], expected[1][i, :n], rtol=1e-4)
         np.testing.assert_array_equal(classes[0, :n].astype(int) + 1, expected[2][i, :n])
         np.testing.assert_allclose(boxes[0, :n][:, [1, 0, 3, 2]] * SIZE, expected[0][i, :n], atol=1e-3 * SIZE)
+
+
+@pytest.mark.slow  # conversion with calibration
+def test_int8_file_quantizes_the_network_and_keeps_the_postprocess_op(photos, tmp_path):
+    """Measured (random 64 px detector, 6 photos): every convolution int8, float input
+    and outputs, the op in float after a DEQUANTIZE, as the TF Object Detection API's
+    int8 SSD files."""
+    keras.utils.set_random_seed(0)
+    model = _small_detector()
+    images = photos(SIZE).astype("float32")
+    path = tmp_path / "ssdlite_int8.tflite"
+    kl.tflite.export_detector(model, path, max_detections=5, score_threshold=0.01, representative_data=images)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    ops = [op["op_name"] for op in interpreter._get_ops_details()]
+    assert ops.count("TFLite_Detection_PostProcess") == 1 and "QUANTIZE" in ops
+    tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
+    for op in interpreter._get_ops_details():
+        if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            assert tensors[op["inputs"][1]]["dtype"] == np.int8, op
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], images[:1])
+    interpreter.invoke()
+    count = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details() if d["shape"].tolist() == [1]]
+    assert count[0][0] > 0

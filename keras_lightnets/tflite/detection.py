@@ -46,7 +46,7 @@ def _signature(num_classes, max_detections, score_threshold, iou_threshold, use_
 
 def export_detector(model, path, *, max_detections=10, score_threshold=0.3, iou_threshold=0.55,
                     use_regular_nms=True, detections_per_class=100, score_activation="softmax", default_boxes=None,
-                    coder=None):
+                    coder=None, representative_data=None):
     """Writes `model` (an SSDLite of kl.heads: [bbox_regression, cls_logits]) as a float32
     TFLite file ending in TFLite_Detection_PostProcess; returns the file's bytes.
 
@@ -58,6 +58,9 @@ def export_detector(model, path, *, max_detections=10, score_threshold=0.3, iou_
         detections_per_class: per-class NMS's candidates per class.
         score_activation: "softmax" (the multibox loss) or "sigmoid" (the focal loss).
         default_boxes: kl.heads.anchors(model)'s (default: the model's).
+        representative_data: images (N, H, W, C) in the model's input units: the
+            network is quantized to int8 (float input and outputs; the post-processing
+            op runs in float, as in the TF Object Detection API's int8 files).
     """
     import tensorflow as tf
 
@@ -100,6 +103,10 @@ def export_detector(model, path, *, max_detections=10, score_threshold=0.3, iou_
         archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         converter.allow_custom_ops = True
+        if representative_data is not None:
+            calibration = np.asarray(representative_data, "float32")
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([image[None]] for image in calibration)
         try:
             content = converter.convert()
         except Exception as error:
