@@ -24,12 +24,17 @@ TFLite/QAT twin). `load_weights` maps a file's nested groups onto our layers: le
 .h5 by the file's layer names (its model-name prefix need not be ours), Keras 3 files
 (.weights.h5, .keras) by class and rank as keras.applications' model has them.
 
-Quantization: the post-training modes convert (int8 included: TFLite has int8 kernels
-for the mean, rsqrt and GELU of the blocks). Quantization-aware training does not: the
-QAT path (tensorflow-model-optimization) has no quantization rule for
-LayerNormalization, nor a fused int8 form of a LayerNorm's mean / variance / rsqrt
-chain that fake-quantization could model, and applies none to GELU;
-`kt.quantize_aware` refuses the model with an error naming the first LayerNormalization.
+Quantization: the post-training modes convert, int8 fully integer (calibration gives
+every tensor of a LayerNorm's MEAN / SQUARED_DIFFERENCE / ADD / RSQRT / SUB / MUL chain a
+range, and TFLite has int8 kernels for all of them and for GELU). Quantization-aware
+training cannot give a fully integer file: tensorflow-model-optimization fake-quantizes
+a layer's inputs, weights and output, never the tensors inside it, and TFLite has no
+fused int8 LayerNorm, so the six ops each LayerNormalization becomes keep intermediate
+tensors with no trained range, which the converter leaves in float (GELU itself
+quantizes). `kt.quantize_aware` refuses the model with an error naming the first
+LayerNormalization; forced with quantize_configs={<each LayerNormalization>:
+LayerQuantizeConfig(quantize_output=True)}, the int8 conversion reports those float ops
+(tests/test_convnext.py), and allow_float_fallback=True keeps them in float.
 """
 
 import dataclasses
@@ -325,8 +330,8 @@ ConvNeXt = Family(
         layer_scale_init_value: initial layer scale (1e-6); None: no layer scale.
         depths, projection_dims: blocks and channels of the four stages.
 
-    Quantization-aware training is not available (LayerNormalization and GELU have no
-    QAT rule); the post-training TFLite modes, int8 included, are.
+    Post-training int8 is fully integer; quantization-aware training cannot be (the
+    ops inside each LayerNormalization get no trained range: see the module docstring).
     """)
 
 
