@@ -10,6 +10,8 @@ reference implementation's published metadata, or says that none is published).
     python benchmarks/model_table.py --update   # also rewrite it in README.md and save JSON
     python benchmarks/model_table.py --render   # rewrite README.md from the saved measurements
                                                 # and the registry's current sources (no builds)
+    python benchmarks/model_table.py --update --only=nasnet_mobile,nasnet_large
+                                                # measure these (new models), keep the rest saved
 """
 
 # keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
@@ -37,24 +39,35 @@ RESULTS = ROOT / "benchmarks" / "results" / "model_table.json"
 BEGIN, END = "<!-- model-table:begin -->", "<!-- model-table:end -->"
 
 
-def measure_all():
+def measure_all(only=None):
+    """Every registered model's entry with its Profile; `only`: measure these names and take
+    the others' measurements from model_table.json (a new model does not rebuild the zoo)."""
+    if only:
+        unknown = sorted(set(only) - set(kl.list_models()))
+        if unknown:
+            raise ValueError(f"--only names unregistered models {unknown}; see `lightnets list`.")
+        saved = {info.name: info for info in saved_rows(measuring=only)}
+    names = kl.list_models()
     rows = []
-    for name in tqdm(kl.list_models(), desc="profiling the zoo", unit="model"):
-        rows.append(kl.model_info(name, measure=True))
+    for name in tqdm(names, desc="profiling the zoo", unit="model"):
+        rows.append(kl.model_info(name, measure=True) if not only or name in only else saved[name])
     return rows
 
 
-def saved_rows(path=None):
+def saved_rows(path=None, measuring=()):
     """The registry's entries with the measurements saved in model_table.json (no builds):
-    for a change of sources or wording, which does not change what is measured."""
+    for a change of sources or wording, which does not change what is measured. Models in
+    `measuring` are about to be measured and may be missing (they are left out)."""
     saved = {row["name"]: row["measured"] for row in json.loads((path or RESULTS).read_text())}
-    missing = sorted(set(kl.list_models()) - set(saved))
+    missing = sorted(set(kl.list_models()) - set(saved) - set(measuring))
     if missing:
         raise ValueError(f"{RESULTS.name} has no measurement for {missing}; run `python benchmarks/model_table.py --update`.")
     from keras_lightnets.profiling import Profile
 
     rows = []
     for name in kl.list_models():
+        if name not in saved:
+            continue
         measured = {k: v for k, v in saved[name].items() if k in Profile.__dataclass_fields__}
         measured["layers"] = []
         measured["input_shape"] = tuple(measured["input_shape"])
@@ -98,10 +111,12 @@ def define_flags(values):
     flags.DEFINE_bool("update", False, "Rewrite README.md's table and save the JSON.", **f)
     flags.DEFINE_bool("render", False, "Rewrite README.md's table and the JSON's sources from the saved "
                       "measurements (no builds).", **f)
+    flags.DEFINE_list("only", [], "Measure only these models (comma-separated registry names) and keep "
+                      "the others' saved measurements: for newly registered models.", **f)
 
 
 def run(args):
-    rows = saved_rows() if args.render else measure_all()
+    rows = saved_rows() if args.render else measure_all(args.only)
     table = markdown(rows)
     print(table)
     if args.update or args.render:
