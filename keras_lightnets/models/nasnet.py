@@ -8,8 +8,9 @@ adjusted to h's shape) or to an earlier combination; the cell concatenates what 
 lists. One builder walks a cell's table; the macro-architecture (Figure 2: a 3x3
 stem, two reduction cells at the stem, then N normal cells, a reduction cell, N normal
 cells, a reduction cell, N normal cells) is a list of cells the same walker builds.
-NASNet-A (N @ P) names the number of blocks N and the penultimate filters P (the
-last normal cell's output: 24 times its width, 6 branches of 4 * ...).
+NASNet-A (N @ P) names the number of blocks N and the penultimate filters P, the last
+cells' output: 6 branches of the last stack's width, filter_multiplier ** 2 times the
+first stack's (P // 24 with the multiplier 2).
 
 Layer names, padding and batch-norm settings follow keras.applications.NASNetMobile /
 NASNetLarge, so its weight files load into these models and give its outputs, and the
@@ -258,8 +259,14 @@ def cell_block(x, p, cell, filters, block_id):
     return out, x
 
 
+def _width(filters, multiplier, exponent):
+    """filters * multiplier ** exponent, as keras.applications rounds it (floor division
+    for the narrower stem cells)."""
+    return filters * multiplier ** exponent if exponent >= 0 else filters // multiplier ** -exponent
+
+
 def graph(x, taps, *, penultimate_filters, num_blocks, stem_block_filters, skip_reduction, filter_multiplier,
-          default_size, weights, include_top, features_only):
+          weights, include_top, features_only):
     """The stem convolution, then the cells of `macro_plan`; ends with a ReLU."""
     rows, cols = x.shape[1:3]
     if rows is None or cols is None:
@@ -279,9 +286,8 @@ def graph(x, taps, *, penultimate_filters, num_blocks, stem_block_filters, skip_
     taps.record(x, 2)
     p = None
     for placement in macro_plan(num_blocks):
-        width = filters * filter_multiplier ** placement.width_exponent if placement.width_exponent >= 0 else \
-            filters // filter_multiplier ** -placement.width_exponent
         before = p
+        width = _width(filters, filter_multiplier, placement.width_exponent)
         x, p = cell_block(x, p, CELLS[placement.cell], width, placement.block_id)
         if placement.cell == "reduction" and skip_reduction and not placement.block_id.startswith("stem"):
             p = before  # the next cell's p skips the reduction cell's input (keras.applications' skip_reduction)
