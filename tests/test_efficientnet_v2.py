@@ -158,6 +158,14 @@ def test_the_s_table_scaled_down_equals_keras_applications(photos, tmp_path):
     np.testing.assert_allclose(rescaled, (x - 128.0) / 128.0, atol=1e-6)
 
 
+def test_backbone_mode_gives_multiscale_features():
+    """S's table at width 0.25: the last map of each stride (the top conv's at 32)."""
+    model = kl.EfficientNetV2(0.25, 0.3, blocks_args="efficientnetv2-s", input_shape=(64, 64, 3), features_only=True,
+                              out_strides=(2, 4, 8, 16, 32))
+    assert [tuple(t.shape[1:]) for t in model.outputs] == [
+        (32, 32, 8), (16, 16, 16), (8, 8, 16), (4, 4, 40), (2, 2, 320)]
+
+
 def test_channel_rounding_is_v2s():
     """V2 rounds to the nearest multiple of 8 without V1's 10% guard (B3: 16 * 1.2 = 19.2
     -> 16, where V1 gives 24); the same as keras.applications' round_filters everywhere."""
