@@ -82,7 +82,7 @@ def zoo_motif_model(classes=CLASSES):
     from keras_lightnets.layers.inverted_residual import inverted_residual
     from keras_lightnets.layers.normalization import LocalResponseNormalization
     from keras_lightnets.layers.resize import ResizeLike
-    from keras_lightnets.layers.residual import BlockNames
+    from keras_lightnets.layers.residual import ResidualBlockNames
     from keras_lightnets.layers.residual import residual_block
     from keras_lightnets.models.shufflenet import shufflenet_v1_unit
     from keras_lightnets.models.shufflenet import shufflenet_v2_unit
@@ -139,9 +139,9 @@ def zoo_motif_model(classes=CLASSES):
     x = dense_blocks.transition(x, 0.5, name="trans")  # 2x2
     # ResNet: post-activation with grouped conv and SE, pre-activation (BN affine, max-pool shortcut)
     x = residual_block(x, kind="bottleneck", width=32, out_channels=64, groups=4, se_ratio=4,
-                       names=BlockNames("keras", "res_a", preact=False))
+                       names=ResidualBlockNames("keras", "res_a", preact=False))
     x = residual_block(x, kind="preact_bottleneck", width=16, out_channels=64, stride=2,
-                       names=BlockNames("keras", "res_b", preact=True))
+                       names=ResidualBlockNames("keras", "res_b", preact=True))
     x = layers.UpSampling2D(2, name="upsample")(x)
     # Segmentation heads (DeepLabV3's image pooling, LR-ASPP): bilinear ResizeLike into a
     # concatenation, and to the input's size into the pooling below

@@ -193,7 +193,7 @@ def _miniature(name, **changes):
     """A registered network's conventions on a two-stage, one-block-a-stage table
     (cheap to save and load), built by the family's one builder."""
     spec = resnet.SPECS[name]
-    stages = (resnet.Stage(1, 16, 1), resnet.Stage(1, 32, 2))
+    stages = (resnet.ResNetStage(1, 16, 1), resnet.ResNetStage(1, 32, 2))
     return dataclasses.replace(spec, stages=stages, stem_width=16, **changes)
 
 

@@ -42,7 +42,7 @@ _SE_NAMES = {
 
 
 @dataclasses.dataclass(frozen=True)
-class BlockNames:
+class ResidualBlockNames:
     """Layer names of one block: keras.applications' (`conv2_block1_1_conv`) or
     torchvision's module paths (`layer1_0_conv1`), by role."""
 
@@ -117,7 +117,7 @@ def residual_block(
     use_bias=False,
     bn_epsilon=1e-5,
     bn_momentum=0.9,
-    names: BlockNames,
+    names: ResidualBlockNames,
 ):
     """One residual block of `kind` (see the module docstring).
 

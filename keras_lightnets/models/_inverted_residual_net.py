@@ -109,6 +109,15 @@ def _stage_letters(j):
     return chr(97 + j) if j < 26 else _stage_letters(j // 26) + chr(97 + j % 26)
 
 
+def letters_index(letters):
+    """_stage_letters inverted: a -> 0, ..., z -> 25, ba -> 26 (for maps from our block
+    names to a reference's module indices)."""
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - 97
+    return index
+
+
 def stage_prefixes(stages: Sequence[Stage]):
     """keras.applications' block name prefixes: block{stage}{a, b, ...}_, one per block."""
     return tuple(f"block{i + 1}{_stage_letters(j)}_" for i, stage in enumerate(stages) for j in range(stage.repeats))

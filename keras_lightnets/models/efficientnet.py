@@ -48,6 +48,7 @@ from keras_lightnets.models._family import Family
 from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import rate
 from keras_lightnets.models._family import variant
+from keras_lightnets.models._inverted_residual_net import letters_index
 from keras_lightnets.models._inverted_residual_net import pooled_dense_head
 from keras_lightnets.models._inverted_residual_net import scaled_net_graph
 from keras_lightnets.models.scaling import ScalableNet
@@ -284,13 +285,6 @@ def graph(x, taps, *, width_coefficient, depth_coefficient, default_size, depth_
 _BLOCK = re.compile(r"^block(\d+)([a-z]+)_(.+)$")
 
 
-def _letters_index(letters):
-    """a -> 0, ..., z -> 25, ba -> 26 (stage_prefixes' letters, inverted)."""
-    index = 0
-    for letter in letters:
-        index = index * 26 + ord(letter) - 97
-    return index
-
 
 def torch_names(model):
     """{our layer: torchvision module} for torchvision's EfficientNet B0-B7: features.0
@@ -311,7 +305,7 @@ def torch_names(model):
         position, part = roles[role]
         if f"block{stage}{letters}_expand_conv" not in ours:  # expansion 1: no expansion conv, one fewer
             position -= 1
-        names[layer] = f"features.{stage}.{_letters_index(letters)}.block.{position}.{part}"
+        names[layer] = f"features.{stage}.{letters_index(letters)}.block.{position}.{part}"
     return names
 
 

@@ -37,6 +37,7 @@ from keras_lightnets.models._family import Family
 from keras_lightnets.models._family import one_of
 from keras_lightnets.models._family import rate
 from keras_lightnets.models._family import variant
+from keras_lightnets.models._inverted_residual_net import letters_index
 from keras_lightnets.models._inverted_residual_net import pooled_dense_head
 from keras_lightnets.models._inverted_residual_net import scaled_net_graph
 from keras_lightnets.models.scaling import ScalableNet
@@ -123,13 +124,6 @@ _FIRST_BLOCK = {"dwconv": "layers.3", "bn": "layers.4", "project_conv": "layers.
 _BLOCK_ROLES = {"expand_conv": 0, "expand_bn": 1, "dwconv": 3, "bn": 4, "project_conv": 6, "project_bn": 7}
 
 
-def _letters_index(letters):
-    """a -> 0, ..., z -> 25, ba -> 26 (the block letters of our layer names, inverted)."""
-    index = 0
-    for letter in letters:
-        index = index * 26 + ord(letter) - 97
-    return index
-
 
 def torch_names(model):
     """{our layer: torchvision module} for torchvision's MNASNet (mnasnet0_5 ... 1_3:
@@ -147,7 +141,7 @@ def torch_names(model):
         if stage == 1 and letters == "a" and role in _FIRST_BLOCK:
             names[layer] = _FIRST_BLOCK[role]
         elif role in _BLOCK_ROLES:
-            names[layer] = f"layers.{6 + stage}.{_letters_index(letters)}.layers.{_BLOCK_ROLES[role]}"
+            names[layer] = f"layers.{6 + stage}.{letters_index(letters)}.layers.{_BLOCK_ROLES[role]}"
     return names
 
 

@@ -59,7 +59,7 @@ from keras_lightnets.layers.preprocessing import standardize
 from keras_lightnets.layers.preprocessing import torch_preprocessing
 from keras_lightnets.layers.residual import BLOCK_KINDS
 from keras_lightnets.layers.residual import STRIDE_ON
-from keras_lightnets.layers.residual import BlockNames
+from keras_lightnets.layers.residual import ResidualBlockNames
 from keras_lightnets.layers.residual import residual_block
 from keras_lightnets.models import _common
 from keras_lightnets.models._family import Family
@@ -76,7 +76,7 @@ __all__ = ["ResNet", "WideResNet"]  # and each variant, added by @variant
 
 
 @dataclasses.dataclass(frozen=True)
-class Stage:
+class ResNetStage:
     """One row of a stage table: `repeats` blocks of `planes`, the first (or, in keras'
     v2, the last) striding by `stride`."""
 
@@ -90,7 +90,7 @@ class ResNetSpec:
     """One network of the family: its stage table and block conventions."""
 
     block: str  # one of BLOCK_KINDS
-    stages: Tuple[Stage, ...]
+    stages: Tuple[ResNetStage, ...]
     expansion: int = 4  # output channels = planes * expansion
     stem: str = "imagenet"  # "imagenet": 7x7/2 conv + 3x3/2 max pool; "cifar": 3x3/1 conv
     stem_width: int = 64
@@ -131,7 +131,7 @@ STRIDES_LAST = (2, 2, 2, 1)  # keras' v2 stack: on the last block of conv2..conv
 
 def imagenet_stages(depth, stride_at="first"):
     strides = STRIDES_FIRST if stride_at == "first" else STRIDES_LAST
-    return tuple(Stage(n, p, s) for n, p, s in zip(PAPER_TABLE[depth][1], PLANES, strides))
+    return tuple(ResNetStage(n, p, s) for n, p, s in zip(PAPER_TABLE[depth][1], PLANES, strides))
 
 
 
@@ -170,7 +170,7 @@ def wrn_spec(depth=28, width=10, dropout_rate=0.0):
     """Wide ResNet for CIFAR (WRN-depth-width): (depth - 4) / 6 blocks a stage."""
     n = (depth - 4) // 6
     return ResNetSpec(
-        block="preact_basic", stages=tuple(Stage(n, c * width, s) for c, s in ((16, 1), (32, 2), (64, 2))),
+        block="preact_basic", stages=tuple(ResNetStage(n, c * width, s) for c, s in ((16, 1), (32, 2), (64, 2))),
         expansion=1, stem="cifar", stem_width=16, dropout_rate=dropout_rate, preprocessing="cifar",
     )
 
@@ -292,7 +292,7 @@ def walk_stages(x, spec: ResNetSpec, taps, stride):
                 use_bias=spec.use_bias,
                 bn_epsilon=spec.bn_epsilon,
                 bn_momentum=spec.bn_momentum,
-                names=BlockNames(spec.naming, prefix, spec.preact),
+                names=ResidualBlockNames(spec.naming, prefix, spec.preact),
             )
             stride *= block_stride
             taps.record(x, stride)
