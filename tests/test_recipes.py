@@ -86,6 +86,24 @@ def test_linear_and_cosine_schedules():
     assert lr_at(vit, 3000) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_convnext_inception_resnet_and_nasnet_recipes():
+    convnext = training.recipe("convnext_tiny", batch_size=4096, steps_per_epoch=10)  # Table 5: 20 warm-up epochs of 300
+    assert isinstance(convnext.optimizer, keras.optimizers.AdamW) and convnext.optimizer.weight_decay == 0.05
+    assert lr_at(convnext, 0) == 0.0 and lr_at(convnext, 200) == pytest.approx(4e-3)
+    assert convnext.loss.label_smoothing == 0.1 and convnext.optimizer.ema_momentum == 0.9999
+    rates = {n: training.recipe(n, batch_size=64, steps_per_epoch=10).model_kwargs["drop_path_rate"]
+             for n in ("convnext_tiny", "convnext_small", "convnext_base", "convnext_large", "convnext_xlarge")}
+    assert list(rates.values()) == [0.1, 0.4, 0.5, 0.5, 0.5]
+    irv2 = training.recipe("inception_resnet_v2", batch_size=32, steps_per_epoch=10)
+    assert (irv2.optimizer.rho, irv2.optimizer.epsilon) == (0.9, 1.0) and irv2.optimizer.global_clipnorm == 2.0
+    assert [lr_at(irv2, s) for s in (0, 19, 20)] == pytest.approx([0.045, 0.045, 0.045 * 0.94])
+    mobile = training.recipe("nasnet_mobile", batch_size=1600, steps_per_epoch=10)
+    large = training.recipe("nasnet_large", batch_size=1600, steps_per_epoch=10)
+    assert mobile.epochs == large.epochs == 312 and mobile.spec.aux_loss_weight == 0.4
+    assert (mobile.learning_rate, mobile.weight_decay) == (2.0, 4e-5) and (large.learning_rate, large.weight_decay) == (1.5, 5e-5)
+    assert lr_at(mobile, 24) == pytest.approx(2.0 * 0.97) and mobile.optimizer.global_clipnorm == 10.0
+
+
 def test_plateau_recipes_reduce_on_validation_accuracy():
     recipe = training.recipe("vgg16", batch_size=256)  # no steps_per_epoch needed
     (plateau,) = recipe.callbacks
@@ -152,7 +170,7 @@ def test_model_picks_recipe_by_family_and_aux_heads_get_weights():
 
 
 def test_unknown_names_and_missing_arguments_are_clear_errors():
-    with pytest.raises(ValueError, match=r"No training recipe for 'resnett'.*Did you mean resnet.*Recipes: alexnet, densenet"):
+    with pytest.raises(ValueError, match=r"No training recipe for 'resnett'.*Did you mean resnet.*Recipes: alexnet, convnext, densenet"):
         training.recipe("resnett")
     with pytest.raises(ValueError, match="schedules its learning rate by epoch: pass steps_per_epoch="):
         training.recipe("resnet")

@@ -444,6 +444,68 @@ def swin():
     )
 
 
+@_recipe("convnext")
+def convnext():
+    """A ConvNet for the 2020s (Liu et al. 2022), Sec. 2.1 "Training Techniques" and
+    Appendix A.1, Table 5 (ImageNet-1K, 224): AdamW with beta1 0.9, beta2 0.999,
+    base learning rate 4e-3 at batch 4096, 300 epochs, 20 epochs of linear warm-up
+    then cosine decay, weight decay 0.05, label smoothing 0.1, EMA 0.9999, layer scale
+    1e-6 (the builders' default), no gradient clipping, stochastic depth 0.1 / 0.4 /
+    0.5 / 0.5 for ConvNeXt-T / S / B / L (the builder's `drop_path_rate`). XL has no
+    ImageNet-1K-only training in the paper (Table 5 gives it 0.2 for ImageNet-22K
+    pre-training only): 0.5 here, L's. Epsilon 1e-8 is the authors' main.py default
+    (--opt_eps). RandAugment, Mixup, CutMix and random erasing are not in our
+    pipelines (Inception crops and flips only)."""
+    return RecipeSpec(
+        optimizer="adamw", optimizer_args={"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}, learning_rate=4e-3,
+        batch_size=4096, epochs=300, schedule="cosine", warmup_epochs=20, weight_decay=0.05,
+        decoupled_weight_decay=True, label_smoothing=0.1, ema_momentum=0.9999,
+        model_kwargs={"drop_path_rate": 0.1},
+    )
+
+
+@_recipe("inception_resnet")
+def inception_resnet():
+    """Inception-v4, Inception-ResNet and the Impact of Residual Connections (Szegedy
+    et al. 2017), Sec. 4 "Training Methodology": 20 replicas, RMSProp with decay 0.9
+    and epsilon 1.0, learning rate 0.045 decayed every two epochs x0.94, gradient
+    clipping (the AAAI version; its value unstated: 2.0, Inception V3's Sec. 8),
+    evaluation on a running average of the parameters (EMA 0.9999, as TF-slim and
+    Inception V3). Not published: the per-replica batch (32, as Inception V3's Sec. 8,
+    which the learning rate goes with), epochs (100, as Inception V3), momentum 0.9
+    (TF-slim's train_image_classifier.py default) and weight decay 4e-5 (TF-slim's
+    inception_resnet_v2_arg_scope). keras.applications' graph has no dropout or
+    auxiliary head, so nothing is passed to the builder."""
+    return RecipeSpec(
+        optimizer="rmsprop", optimizer_args=_INCEPTION_RMSPROP, learning_rate=0.045, batch_size=32, epochs=100,
+        schedule="exponential", schedule_args={"decay_rate": 0.94, "every_epochs": 2.0}, weight_decay=4e-5,
+        ema_momentum=0.9999, global_clipnorm=2.0,
+    )
+
+
+@_recipe("nasnet")
+def nasnet():
+    """Learning Transferable Architectures (Zoph et al. 2018), Sec. 4.2 "Results on
+    ImageNet Image Classification" and Appendix A.7 "Training of ImageNet models":
+    synchronous SGD on 50 workers, RMSProp with decay 0.9 and epsilon 1.0, EMA 0.9999,
+    label smoothing 0.1, an auxiliary classifier weighted 0.4, L2 regularisation,
+    Inception V3's exponential decay, dropout 0.5 before the softmax. The paper gives no
+    learning rate, batch, weight decay or epochs; these are the authors' TF-slim notes
+    (nets/nasnet/nasnet.py): NASNet-A Mobile learning rate 2.0 (0.04 x 50 replicas) at
+    batch 1600 (32 x 50), x0.97 every 2.4 epochs (not Inception V3's x0.94 every 2),
+    gradient clipping at global norm 10, weight decay 4e-5 (nasnet_mobile_arg_scope),
+    250K steps (312 epochs); NASNet-A Large 1.5 (0.015 x 100) at 1600 (16 x 100),
+    weight decay 5e-5. Momentum 0.9 is TF-slim's default. keras.applications' graph
+    has no dropout, auxiliary head or ScheduledDropPath (Large: keep 0.7), so nothing is
+    passed to the builder."""
+    return RecipeSpec(
+        optimizer="rmsprop", optimizer_args=_INCEPTION_RMSPROP, learning_rate=2.0, batch_size=1600,
+        epochs=round(250_000 * 1600 / IMAGENET_TRAIN_SIZE), schedule="exponential",
+        schedule_args={"decay_rate": 0.97, "every_epochs": 2.4}, weight_decay=4e-5, label_smoothing=0.1,
+        ema_momentum=0.9999, global_clipnorm=10.0, aux_loss_weight=0.4,
+    )
+
+
 # --- choosing a recipe ----------------------------------------------------------------------------
 
 # Models whose papers train them unlike the rest of their registry family (first match wins).
@@ -456,6 +518,11 @@ MODEL_RECIPES: Tuple[Tuple[str, str, Dict[str, Any]], ...] = (
     ("densenet_bc_*", "densenet_cifar", {}),
     ("swin_s*", "swin", {"model_kwargs": {"stochastic_depth_rate": 0.3}}),
     ("swin_b*", "swin", {"model_kwargs": {"stochastic_depth_rate": 0.5}}),
+    ("convnext_small", "convnext", {"model_kwargs": {"drop_path_rate": 0.4}}),
+    ("convnext_base", "convnext", {"model_kwargs": {"drop_path_rate": 0.5}}),
+    ("convnext_large", "convnext", {"model_kwargs": {"drop_path_rate": 0.5}}),
+    ("convnext_xlarge", "convnext", {"model_kwargs": {"drop_path_rate": 0.5}}),
+    ("nasnet_large", "nasnet", {"learning_rate": 1.5, "weight_decay": 5e-5}),
 )
 # Registry family -> recipe, where the names differ.
 FAMILY_RECIPES = {
