@@ -121,6 +121,26 @@ def _train_flags(values):
     flags.DEFINE_bool("ema", True, "Keep the recipe's weight averaging (--noema for short runs).", flag_values=values)
     flags.DEFINE_string("weights", None, "Fine-tune pretrained weights under a new classifier: a weight set "
                         "('imagenet', 'torchvision', ...: see `lightnets info`) or a file.", flag_values=values)
+    f = dict(flag_values=values)  # training past one machine: keras_lightnets/training/distribute.py
+    flags.DEFINE_enum("strategy", "none", ["none", "mirrored", "multi_worker", "data_parallel"], "none; mirrored "
+                      "(this host's GPUs), multi_worker (TF_CONFIG or --worker_hosts/--task_index), data_parallel "
+                      "(KERAS_BACKEND=jax: keras.distribution over this host's devices). --batch_size is then per "
+                      "replica.", **f)
+    flags.DEFINE_integer("global_batch_size", None, "The batch of one step over all replicas (instead of "
+                         "--batch_size); must divide by the replicas. The recipe scales its learning rate to it.", **f)
+    flags.DEFINE_string("worker_hosts", None, "multi_worker without TF_CONFIG: every worker's host:port, "
+                        "comma-separated, the same on every worker.", **f)
+    flags.DEFINE_integer("task_index", None, "multi_worker: this worker's position in --worker_hosts (0 = chief).", **f)
+    flags.DEFINE_float("worker_join_timeout", 300.0, "multi_worker: seconds to wait for every worker to start.", **f)
+    flags.DEFINE_enum("mixed_precision", "float32", ["float32", "bfloat16", "float16"], "Compute precision "
+                      "(Keras' mixed_* policies, float32 variables; float16 with loss scaling). Off by default: it "
+                      "pays on GPUs/TPUs with bfloat16/float16 units, not on CPUs.", **f)
+    flags.DEFINE_enum("jit_compile", "auto", ["auto", "true", "false"], "XLA: auto = Keras' choice (on for "
+                      "GPU/TPU and JAX, off on TensorFlow CPU).", **f)
+    flags.DEFINE_string("cache", None, "Cache decoded images before augmentation: 'memory' or a file prefix "
+                        "(off by default: decoded ImageNet does not fit in memory).", **f)
+    flags.DEFINE_integer("parallel_calls", -1, "tf.data map parallelism (-1: AUTOTUNE, the default).", **f)
+    flags.DEFINE_integer("prefetch", -1, "Batches prefetched (-1: AUTOTUNE, the default; 0: none).", **f)
 
 
 def _train(values):
@@ -130,7 +150,13 @@ def _train(values):
     try:
         result = train(model=values.model, dataset=values.dataset, epochs=values.epochs, batch_size=values.batch_size,
                        recipe=values.recipe, output_dir=values.output_dir, image_size=values.image_size, ema=values.ema,
-                       weights=values.weights)
+                       weights=values.weights, strategy=values.strategy, global_batch_size=values.global_batch_size,
+                       worker_hosts=values.worker_hosts, task_index=values.task_index,
+                       worker_join_timeout=values.worker_join_timeout, jit_compile=values.jit_compile,
+                       mixed_precision=None if values.mixed_precision == "float32" else values.mixed_precision,
+                       **_data_flags(values))
+    except TimeoutError as error:  # a worker that never joined
+        raise _cli_util.Failed(str(error)) from None
     except (Interrupted, KeyboardInterrupt) as error:
         print(f"lightnets train: interrupted: {error or 'Ctrl-C'}; the finished epochs are in {values.output_dir}, "
               "rerun the same command to resume.", file=sys.stderr)
@@ -139,6 +165,17 @@ def _train(values):
     print(json.dumps({"model_path": result.model_path, "history_path": result.history_path, "recipe": result.recipe,
                       "epochs": result.epochs, "resumed_after_epoch": result.initial_epoch,
                       "seconds": round(result.seconds, 1), "final": last}, indent=2))
+
+
+def _data_flags(values):
+    options = {}
+    if values.cache:
+        options["cache"] = True if values.cache == "memory" else values.cache
+    if values.parallel_calls != -1:
+        options["parallel_calls"] = values.parallel_calls
+    if values.prefetch != -1:
+        options["prefetch"] = values.prefetch
+    return options
 
 
 def _demo_flags(values):

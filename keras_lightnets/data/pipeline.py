@@ -42,6 +42,8 @@ def build_pipeline(
     drop_remainder=None,
     class_names=None,
     num_classes=None,
+    parallel_calls=AUTOTUNE,
+    prefetch=AUTOTUNE,
 ):
     """Turns a dataset of (image, label) pairs into batched, preprocessed, prefetched ones.
 
@@ -59,6 +61,8 @@ def build_pipeline(
         crop_scale, crop_ratio, flip: the training augmentation (Inception defaults).
         crop_fraction: the evaluation crop (0.875: 224 of 256).
         class_names, num_classes: recorded on the returned dataset.
+        parallel_calls, prefetch: the maps' parallelism and the batches prefetched
+            (tf.data.AUTOTUNE, the default, tunes both; prefetch=0 turns it off).
 
     Returns:
         a tf.data.Dataset with attributes `class_names`, `num_classes`, `num_examples`
@@ -83,15 +87,17 @@ def build_pipeline(
         seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda pair, s: (augment.train_transform(pair[0], s, size, crop_scale, crop_ratio, flip), pair[1]),
-            num_parallel_calls=AUTOTUNE,
+            num_parallel_calls=parallel_calls,
             deterministic=seed is not None or None,
         )
     else:
         dataset = dataset.map(
-            lambda x, y: (augment.eval_transform(x, size, crop_fraction), y), num_parallel_calls=AUTOTUNE
+            lambda x, y: (augment.eval_transform(x, size, crop_fraction), y), num_parallel_calls=parallel_calls
         )
     drop = training if drop_remainder is None else drop_remainder
-    dataset = dataset.batch(batch_size, drop_remainder=drop).prefetch(AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=drop)
+    if prefetch:
+        dataset = dataset.prefetch(prefetch)
     dataset.class_names = list(class_names) if class_names is not None else None
     dataset.num_classes = num_classes if num_classes is not None else (len(class_names) if class_names else None)
     dataset.num_examples = num_examples

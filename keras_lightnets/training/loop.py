@@ -15,7 +15,6 @@ several machines, `tf.distribute.MultiWorkerMirroredStrategy()` with TF_CONFIG s
 on each worker, the same output_dir on shared storage.
 """
 
-import contextlib
 import dataclasses
 import inspect
 import json
@@ -68,6 +67,12 @@ def train(
     ema=True,
     verbose=1,
     weights=None,
+    global_batch_size=None,
+    mixed_precision=None,
+    jit_compile="auto",
+    worker_hosts=None,
+    task_index=None,
+    worker_join_timeout=None,
     **data_options,
 ) -> TrainResult:
     """Trains a registered model; see the module docstring for what it writes.
@@ -79,7 +84,15 @@ def train(
         epochs: default the recipe's (the paper's).
         recipe: "auto" (the model's paper recipe) or a recipe name.
         image_size: default 64 for digits, else the model's paper resolution.
-        strategy: a tf.distribute strategy (TensorFlow backend), e.g. MirroredStrategy.
+        strategy: a tf.distribute strategy (TensorFlow backend), e.g. MirroredStrategy
+            (`batch_size` is then global); or a name from training.distribute.STRATEGIES
+            ("multi_worker", "data_parallel", ...: `batch_size` is then per replica, or give
+            `global_batch_size`; see training/distribute.py).
+        mixed_precision: None / "float32", "bfloat16" or "float16" (Keras' mixed_* policy;
+            float16 gets loss scaling from compile).
+        jit_compile: "auto" (Keras': XLA on GPU/TPU, off on CPU), True or False.
+        worker_hosts, task_index, worker_join_timeout: multi_worker's cluster, instead of
+            TF_CONFIG, and how long to wait for every worker to start.
         ema: False turns the recipe's weight averaging off (short runs).
         weights: None (from scratch), or pretrained weights to fine-tune: a weight set's
             name ("imagenet", "torchvision", see list_pretrained()) or a file; the
@@ -88,19 +101,23 @@ def train(
         data_options: passed to the pipelines (cache, data_dir, download, ...).
     """
     from keras_lightnets import data  # deferred: tf.data
+    from keras_lightnets.training import distribute
 
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
     info = model_info(model)
+    dist = distribute.resolve(strategy, worker_hosts, task_index, worker_join_timeout, mixed_precision)
+    batch_size, per_replica = dist.batch_sizes(batch_size, global_batch_size)
+    output_dir = dist.worker_dir(output_dir)
     image_size = image_size or (DIGITS_IMAGE_SIZE if dataset == "digits" else info.default_size)
-    train_data = data.load(dataset, "train", image_size=image_size, batch_size=batch_size, training=True, seed=seed, **data_options)
+    train_data = dist.load(data, dataset, "train", image_size=image_size, batch_size=batch_size, training=True,
+                           seed=seed, **data_options)
     val_data = _validation_data(data, dataset, image_size, batch_size, data_options)
+    val_data = dist.shard(val_data) if val_data is not None else None
     num_classes = train_data.num_classes
     if not num_classes:
         raise ValueError(f"Could not tell the number of classes of dataset {dataset!r}.")
-    steps_per_epoch = int(train_data.cardinality())
-    if steps_per_epoch < 1:
-        steps_per_epoch = None  # unknown (e.g. tfds' mock data); "plateau" recipes still work
+    steps_per_epoch = dist.steps_per_epoch(train_data)  # None: unknown (e.g. tfds' mock data)
 
     os.makedirs(output_dir, exist_ok=True)
     run = {"model": model, "dataset": dataset, "image_size": image_size, "batch_size": batch_size,
@@ -108,8 +125,7 @@ def train(
     backup_dir = os.path.join(output_dir, "backup")
     initial_epoch = _check_resume(output_dir, backup_dir, run)
 
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
+    with dist, dist.scope():
         overrides = {} if ema else {"ema_momentum": None}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -123,9 +139,10 @@ def train(
         else:
             net = pretrained_with_new_head(model, weights=weights, classes=num_classes,
                                            input_shape=(*train_data.image_size, 3))
-        plan.compile(net)
+        plan.compile(net, jit_compile=distribute.jit_compile_arg(jit_compile))
+        dist.prepare(net, train_data)
     if verbose:
-        print(plan.summary())
+        print(plan.summary() + dist.summary(per_replica))
         if initial_epoch:
             print(f"Resuming from {backup_dir}: epochs 1-{initial_epoch} are done.")
 
@@ -135,11 +152,14 @@ def train(
         *plan.callbacks,
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs")),
         _HistoryFile(history_path, initial_epoch, run),
+        *distribute.drill_callbacks(dist),
     ]
     stop_after = os.environ.get(STOP_AFTER_EPOCH_ENV)
     if stop_after:
         callbacks.append(_StopAfter(int(stop_after)))
-    net.fit(train_data, validation_data=val_data, epochs=plan.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+    with dist:
+        net.fit(train_data, validation_data=val_data, epochs=plan.epochs, callbacks=callbacks, verbose=verbose,
+                shuffle=False)
 
     model_path = os.path.join(output_dir, "model.keras")
     net.save(model_path)
