@@ -134,6 +134,18 @@ def test_strategy_the_backend_does_not_run():
         distribute.jit_compile_arg("sometimes")
 
 
+def test_mixed_precision_policy_is_set_for_the_run_and_restored():
+    import keras
+
+    dist = distribute.resolve(None, mixed_precision="bfloat16")
+    assert dist.kind == "none" and dist.replicas == 1 and dist.batch_sizes(32, None) == (32, 32)
+    with dist:
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ValueError, match="Unknown mixed_precision 'float8'"):
+        distribute.resolve(None, mixed_precision="float8")
+
+
 def test_worker_that_never_joins_times_out():
     ports = distribute.free_ports(2)
     config = distribute.parse_tf_config(distribute.tf_config_from_flags([f"localhost:{p}" for p in ports], 0))

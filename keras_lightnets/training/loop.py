@@ -10,9 +10,10 @@ dataset, checkpoint every epoch, resume after an interruption.
 
 Rerunning the same command after an interruption (a crash, a pre-empted machine, or
 Ctrl-C) resumes at the first unfinished epoch. Multi-GPU: pass a
-`tf.distribute.MirroredStrategy()` as `strategy` (the `batch_size` is global); for
-several machines, `tf.distribute.MultiWorkerMirroredStrategy()` with TF_CONFIG set
-on each worker, the same output_dir on shared storage.
+`tf.distribute.MirroredStrategy()` as `strategy` (the `batch_size` is global), or a
+strategy name: "multi_worker" (several machines, TF_CONFIG or worker_hosts/task_index,
+the same output_dir on shared storage), "data_parallel" (JAX); see
+keras_lightnets/training/distribute.py.
 """
 
 import dataclasses
