@@ -134,6 +134,13 @@ def test_strategy_the_backend_does_not_run():
         distribute.jit_compile_arg("sometimes")
 
 
+def test_tfds_split_per_worker():
+    # Each worker reads its even part of the split (its files' examples), the chief part 0.
+    part = distribute.tfds_worker_split("train[:90%]", 3, 2)
+    assert (part.split, part.index, part.count, part.drop_remainder) == ("train[:90%]", 2, 3, True)
+    assert distribute.tfds_worker_split("train", 1, 0) == "train"
+
+
 def test_mixed_precision_policy_is_set_for_the_run_and_restored():
     import keras
 
