@@ -15,6 +15,7 @@ from keras_lightnets import tflite as kt
 from keras_lightnets.models import convnext
 
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 ka = keras.applications
 SIZE = convnext.MIN_SIZE  # 32: the smallest input keras.applications' ConvNeXt takes
@@ -65,17 +66,17 @@ def test_keras_applications_weights_load_and_agree(photos, tmp_path):
     write_legacy_weights(reference, legacy)
     reference.save_weights(keras3)
     pixels = photos(SIZE).astype("float32")
-    expected = reference.predict(pixels, verbose=0)
+    expected = infer(reference, pixels)
     assert np.abs(expected).max() > 1e-2
     scale = max(1.0, float(np.abs(expected).max()))
     model = kl.ConvNeXtTiny(weights=str(keras3), input_shape=(SIZE, SIZE, 3), classifier_activation=None)
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), expected, atol=1e-5 * scale, rtol=0)
+    np.testing.assert_allclose(infer(model, pixels), expected, atol=1e-5 * scale, rtol=0)
     assert model.count_params() == reference.count_params() == 28_589_128
     assert model.name == reference.name == "convnext_tiny"
     # A legacy file's layers are found under its model's name whatever ours is called.
     renamed = kl.ConvNeXtTiny(weights=str(legacy), input_shape=(SIZE, SIZE, 3), classifier_activation=None, name="mine")
     assert renamed.layers[2].name == "mine_stem_conv"
-    np.testing.assert_allclose(renamed.predict(pixels, verbose=0), expected, atol=1e-5 * scale, rtol=0)
+    np.testing.assert_allclose(infer(renamed, pixels), expected, atol=1e-5 * scale, rtol=0)
 
 
 @pytest.mark.slow
@@ -99,7 +100,7 @@ def test_imagenet_weights_fetch_the_published_file_and_agree_without_top(monkeyp
         "convnext_tiny_notop.h5", "https://storage.googleapis.com/tensorflow/keras-applications/convnext/convnext_tiny_notop.h5",
         "models", "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1")]
     pixels = photos(SIZE).astype("float32")
-    np.testing.assert_allclose(model.predict(pixels, verbose=0), reference.predict(pixels, verbose=0), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(infer(model, pixels), infer(reference, pixels), atol=1e-4, rtol=0)
     assert convnext.imagenet_weights("convnext_xlarge").file_hash.startswith("c1f5ccab")
 
 

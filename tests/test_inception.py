@@ -15,6 +15,7 @@ from keras_lightnets.models.inception import InceptionV3
 from keras_lightnets.models.inception import inference_model
 
 from figures import at_most  # tests/figures.py: bounds on trained figures, measured across seeds
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 ka = keras.applications
 
@@ -69,7 +70,7 @@ def keras_reference(photos):
     reference = ka.InceptionV3(weights=None, input_shape=(size, size, 3), classifier_activation=None)
     randomize_bn(reference)
     x = tf_preprocess(photos(size)[:4])
-    return reference, x, reference.predict(x, verbose=0)
+    return reference, x, infer(reference, x)
 
 
 @pytest.mark.parametrize("file_format", ["keras", "weights.h5", "h5"])
@@ -83,7 +84,7 @@ def test_keras_applications_inception_v3_weights_load_and_agree(file_format, ker
     model = InceptionV3(weights=str(path), input_shape=x.shape[1:], classifier_activation=None)
     assert "mixed0_branch5x5_2_conv" in [layer.name for layer in model.layers]
     assert np.abs(expected).max() > 1e-2
-    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(infer(model, x), expected, atol=1e-5, rtol=0)
 
 
 def test_imagenet_weights_fetch_the_published_notop_file(monkeypatch, photos, tmp_path):
@@ -109,7 +110,7 @@ def test_imagenet_weights_fetch_the_published_notop_file(monkeypatch, photos, tm
     )]
     assert inception.INCEPTION_V3_WEIGHTS.file_hash == "9a0d58056eeedaa3f26cb7ebd46da564"
     x = tf_preprocess(photos(75)[:3])
-    np.testing.assert_allclose(model.predict(x, verbose=0), donor.predict(x, verbose=0), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(infer(model, x), infer(donor, x), atol=1e-5, rtol=0)
 
 
 def test_keras_weights_load_into_the_aux_model_leaving_the_head_random(tmp_path):
@@ -242,13 +243,13 @@ def test_googlenet_fit_with_aux_losses_then_inference_model_shares_weights(photo
     assert len(deployable.outputs) == 1 and not any(layer.name.startswith("aux") for layer in deployable.layers)
     assert deployable.get_layer("fc") is model.get_layer("fc")  # shared, not copied
     images = photos(size)[:3].astype("float32")
-    np.testing.assert_allclose(deployable.predict(images, verbose=0), model.predict(images, verbose=0)[0], atol=1e-6)
+    np.testing.assert_allclose(infer(deployable, images), infer(model, images)[0], atol=1e-6)
     assert inception.googlenet_inference_model is inference_model
     assert inference_model(deployable) is deployable
     path = tmp_path / "deployable.keras"
     deployable.save(path)
     reloaded = keras.models.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(reloaded.predict(images, verbose=0), deployable.predict(images, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(infer(reloaded, images), infer(deployable, images), atol=1e-6)
 
 
 def test_googlenet_lrn_knob():

@@ -21,6 +21,7 @@ from keras_lightnets.models import inception_resnet_v2 as irv2
 
 from conftest import tf_preprocess  # [0, 255] -> [-1, 1], keras' "tf" preprocess_input
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 ka = keras.applications
 SIZE = irv2.MIN_SIZE  # 75
@@ -60,14 +61,14 @@ def test_keras_applications_weights_load_and_agree(photos, tmp_path):
     write_legacy_weights(reference, legacy)
     reference.save_weights(keras3)
     pixels = photos(SIZE).astype("float32")
-    expected = reference.predict(tf_preprocess(pixels), verbose=0)
+    expected = infer(reference, tf_preprocess(pixels))
     assert np.abs(expected).max() > 1e-2
     scale = max(1.0, float(np.abs(expected).max()))
     model = kl.InceptionResNetV2(weights=str(legacy), input_shape=(SIZE, SIZE, 3), classifier_activation=None)
-    np.testing.assert_allclose(model.predict(tf_preprocess(pixels), verbose=0), expected, atol=1e-5 * scale, rtol=0)
+    np.testing.assert_allclose(infer(model, tf_preprocess(pixels)), expected, atol=1e-5 * scale, rtol=0)
     raw = kl.InceptionResNetV2(weights=str(keras3), input_shape=(SIZE, SIZE, 3), classifier_activation=None,
                                include_preprocessing=True)
-    np.testing.assert_allclose(raw.predict(pixels, verbose=0), expected, atol=1e-4 * scale, rtol=0)
+    np.testing.assert_allclose(infer(raw, pixels), expected, atol=1e-4 * scale, rtol=0)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from keras_lightnets.models import mobilenet_v3
 from keras_lightnets.weights import read_weight_arrays
 
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 ka = keras.applications
 
@@ -98,8 +99,8 @@ def test_keras_applications_weights_load_and_agree(pair, file_format, photos, tm
         reference.save(path)
     model = ours(weights=str(path), input_shape=(size, size, 3), classifier_activation=None, **kwargs)
     x = _inputs(ours, photos, size)
-    expected = reference.predict(x, verbose=0)
-    got = model.predict(x, verbose=0)
+    expected = infer(reference, x)
+    got = infer(model, x)
     assert np.abs(expected).max() > 1e-2  # the comparison is not between zeros
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
 
@@ -112,7 +113,7 @@ def test_no_top_model_loads_from_full_file_and_matches_reference_features(photos
     reference_features.set_weights([w for w in reference.get_weights()][: len(reference_features.weights)])
     ours = kl.MobileNetV3Large(weights=str(path), input_shape=(128, 128, 3), include_top=False, pooling="avg")
     x = photos(128).astype("float32")
-    np.testing.assert_allclose(ours.predict(x, verbose=0), reference_features.predict(x, verbose=0), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(infer(ours, x), infer(reference_features, x), atol=1e-5, rtol=0)
 
 
 IMAGENET_CASES = [
@@ -180,4 +181,4 @@ def test_imagenet_path_loads_the_legacy_keras2_layout_and_gives_keras_applicatio
     reference = ka.MobileNetV3Small(weights=None, input_shape=(96, 96, 3), include_top=False, pooling="avg")
     reference.set_weights(donor.get_weights())
     images = photos(96).astype("float32")
-    np.testing.assert_allclose(ours.predict(images, verbose=0), reference.predict(images, verbose=0), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(infer(ours, images), infer(reference, images), atol=1e-5, rtol=0)

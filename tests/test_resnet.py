@@ -20,6 +20,7 @@ from figures import at_least  # tests/figures.py: bounds on trained figures, mea
 from figures import at_most
 
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 ka = keras.applications
 
@@ -118,14 +119,14 @@ def test_keras_applications_weights_load_and_agree(ours, theirs, preprocess_inpu
     path = tmp_path / "reference.h5"
     reference.save(path)
     pixels = photos(size).astype("float32")
-    expected = reference.predict(preprocess_input(pixels.copy()), verbose=0)
+    expected = infer(reference, preprocess_input(pixels.copy()))
     assert np.abs(expected).max() > 1e-2  # the comparison is not between zeros
     scale = max(1.0, float(np.abs(expected).max()))  # atol 1e-5 relative to the logits' size
 
     model = ours(weights=str(path), input_shape=(size, size, 3), classifier_activation=None)
-    np.testing.assert_allclose(model.predict(preprocess_input(pixels.copy()), verbose=0), expected, atol=1e-5 * scale, rtol=0)
+    np.testing.assert_allclose(infer(model, preprocess_input(pixels.copy())), expected, atol=1e-5 * scale, rtol=0)
     raw = ours(weights=str(path), input_shape=(size, size, 3), classifier_activation=None, include_preprocessing=True)
-    np.testing.assert_allclose(raw.predict(pixels, verbose=0), expected, atol=1e-4 * scale, rtol=0)
+    np.testing.assert_allclose(infer(raw, pixels), expected, atol=1e-4 * scale, rtol=0)
 
 
 def test_imagenet_weights_fetch_the_published_file(monkeypatch, tmp_path):
@@ -212,7 +213,7 @@ def test_keras_file_round_trip_in_safe_mode(photos, tmp_path):
         path = tmp_path / f"{name}.keras"
         model.save(path)
         loaded = keras.models.load_model(path, safe_mode=True)
-        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+        np.testing.assert_array_equal(infer(loaded, x), infer(model, x))
         for op in model.operations:
             assert type(op).__module__.startswith("keras.src.layers"), type(op)
 

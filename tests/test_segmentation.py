@@ -25,6 +25,7 @@ from keras_lightnets.models import segmentation
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 TORCHVISION = {"layout": "torchvision"}
 
@@ -124,7 +125,7 @@ def test_backbone_knobs_equal_torchvisions(tmp_path, torchvision_name, knobs):
     reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10, **knobs)
     model = kl.create_model(torchvision_name, weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **TORCHVISION, **knobs)
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
 
 
 def test_backbone_knobs_default_off_and_shape_the_last_stage():
@@ -201,7 +202,7 @@ def test_forward_pass_equals_torchvision(tmp_path, ours, builder, arch, knobs, t
     model = _builder(ours)(input_shape=(size, size, 3), model_type=_model_type(ours), classes=5,
                            weights=str(checkpoint), include_preprocessing=False, classifier_activation=None,
                            **TORCHVISION, **knobs)
-    ours_logits = model.predict(images, verbose=0)
+    ours_logits = infer(model, images)
     assert ours_logits.shape == logits.shape == (2, size, size, 5)
     assert relative_difference(ours_logits, logits) < 1e-4
     assert trainable(model) == params
@@ -215,10 +216,10 @@ def test_the_keras_layout_is_not_torchvisions_and_the_auxiliary_head_is_left_out
     knobs = {"input_shape": (64, 64, 3), "classes": 5, "weights": str(checkpoint), "include_preprocessing": False,
              "classifier_activation": None}
     model = segmentation.DeepLabV3MobileNetV3(**TORCHVISION, **knobs)
-    assert relative_difference(model.predict(images, verbose=0), logits) < 1e-4
+    assert relative_difference(infer(model, images), logits) < 1e-4
     assert params > trainable(model)  # the auxiliary head's weights, not built
     keras_layout = segmentation.DeepLabV3MobileNetV3(**knobs)
-    assert relative_difference(keras_layout.predict(images, verbose=0), logits) > 1e-3
+    assert relative_difference(infer(keras_layout, images), logits) > 1e-3
 
 
 def test_parameter_counts_equal_torchvisions_at_21_classes():
@@ -252,7 +253,7 @@ def test_heads_take_any_features_only_backbone():
     assert model.get_layer("lraspp_cbr_conv").input.shape[1:3] == (2, 2)
     deeplab = kl.heads.DeepLabV3(kl.create_model("mobilenet_v2", features_only=True, input_shape=(64, 64, 3),
                                                  out_strides=(16,)), classes=3)
-    probabilities = deeplab.predict(np.zeros((1, 64, 64, 3), "float32"), verbose=0)
+    probabilities = infer(deeplab, np.zeros((1, 64, 64, 3), "float32"))
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
 
 
@@ -261,7 +262,7 @@ def test_open_spatial_dims_give_logits_at_the_fed_size():
     model = kl.heads.LRASPP(kl.MobileNetV3Small(features_only=True, out_strides=(8, 32), include_preprocessing=True),
                             classes=4)
     assert model.input.shape == (None, None, None, 3)
-    assert model.predict(np.zeros((1, 72, 40, 3), "float32"), verbose=0).shape == (1, 72, 40, 4)
+    assert infer(model, np.zeros((1, 72, 40, 3), "float32")).shape == (1, 72, 40, 4)
 
 
 def test_heads_refuse_what_they_cannot_serve():
@@ -337,7 +338,7 @@ def test_keras_file_round_trip_in_safe_mode(photos, tmp_path):
     model.save(tmp_path / "lraspp.keras")
     loaded = keras.models.load_model(tmp_path / "lraspp.keras", safe_mode=True)  # ResizeLike is registered
     x = photos(SIZE).astype("float32")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(infer(loaded, x), infer(model, x))
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from keras_lightnets.layers.window_attention import effective_shift
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 # Two stages, window 4, at 40x40: the 10x10 map pads to 12x12 (9 windows, shifted
 # by 2), merging makes it 5x5, padded to 8x8 (4 windows, still shifted).
@@ -167,7 +168,7 @@ def test_window_attention_equals_torchvision(size, window, shift):
         x.astype("float64"), *model.get_layer("qkv").get_weights(), *model.get_layer("proj").get_weights(),
         model.get_layer("attn").get_weights()[0], window, heads, list(shift),
     )
-    np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=2e-5, rtol=0)
+    np.testing.assert_allclose(infer(model, x), expected, atol=2e-5, rtol=0)
     table = model.get_layer("attn").weights[0]
     assert table.shape == ((2 * window - 1) ** 2, heads)
 
@@ -182,7 +183,7 @@ def test_shifted_windows_are_masked():
     x = np.random.RandomState(0).normal(size=(1, 8, 8, 4)).astype("float32")
     changed = x.copy()
     changed[:, :, 7] += 5.0
-    a, b = model.predict(x, verbose=0), model.predict(changed, verbose=0)
+    a, b = infer(model, x), infer(model, changed)
     np.testing.assert_allclose(a[:, :, 0], b[:, :, 0], atol=1e-6)
     assert np.abs(a[:, :, 6] - b[:, :, 6]).max() > 1e-3
 
@@ -202,7 +203,7 @@ def test_network_equals_torchvision_forward_on_real_photos(photos):
     images = photos(40).astype("float32") / 255.0
     expected = torchvision_swin_forward(images.astype("float64"), model, TINY["depths"], TINY["window_size"])
     assert np.abs(expected).max() > 0.1
-    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
+    np.testing.assert_allclose(infer(model, images), expected, atol=1e-4 * np.abs(expected).max(), rtol=0)
     # The shift is on every second block, and kept at 5x5 (padded to 8x8: two windows a side).
     assert model.get_layer("stage1_block1_attn").shift_size == (2, 2)
     assert model.get_layer("stage2_block1_attn").shift_size == (2, 2)
@@ -290,7 +291,7 @@ def test_keras_file_round_trip_in_safe_mode(photos, tmp_path):
     model.save(tmp_path / "swin.keras")
     loaded = keras.models.load_model(tmp_path / "swin.keras", safe_mode=True)  # no custom_objects
     x = photos(40).astype("float32")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(infer(loaded, x), infer(model, x))
     assert loaded.get_layer("stage1_block1_attn").get_config()["shift_size"] == (2, 2)
 
 
@@ -315,7 +316,7 @@ def test_tflite_float32_agrees_with_keras_on_real_photos(photos, tmp_path):
     randomize(model, scale=0.15)
     x = photos(40).astype("float32")
     report = kt.convert(model, tmp_path / "swin.tflite", verify=True, verify_data=x)
-    assert np.abs(model.predict(x, verbose=0)).max() > 0.1
+    assert np.abs(infer(model, x)).max() > 0.1
     assert report.fidelity["max_abs_diff"] <= 1e-4, report.fidelity
     assert report.op_counts["SOFTMAX"] == 3 and "ROLL" not in report.op_counts
 

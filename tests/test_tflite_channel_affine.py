@@ -13,6 +13,7 @@ from keras_lightnets.tflite.passes.channel_affine import fuse_channel_affine_cha
 
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 SIZE = 32
 MEAN, VARIANCE = [0.485, 0.456, 0.406], [0.229**2, 0.224**2, 0.225**2]
@@ -51,7 +52,7 @@ def test_float32_normalization_becomes_one_depthwise_op(images, tmp_path):
     assert chain.op_counts["SUB"] == 1 and chain.op_counts["MUL"] == 2
     assert "SUB" not in fused.op_counts and "MUL" not in fused.op_counts
     assert fused.op_counts["DEPTHWISE_CONV_2D"] == 1
-    expected = model.predict(images, verbose=0)
+    expected = infer(model, images)
     got = kt.run(kt.load_interpreter(str(tmp_path / "fused.tflite")), images)
     np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max())
 
@@ -71,7 +72,7 @@ def test_int8_fused_file_matches_the_chain(digits, tmp_path):
     assert fused.fully_integer and "SUB" not in fused.op_counts and fused.op_counts["DEPTHWISE_CONV_2D"] == 1
     got = kt.run(kt.load_interpreter(str(tmp_path / "fused.tflite")), images)
     chain = kt.run(kt.load_interpreter(str(tmp_path / "chain.tflite")), images)
-    expected = model.predict(images, verbose=0)
+    expected = infer(model, images)
     spread = np.abs(expected).max()
     # one rounding instead of three: no farther from the Keras model than the chain is
     at_most("int8 fused normalization: mean abs error - 1.25 x the chain's, in units of the output spread",
@@ -97,7 +98,7 @@ def test_int8_normalization_within_one_step_of_the_chain(images, tmp_path):
     got, reference = kt.run(fused, images), kt.run(chain, images)
     dequantize = next(op for op in fused._get_ops_details() if op["op_name"] == "DEQUANTIZE")
     step = fused._get_tensor_details(dequantize["inputs"][0], 0)["quantization"][0]  # the int8 output's scale
-    exact = model.predict(images, verbose=0)
+    exact = infer(model, images)
     assert np.abs(got - reference).max() <= 1.01 * step
     assert np.abs(got - exact).mean() <= np.abs(reference - exact).mean() + 1e-6
 
@@ -123,7 +124,7 @@ def test_batch_norm_after_concatenation_with_its_relu(images, tmp_path):
     fused = kt.convert(model, tmp_path / "fused.tflite")
     assert chain.op_counts["MUL"] == 1 and chain.op_counts["ADD"] == 1, chain.op_counts
     assert "MUL" not in fused.op_counts and "ADD" not in fused.op_counts and fused.op_counts["DEPTHWISE_CONV_2D"] == 1
-    expected = model.predict(images, verbose=0)
+    expected = infer(model, images)
     np.testing.assert_allclose(kt.run(kt.load_interpreter(str(tmp_path / "fused.tflite")), images), expected,
                                atol=1e-5 * np.abs(expected).max())
 
@@ -149,7 +150,7 @@ def test_constant_first_sub_and_div(images, tmp_path):
     report = kt.convert(model, tmp_path / "m.tflite")
     assert report.op_counts["DEPTHWISE_CONV_2D"] == 1, report.op_counts
     assert not {"SUB", "MUL", "DIV", "ADD"} & set(report.op_counts), report.op_counts
-    expected = model.predict(images, verbose=0)
+    expected = infer(model, images)
     np.testing.assert_allclose(kt.run(kt.load_interpreter(str(tmp_path / "m.tflite")), images), expected,
                                atol=1e-5 * np.abs(expected).max())
 
@@ -164,7 +165,7 @@ def test_a_shared_intermediate_tensor_stays(images, tmp_path):
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
     report = kt.convert(model, tmp_path / "m.tflite")
     assert report.op_counts["MUL"] == 1 and report.op_counts["DEPTHWISE_CONV_2D"] == 1, report.op_counts
-    expected = model.predict(images, verbose=0)
+    expected = infer(model, images)
     np.testing.assert_allclose(kt.run(kt.load_interpreter(str(tmp_path / "m.tflite")), images), expected,
                                atol=1e-5 * np.abs(expected).max())
 

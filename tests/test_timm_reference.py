@@ -49,6 +49,7 @@ from torch_reference import relative_difference
 from torch_reference import timm_reference
 
 import keras_lightnets as kl
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 KERAS = {"layout": "keras"}
 TORCHVISION = {"layout": "torchvision"}
@@ -134,6 +135,6 @@ def test_forward_pass_equals_timm(tmp_path, ours, timm_name, knobs):
     size = reference.images.shape[1]
     model = kl.create_model(ours, weights=str(reference.checkpoint), input_shape=(size, size, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
-    difference = relative_difference(model.predict(reference.images, verbose=0), reference.logits)
+    difference = relative_difference(infer(model, reference.images), reference.logits)
     print(f"{ours} / timm {timm_name}: relative difference {difference:.1e}")  # the figure (pytest -s)
     assert difference < 1e-4

@@ -19,6 +19,7 @@ import keras_lightnets as kl
 from keras_lightnets.weights import download
 from keras_lightnets.weights import sets
 from keras_lightnets.weights import timm_sets
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 
 def test_every_timm_set_is_on_an_architecture_the_suite_checks_against_timm_with_its_knobs():
@@ -92,6 +93,6 @@ def test_weights_timm_on_pixels_gives_timms_logits_on_the_normalized_images(tmp_
         # timm was fed `images`; these pixels, in [0, 255], are what normalizes to them
         pixels = 255.0 * (reference.images * std + mean)
         assert pixels.min() >= 0 and pixels.max() <= 255
-        assert relative_difference(model.predict(pixels, verbose=0), reference.logits) < 1e-4
+        assert relative_difference(infer(model, pixels), reference.logits) < 1e-4
     finally:
         sets.weight_sets.cache_clear()

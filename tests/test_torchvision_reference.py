@@ -9,6 +9,7 @@ from torch_reference import torchvision_reference
 import keras_lightnets as kl
 from keras_lightnets.weights import load_state_dict
 from keras_lightnets.weights import read_checkpoint
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 
 # (our registry name, torchvision's builder): the architectures whose layer names are
@@ -33,18 +34,18 @@ def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name):
     model = kl.create_model(ours, input_shape=(64, 64, 3), classes=10, include_preprocessing=False,
                             classifier_activation=None)
     load_state_dict(model, read_checkpoint(reference.checkpoint))
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
 
 
 def test_the_legacy_layout_gives_the_same_logits(tmp_path):
     reference = torchvision_reference(tmp_path, "resnet18", num_classes=10, legacy=True)
     model = kl.ResNet18(input_shape=(64, 64, 3), classes=10, include_preprocessing=False, classifier_activation=None)
     load_state_dict(model, read_checkpoint(reference.legacy_checkpoint))
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
 
 
 def test_a_checkpoint_path_as_weights_loads_it(tmp_path):
     reference = torchvision_reference(tmp_path, "resnet18", num_classes=10)
     model = kl.ResNet18(weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                         include_preprocessing=False, classifier_activation=None)
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4

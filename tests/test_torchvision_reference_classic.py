@@ -20,6 +20,7 @@ from torch_reference import relative_difference
 from torch_reference import torchvision_reference
 
 import keras_lightnets as kl
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 TORCHVISION_LAYOUT = {"layout": "torchvision"}
 VGG_SIZE = 32  # torchvision's min_size for VGG: the smallest input, the cheapest run
@@ -49,7 +50,7 @@ def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name, knobs
     reference = torchvision_reference(tmp_path, torchvision_name, size=size, num_classes=10, kaiming=True)
     model = kl.create_model(ours, weights=str(reference.checkpoint), input_shape=(size, size, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
-    difference = relative_difference(model.predict(reference.images, verbose=0), reference.logits)
+    difference = relative_difference(infer(model, reference.images), reference.logits)
     print(f"{ours}: relative difference {difference:.2e}")
     assert difference < 1e-4
 

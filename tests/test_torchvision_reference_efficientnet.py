@@ -10,6 +10,7 @@ from torch_reference import relative_difference
 from torch_reference import torchvision_reference
 
 import keras_lightnets as kl
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 TORCHVISION = {"layout": "torchvision"}
 
@@ -37,7 +38,7 @@ def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name, knobs
     reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10, kaiming=True)
     model = kl.create_model(ours, weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
 
 
 @pytest.mark.parametrize("builder, torchvision_params", [(kl.EfficientNetB0, 5_288_548), (kl.MnasNet1_0, 4_383_312)])

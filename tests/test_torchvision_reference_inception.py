@@ -25,6 +25,7 @@ from torch_reference import run_torch
 import keras_lightnets as kl
 from keras_lightnets.models.inception import GoogLeNet
 from keras_lightnets.models.inception import InceptionV3
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 PLAIN = {"transform_input": False, "init_weights": True}  # torchvision's graph as it is; its fast init
 
@@ -95,7 +96,7 @@ def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name, knobs
     checkpoint, images, (logits,) = reference(tmp_path, torchvision_name, size=size, aux_logits=False)
     model = kl.create_model(ours, weights=checkpoint, input_shape=(size, size, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
-    assert relative_difference(model.predict(images, verbose=0), logits) < 1e-4
+    assert relative_difference(infer(model, images), logits) < 1e-4
 
 
 def test_googlenet_aux_heads_equal_torchvisions(tmp_path):
@@ -107,7 +108,7 @@ def test_googlenet_aux_heads_equal_torchvisions(tmp_path):
     model = GoogLeNet(weights=checkpoint, aux_logits=True, layout="torchvision", input_shape=(96, 96, 3), classes=10,
                       classifier_activation=None)
     assert model.get_layer("aux1_pool").input.shape[1:3] == (6, 6)
-    for ours, theirs in zip(model.predict(images, verbose=0), logits, strict=True):
+    for ours, theirs in zip(infer(model, images), logits, strict=True):
         assert relative_difference(ours, theirs) < 1e-4
 
 
@@ -118,7 +119,7 @@ def test_inception_v3_aux_head_equals_torchvisions(tmp_path):
     checkpoint, images, logits = reference(tmp_path, "inception_v3", size=299, aux_logits=True)
     model = InceptionV3(weights=checkpoint, aux_logits=True, layout="torchvision", input_shape=(299, 299, 3),
                         classes=10, classifier_activation=None)
-    for ours, theirs in zip(model.predict(images, verbose=0), logits, strict=True):
+    for ours, theirs in zip(infer(model, images), logits, strict=True):
         assert relative_difference(ours, theirs) < 1e-4
 
 

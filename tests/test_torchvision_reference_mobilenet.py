@@ -14,6 +14,7 @@ from torch_reference import relative_difference
 from torch_reference import torchvision_reference
 
 import keras_lightnets as kl
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 TORCHVISION = {"layout": "torchvision"}
 
@@ -44,7 +45,7 @@ def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name, torch
     reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10, kaiming=True, **torchvision_kwargs)
     model = kl.create_model(ours, weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
 
 
 def test_the_keras_layout_is_not_torchvisions(tmp_path):
@@ -52,7 +53,7 @@ def test_the_keras_layout_is_not_torchvisions(tmp_path):
     reference = torchvision_reference(tmp_path, "mobilenet_v3_small", num_classes=10)
     model = kl.create_model("mobilenet_v3_small", weights=str(reference.checkpoint), input_shape=(64, 64, 3),
                             classes=10, include_preprocessing=False, classifier_activation=None)
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) > 1e-3
+    assert relative_difference(infer(model, reference.images), reference.logits) > 1e-3
 
 
 @pytest.mark.parametrize("ours", ["mobilenet_v2", "mobilenet_v3_small"])

@@ -18,6 +18,7 @@ from torch_reference import torchvision_reference
 
 import keras_lightnets as kl
 from keras_lightnets.models import resnet
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 TORCHVISION = {"layout": "torchvision"}
 SLOW = pytest.mark.slow  # checkpoints of 170 MB and more (random weights at 10 classes)
@@ -39,21 +40,21 @@ def test_forward_pass_equals_torchvision(tmp_path, ours, torchvision_name, knobs
     reference = torchvision_reference(tmp_path, torchvision_name, num_classes=10, kaiming=True)
     model = kl.create_model(ours, weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
 
 
 def test_the_keras_class_takes_the_layout_and_its_preprocessing_is_torchvisions(tmp_path):
     reference = torchvision_reference(tmp_path, "resnet50", num_classes=10)
     model = kl.ResNet50(weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                         classifier_activation=None, layout="torchvision")
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
     # In the graph: [0, 255] pixels, then ImageNet mean/std of [0, 1] as torchvision's transform
     # (the reference's inputs read as already normalized images).
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
     with_preprocessing = kl.ResNet50(weights=str(reference.checkpoint), input_shape=(64, 64, 3), classes=10,
                                      classifier_activation=None, layout="torchvision", include_preprocessing=True)
     pixels = (reference.images * std + mean) * 255.0
-    assert relative_difference(with_preprocessing.predict(pixels, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(with_preprocessing, pixels), reference.logits) < 1e-4
 
 
 def test_the_torchvision_layout_is_torchvisions_graph():

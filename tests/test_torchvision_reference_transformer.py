@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from torch_reference import relative_difference
 from torch_reference import run_torch
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 import keras_lightnets as kl
 
@@ -91,7 +92,7 @@ def test_small_configurations_equal_torchvision(tmp_path, build, knobs, torchvis
     checkpoint, images, expected = reference(tmp_path, torchvision_class, size=size, num_classes=10,
                                              **torchvision_args)
     model = ours(build, checkpoint, size, **knobs)
-    assert relative_difference(model.predict(images, verbose=0), expected) < 1e-4
+    assert relative_difference(infer(model, images), expected) < 1e-4
 
 
 # (our registry name, torchvision's builder, the knobs torchvision's weight set needs,
@@ -115,7 +116,7 @@ def test_published_sizes_equal_torchvision(tmp_path, ours, torchvision_name, kno
         **({"image_size": size} if vit else {}))
     model = kl.create_model(ours, weights=checkpoint, input_shape=(size, size, 3), classes=10,
                             include_preprocessing=False, classifier_activation=None, **knobs)
-    assert relative_difference(model.predict(images, verbose=0), expected) < 1e-4
+    assert relative_difference(infer(model, images), expected) < 1e-4
 
 
 SMALL_VIT = dict(image_size=32, patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=96)
@@ -139,7 +140,7 @@ def test_vit_files_with_torchvision_0_12_mlp_names_load(tmp_path):
     legacy = tmp_path / "legacy_mlp_names.pth"
     run_torch(LEGACY_MLP_NAMES, checkpoint, legacy)
     model = ours(kl.ViT, str(legacy), 32, **SMALL_VIT_KNOBS)
-    assert relative_difference(model.predict(images, verbose=0), expected) < 1e-4
+    assert relative_difference(infer(model, images), expected) < 1e-4
 
 
 @pytest.mark.parametrize("build, knobs, torchvision_class, torchvision_args, size", SMALL[:2])

@@ -19,6 +19,7 @@ from keras_lightnets.registry import model_info
 from keras_lightnets.weights import read_weight_arrays
 
 from keras_lightnets.profiling import profile
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 ka = keras.applications
 
@@ -67,13 +68,13 @@ def test_keras_vgg16_weights_load_and_give_the_same_features(pooling, photos, tm
     reference.save(path)
     ours = vgg.VGG16(weights=str(path), include_top=False, input_shape=(size, size, 3), pooling=pooling)
     x = caffe_preprocess(photos(size))  # the same float input for both
-    expected = reference.predict(x, verbose=0)
+    expected = infer(reference, x)
     assert np.abs(expected).max() > 1e-2
-    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(infer(ours, x), expected, atol=1e-5, rtol=0)
     if pooling is None:
         # include_preprocessing=True takes raw pixels: the caffe mode as layers.
         raw = vgg.VGG16(weights=str(path), include_top=False, input_shape=(size, size, 3), include_preprocessing=True)
-        np.testing.assert_allclose(raw.predict(photos(size).astype("float32"), verbose=0), expected, atol=1e-4, rtol=1e-5)
+        np.testing.assert_allclose(infer(raw, photos(size).astype("float32")), expected, atol=1e-4, rtol=1e-5)
 
 
 def test_keras_vgg19_full_weights_load_with_top_at_small_size(photos, tmp_path):
@@ -84,9 +85,9 @@ def test_keras_vgg19_full_weights_load_with_top_at_small_size(photos, tmp_path):
     reference.save(path)
     ours = vgg.VGG19(weights=str(path), input_shape=(size, size, 3), classes=10, classifier_activation=None)
     x = caffe_preprocess(photos(size))
-    expected = reference.predict(x, verbose=0)
+    expected = infer(reference, x)
     assert np.abs(expected).max() > 1e-3
-    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(infer(ours, x), expected, atol=1e-5, rtol=0)
 
 
 def test_imagenet_weights_fetch_keras_applications_file(monkeypatch, tmp_path):
@@ -216,7 +217,7 @@ def test_lrn_alexnet_and_adaptive_pooling_round_trip_in_safe_mode(photos, tmp_pa
         path = tmp_path / f"{m.name}.keras"
         m.save(path)
         loaded = keras.models.load_model(path, safe_mode=True)  # no custom_objects
-        np.testing.assert_array_equal(loaded.predict(data, verbose=0), m.predict(data, verbose=0))
+        np.testing.assert_array_equal(infer(loaded, data), infer(m, data))
     assert [type(layer).__name__ for layer in loaded.layers] == ["InputLayer", "AdaptiveAveragePooling2D"]
 
 
@@ -224,7 +225,7 @@ def test_reverse_channels_is_stock_layers():
     x = np.arange(2 * 3 * 4 * 3, dtype="float32").reshape(2, 3, 4, 3)
     inp = keras.Input((None, None, 3))
     model = keras.Model(inp, reverse_channels(inp))
-    np.testing.assert_array_equal(model.predict(x, verbose=0), x[..., ::-1])
+    np.testing.assert_array_equal(infer(model, x), x[..., ::-1])
     assert all(type(op).__module__.startswith("keras.src.layers") for op in model.operations)
 
 

@@ -13,6 +13,7 @@ import keras_lightnets as kl
 from keras_lightnets import tflite as kt
 from keras_lightnets.data import load_digits
 from keras_lightnets.models import vit
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 TINY = dict(patch_size=8, depth=2, num_heads=2, width=32, mlp_dim=64)
 
@@ -101,7 +102,7 @@ def test_outputs_equal_torchvision_forward_on_real_photos(photos):
     randomize(model)
     images = photos(48)[:, :, :32].astype("float32") / 255.0
     expected = torchvision_forward(images.astype("float64"), torchvision_state(model, 2), 8, 2, 2)
-    got = model.predict(images, verbose=0)
+    got = infer(model, images)
     assert np.abs(expected).max() > 0.1
     np.testing.assert_allclose(got, expected, atol=1e-5 * max(1.0, np.abs(expected).max()), rtol=0)
     assert model.get_layer("encoder_ln").epsilon == 1e-6
@@ -152,7 +153,7 @@ def test_position_embedding_is_sized_for_the_input():
     for shape, tokens in (((32, 32, 3), 17), ((64, 48, 3), 49)):
         model = kl.ViT(**TINY, input_shape=shape, classes=3)
         assert model.get_layer("pos_embedding").weights[0].shape == (1, tokens, 32)
-        assert model.predict(np.zeros((1, *shape), "float32"), verbose=0).shape == (1, 3)
+        assert infer(model, np.zeros((1, *shape), "float32")).shape == (1, 3)
 
 
 @pytest.mark.parametrize(
@@ -180,7 +181,7 @@ def test_backbone_mode_is_the_final_token_map(photos, tmp_path):
     assert backbone.output_shape == (None, 6, 4, 32) and len(backbone.outputs) == 1
     images = photos(48)[:2, :, :32].astype("float32") / 255.0
     tokens = keras.Model(full.inputs, full.get_layer("encoder_ln").output).predict(images, verbose=0)
-    np.testing.assert_allclose(backbone.predict(images, verbose=0), tokens[:, 1:].reshape(2, 6, 4, 32), atol=1e-6)
+    np.testing.assert_allclose(infer(backbone, images), tokens[:, 1:].reshape(2, 6, 4, 32), atol=1e-6)
     with pytest.raises(ValueError, match=r"single-scale.*stride 8 only.*`out_strides` must be None or \(8,\)"):
         kl.ViT(**TINY, input_shape=(32, 32, 3), features_only=True, out_strides=(4, 8, 16, 32))
 
@@ -192,7 +193,7 @@ def test_keras_file_round_trip_in_safe_mode(photos, tmp_path):
     model.save(tmp_path / "vit.keras")
     loaded = keras.models.load_model(tmp_path / "vit.keras", safe_mode=True)  # no custom_objects
     x = photos(32).astype("float32")
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(infer(loaded, x), infer(model, x))
     assert type(loaded.get_layer("class_token")).__name__ == "ClassToken"
     # Drop path rises linearly from 0 (no layer) at the first block to the rate at the last.
     assert "encoder_layer_0_drop_path_1" not in [layer.name for layer in loaded.layers]
@@ -219,7 +220,7 @@ def test_tflite_float32_agrees_with_keras_on_real_photos(photos, tmp_path):
     randomize(model, scale=0.1)
     x = photos(64).astype("float32")
     report = kt.convert(model, tmp_path / "vit.tflite", verify=True, verify_data=x)
-    assert np.abs(model.predict(x, verbose=0)).max() > 0.1  # logits, not a softmax of near-zeros
+    assert np.abs(infer(model, x)).max() > 0.1  # logits, not a softmax of near-zeros
     assert report.fidelity["max_abs_diff"] <= 1e-4, report.fidelity
     assert report.op_counts["BATCH_MATMUL"] == 4  # QK^T and AV in each block
     assert report.op_counts["GELU"] == 2
@@ -254,6 +255,6 @@ def test_keras3_weight_files_load_attention_sublayers(filename, photos, tmp_path
     full.save(path) if filename.endswith(".keras") else full.save_weights(path)
     loaded = kl.ViT(**TINY, input_shape=(32, 32, 3), classes=5, weights=str(path))
     images = photos(32)[:2].astype("float32") / 255.0
-    np.testing.assert_array_equal(loaded.predict(images, verbose=0), full.predict(images, verbose=0))
+    np.testing.assert_array_equal(infer(loaded, images), infer(full, images))
     with pytest.raises(ValueError, match="do not fit model"):
         kl.ViT(**{**TINY, "mlp_dim": 48}, input_shape=(32, 32, 3), classes=5, weights=str(path))

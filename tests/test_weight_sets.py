@@ -16,6 +16,7 @@ import keras_lightnets as kl
 from keras_lightnets.weights import download
 from keras_lightnets.weights import sets
 from keras_lightnets.weights import torchvision_sets
+from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 TESTS = pathlib.Path(__file__).parent
 
@@ -90,7 +91,7 @@ def test_a_set_builds_the_architecture_it_was_trained_on_and_refuses_another(tmp
     reference = serve(tmp_path, monkeypatch, "resnet50")
     try:
         model = kl.ResNet50(weights="torchvision", input_shape=(64, 64, 3), classifier_activation=None)
-        assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+        assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
         with pytest.raises(ValueError, match=r"weights='torchvision' was trained with \{'layout': 'torchvision'\}; "
                                              r"received \{'layout': 'keras'\}"):
             kl.create_model("resnet50", weights="torchvision", layout="keras")
@@ -102,12 +103,12 @@ def test_weights_torchvision_downloads_once_checks_the_hash_and_gives_torchvisio
     reference = served_resnet18
     model = kl.create_model("resnet18", weights="torchvision", input_shape=(64, 64, 3), include_preprocessing=False,
                             classifier_activation=None)
-    assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
     assert os.listdir(download.cache_dir()) == [reference.checkpoint.name]  # cached, no temporary left
     reference.checkpoint.unlink()  # the cache serves it from now on, through the class-style builder too
     again = kl.ResNet18(weights="torchvision.IMAGENET1K_V1", input_shape=(64, 64, 3), include_preprocessing=False,
                         classifier_activation=None)
-    assert relative_difference(again.predict(reference.images, verbose=0), reference.logits) < 1e-4
+    assert relative_difference(infer(again, reference.images), reference.logits) < 1e-4
 
 
 def test_without_the_classifier_the_backbone_loads_and_the_files_classifier_stays_out(served_resnet18):
@@ -190,7 +191,7 @@ def test_vit_swag_set_served_loads_at_its_size_and_gives_torchvisions_logits(tmp
         model = kl.create_model("vit_b16", weights="torchvision.IMAGENET1K_SWAG_E2E_V1", include_preprocessing=False,
                                 classifier_activation=None)
         assert model.input_shape == (None, 384, 384, 3)
-        assert relative_difference(model.predict(reference.images, verbose=0), reference.logits) < 1e-4
+        assert relative_difference(infer(model, reference.images), reference.logits) < 1e-4
     finally:
         sets.weight_sets.cache_clear()
 
@@ -231,7 +232,7 @@ def test_published_layouts_load_through_their_sets_and_give_torchvisions_logits(
         model = kl.create_model(ours, weights="torchvision", input_shape=(size, size, 3), classifier_activation=None,
                                 **knobs)
         pixels = np.round(reference.images * 255).astype(np.uint8)
-        logits = model.predict(pixels, verbose=0)
+        logits = infer(model, pixels)
         logits = logits[0] if knobs.get("aux_logits") else logits  # main, then the (untrained) heads
         difference = relative_difference(logits, reference.logits)
         print(f"{ours} {knobs}: relative difference {difference:.2e}")
