@@ -190,7 +190,7 @@ def test_two_workers_train_in_step(tmp_path):
     assert os.path.exists(summary["model_path"])
 
 
-@pytest.mark.slow  # ~65 s contended: two jobs of two workers; make test-all
+# issue 19's condition: this runs in CI (~65 s on a contended 2-core host: two jobs of two workers)
 def test_killed_worker_restarted_loses_no_epoch_and_repeats_none(tmp_path):
     out, ports = str(tmp_path / "run"), distribute.free_ports(2)
     steps = DIGITS_TRAIN // 128
@@ -229,7 +229,7 @@ print(json.dumps({"backend": keras.backend.backend(), "devices": len(keras.distr
 """
 
 
-@pytest.mark.slow  # ~58 s contended (JAX compiles train and eval steps); make test-all
+# issue 19's condition: this runs in CI (~58 s contended: JAX compiles the train and eval steps)
 def test_data_parallel_on_jax_over_two_host_devices(tmp_path):
     env = _env(KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
                XLA_FLAGS="--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0 "
