@@ -12,25 +12,32 @@ goes first. img/s = steps x global batch / the slowest worker's fit time; median
 
     python benchmarks/train_throughput.py                 # writes benchmarks/results/train_throughput.{json,md}
     python benchmarks/train_throughput.py --steps=3 --rounds=1 --nosave   # smoke test
+    python benchmarks/train_throughput.py --render        # the Markdown again, from the JSON
 
 GPU rows: not measured here (no GPU host in this session; see train_throughput_gpu.py for
 the JAX GPU benchmark). On a shared 2-core CPU host, two workers split the same cores:
 the figure shows the overhead of the collectives, not a speed-up.
 """
 
-import argparse
+# keras_lightnets imports TensorFlow only when a run needs it, after quieting its logs
+# (keras_lightnets/__init__.py reads this): `--help` answers without it.
+LIGHTNETS_APP = True
+
 import datetime
 import json
 import os
-import pathlib
 import platform
 import statistics
 import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_cli  # noqa: E402  (absl flags, as the package's command-line apps have them)
+import results_io  # noqa: E402  (atomic writes)
+
 NAME = "train_throughput"
 MODEL = ("MobileNetV3-Small", "mobilenet_v3_small", "MobileNetV3Small")
 
@@ -131,33 +138,41 @@ def render(result):
     return "\n".join(lines) + "\n"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--precision", default="float32")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batch_size", type=int, default=32, help="per worker")
-    parser.add_argument("--image_size", type=int, default=64)
-    parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--nosave", action="store_true")
-    args = parser.parse_args()
+def define_flags(values):
+    f = dict(flag_values=values)
+    flags.DEFINE_string("precision", "float32", "Inside a --worker process: float32, bfloat16 or float16.", **f)
+    flags.DEFINE_integer("steps", 10, "Timed steps per fit.", **f)
+    flags.DEFINE_integer("rounds", 3, "Timed fits per model, alternating which model goes first.", **f)
+    flags.DEFINE_integer("batch_size", 32, "Batch per worker.", **f)
+    flags.DEFINE_integer("image_size", 64, "Input size.", **f)
+    flags.DEFINE_float("timeout", 600, "Seconds a worker process may take.", **f)
+    flags.DEFINE_bool("save", True, "Write benchmarks/results/; --nosave prints only.", **f)
+    flags.DEFINE_bool("render", False, "Rewrite the Markdown from the saved JSON; measure nothing.", **f)
+    flags.DEFINE_bool("worker", False, "Internal: one worker process of a job (the script starts these itself).", **f)
+
+
+def run(args):
     if args.worker:
         return worker(args)
-    rows = []
-    for workers in (1, 2):
-        for precision in ("float32", "bfloat16"):
-            rows.append(job(workers, precision, args))
-            print(json.dumps(rows[-1]), flush=True)
-    result = {"date": datetime.date.today().isoformat(), "host": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "model": MODEL, "image_size": args.image_size, "steps": args.steps,
-              "rounds": args.rounds, "batch_size": args.batch_size, "rows": rows,
-              "gpu": "not measured: no GPU host in this session"}
-    if not args.nosave:
-        (RESULTS / f"{NAME}.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / f"{NAME}.md").write_text(render(result))
-    print(render(result))
+    if args.render:
+        result = results_io.load(NAME)
+    else:
+        rows = []
+        for workers in (1, 2):
+            for precision in ("float32", "bfloat16"):
+                rows.append(job(workers, precision, args))
+                print(json.dumps(rows[-1]), flush=True)
+        result = {"date": datetime.date.today().isoformat(), "host": platform.processor() or platform.machine(),
+                  "cpus": os.cpu_count(), "model": MODEL, "image_size": args.image_size, "steps": args.steps,
+                  "rounds": args.rounds, "batch_size": args.batch_size, "rows": rows,
+                  "gpu": "not measured: no GPU host in this session"}
+    text = render(result)
+    if args.save:
+        results_io.save(NAME, result, text)
+    print(text)
 
+
+COMMAND = bench_cli.command(__file__, __doc__, define_flags, run, light=lambda args: args.render)
 
 if __name__ == "__main__":
-    main()
+    bench_cli.main(COMMAND)

@@ -22,13 +22,15 @@ FLAGS = {
     "channel_affine_speed.py": ["models", "runs", "op_runs", "shared", "save", "render"],
     "hard_swish_rewrite.py": ["models", "runs", "shared", "save", "render"],
     "int8_speed.py": ["models", "runs", "save", "render"],
-    "model_table.py": ["update", "render"],
+    "model_table.py": ["update", "render", "only"],
     "modes_zoo.py": RUNNER_FLAGS,
     "qat_layerwise.py": ["models", "weights", "epochs", "learning_rate", "seed", "fit", "code", "render"],
     "qat_zoo.py": RUNNER_FLAGS,
     "quantization_accuracy.py": ["models", "size", "epochs", "qat_epochs", "seed", "save", "render"],
     "real_weights.py": ["save", "render"],
     "seed_spread.py": ["seeds", "tests", "output", "workers", "update"],
+    "train_throughput.py": ["precision", "steps", "rounds", "batch_size", "image_size", "timeout", "save", "render",
+                            "worker"],
     "train_throughput_gpu.py": ["models", "precisions", "batch_size", "image_size", "classes", "rounds", "round_s",
                                 "min_steps", "max_steps", "warmup_steps", "calibration_steps", "compile_workers",
                                 "host_feed_check", "time_budget_s", "note", "output_dir", "save", "render"],
@@ -105,6 +107,9 @@ def test_the_results_recorded_commands_parse():
     zoo = json.loads((BENCHMARKS / "results" / "zoo.json").read_text())["meta"]["command"]
     values = bench_cli.parse(_command("zoo.py"), shlex.split(zoo))
     assert values.transformers and values.resolution == 128 and values.rounds == 7
+    superset = json.loads((BENCHMARKS / "results" / "zoo_keras_superset.json").read_text())["meta"]["command"]
+    values = bench_cli.parse(_command("zoo.py"), shlex.split(superset))
+    assert values.resolution == 128 and values.rounds == 7 and "nasnet_mobile" in values.models
     gpu = json.loads((BENCHMARKS / "results" / "train_throughput_gpu.json").read_text())
     # its --note texts are written unquoted, for reading: the flags before them
     flags_part = gpu["command"].split(" --note ")[0]
