@@ -62,6 +62,23 @@ class SqueezeExciteStyle:
         return make_divisible(base * ratio, self.divisor)
 
 
+def _block_squeeze_excite(x, name, se_style, in_filters, expanded_filters, se_ratio):
+    """The block's SE module, sized by the family's `se_style` (both block kinds)."""
+    se_names = {role: name(f"se_{role}") for role in ("pool", "reduce", "reduce_act", "expand", "gate", "scale")}
+    reduced = se_style.reduced_filters(in_filters, expanded_filters, se_ratio)
+    return squeeze_excite(x, reduced, se_style.inner_act, se_style.gate_act, se_names)
+
+
+def _identity_shortcut(x, shortcut, name, applies, drop_rate):
+    """Adds the input back where shapes allow (`applies`), after drop-connect while
+    training (a Dropout whose noise is shared over height, width and channels)."""
+    if not applies:
+        return x
+    if drop_rate > 0:
+        x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=name("drop"))(x)
+    return layers.Add(name=name("add"))([shortcut, x])
+
+
 def inverted_residual(
     x,
     *,
@@ -110,18 +127,12 @@ def inverted_residual(
     x = activation(x, act, name("depthwise_act"))
 
     if se_ratio:
-        se_names = {role: name(f"se_{role}") for role in ("pool", "reduce", "reduce_act", "expand", "gate", "scale")}
-        reduced = se_style.reduced_filters(in_filters, expanded_filters, se_ratio)
-        x = squeeze_excite(x, reduced, se_style.inner_act, se_style.gate_act, se_names)
+        x = _block_squeeze_excite(x, name, se_style, in_filters, expanded_filters, se_ratio)
 
     x = layers.Conv2D(out_filters, 1, padding="same", use_bias=False, name=name("project"))(x)
     x = batch_norm(x, name("project_bn"), bn_epsilon, bn_momentum)
 
-    if skip and stride == 1 and in_filters == out_filters:
-        if drop_rate > 0:
-            x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=name("drop"))(x)
-        x = layers.Add(name=name("add"))([shortcut, x])
-    return x
+    return _identity_shortcut(x, shortcut, name, skip and stride == 1 and in_filters == out_filters, drop_rate)
 
 
 def fused_inverted_residual(
@@ -174,9 +185,7 @@ def fused_inverted_residual(
         x = activation(x, act, name("expand_act"))
 
     if se_ratio:
-        se_names = {role: name(f"se_{role}") for role in ("pool", "reduce", "reduce_act", "expand", "gate", "scale")}
-        reduced = se_style.reduced_filters(in_filters, expanded_filters, se_ratio)
-        x = squeeze_excite(x, reduced, se_style.inner_act, se_style.gate_act, se_names)
+        x = _block_squeeze_excite(x, name, se_style, in_filters, expanded_filters, se_ratio)
 
     if expands:
         x = layers.Conv2D(out_filters, 1, padding="same", use_bias=False, name=name("project"))(x)
@@ -186,8 +195,4 @@ def fused_inverted_residual(
         x = batch_norm(x, name("project_bn"), bn_epsilon, bn_momentum)
         x = activation(x, act, name("project_act"))
 
-    if skip and stride == 1 and in_filters == out_filters:
-        if drop_rate > 0:
-            x = layers.Dropout(drop_rate, noise_shape=(None, 1, 1, 1), name=name("drop"))(x)
-        x = layers.Add(name=name("add"))([shortcut, x])
-    return x
+    return _identity_shortcut(x, shortcut, name, skip and stride == 1 and in_filters == out_filters, drop_rate)
