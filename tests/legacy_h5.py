@@ -37,3 +37,19 @@ def write_legacy_weights(model, path, chunk_limit=HDF5_OBJECT_HEADER_LIMIT):
             for name, value in zip(names, layer.get_weights()):
                 dataset = group.create_dataset(name.decode("utf8"), value.shape, dtype=value.dtype)
                 dataset[...] = value
+
+
+def serve_as_download(monkeypatch, path):
+    """keras.utils.get_file replaced by a stand-in that records each request's (fname,
+    origin, cache_subdir, file_hash) and answers with `path`: a weights="imagenet" test
+    checks what would be downloaded and loads a file it wrote. Returns the request list."""
+    import keras
+
+    requested = []
+
+    def fake_get_file(fname=None, origin=None, cache_subdir=None, file_hash=None, **unused):
+        requested.append((fname, origin, cache_subdir, file_hash))
+        return str(path)
+
+    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    return requested

@@ -14,6 +14,7 @@ import keras_lightnets as kl
 from keras_lightnets import tflite as kt
 from keras_lightnets.models import convnext
 
+from legacy_h5 import serve_as_download  # tests/legacy_h5.py
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
 from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
@@ -88,13 +89,7 @@ def test_imagenet_weights_fetch_the_published_file_and_agree_without_top(monkeyp
     _randomize(reference, seed=1)
     saved = tmp_path / "convnext_tiny_notop.h5"
     write_legacy_weights(reference, saved)
-    requested = []
-
-    def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
-        requested.append((fname, origin, cache_subdir, file_hash))
-        return str(saved)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    requested = serve_as_download(monkeypatch, saved)
     model = kl.ConvNeXtTiny(weights="imagenet", include_top=False, input_shape=(SIZE, SIZE, 3))
     assert requested == [(
         "convnext_tiny_notop.h5", "https://storage.googleapis.com/tensorflow/keras-applications/convnext/convnext_tiny_notop.h5",

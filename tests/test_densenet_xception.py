@@ -16,6 +16,7 @@ from keras_lightnets.weights import read_weight_arrays
 
 from figures import at_most  # tests/figures.py: bounds on trained figures, measured across seeds
 
+from legacy_h5 import serve_as_download  # tests/legacy_h5.py
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
 
 ka = keras.applications
@@ -189,13 +190,7 @@ def test_xception_keras_applications_weights_agree(file_format, fresh_session, p
 def test_imagenet_weights_fetch_the_published_file(builder, kwargs, donor, expected_file, monkeypatch, tmp_path):
     saved = tmp_path / expected_file.filename
     write_legacy_weights(donor(), saved)
-    requested = []
-
-    def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
-        requested.append((fname, origin, cache_subdir, file_hash))
-        return str(saved)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    requested = serve_as_download(monkeypatch, saved)
     model = builder(weights="imagenet", **kwargs)
     assert requested == [(expected_file.filename, expected_file.url, "models", expected_file.file_hash)]
     assert expected_file.url.startswith("https://storage.googleapis.com/tensorflow/keras-applications/")

@@ -19,6 +19,7 @@ from keras_lightnets.models.scaling import Stage
 from keras_lightnets.weights.keras_files import load_weights_by_name
 from keras_lightnets.weights.keras_files import read_weight_arrays
 
+from legacy_h5 import serve_as_download  # tests/legacy_h5.py
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py
 
 ka = keras.applications
@@ -183,13 +184,7 @@ def test_imagenet_weights_fetch_the_published_file(reference, monkeypatch, tmp_p
     by a legacy file this test writes (the classifier in it is left out, as by keras)."""
     saved = tmp_path / "efficientnetv2-b0_notop.h5"
     write_legacy_weights(reference[0], saved)
-    requested = []
-
-    def fake_get_file(fname=None, origin=None, cache_subdir=None, file_hash=None, **unused):
-        requested.append((fname, origin, cache_subdir, file_hash))
-        return str(saved)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    requested = serve_as_download(monkeypatch, saved)
     model = kl.EfficientNetV2B0(weights="imagenet", include_top=False, input_shape=(SIZE, SIZE, 3))
     assert requested == [(
         "efficientnetv2-b0_notop.h5",

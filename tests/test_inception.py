@@ -16,6 +16,7 @@ from keras_lightnets.models.inception import inference_model
 
 from figures import at_most  # tests/figures.py: bounds on trained figures, measured across seeds
 from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
+from legacy_h5 import serve_as_download  # tests/legacy_h5.py: get_file answered by a written file
 
 ka = keras.applications
 
@@ -94,13 +95,7 @@ def test_imagenet_weights_fetch_the_published_notop_file(monkeypatch, photos, tm
     randomize_bn(donor, seed=1)
     saved = tmp_path / inception.INCEPTION_V3_WEIGHTS_NO_TOP.filename
     donor.save(saved)
-    requested = []
-
-    def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
-        requested.append((fname, origin, cache_subdir, file_hash))
-        return str(saved)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    requested = serve_as_download(monkeypatch, saved)
     model = InceptionV3(weights="imagenet", include_top=False, pooling="avg", input_shape=(75, 75, 3))
     assert requested == [(
         "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",

@@ -20,6 +20,7 @@ from keras_lightnets import tflite as kt
 from keras_lightnets.models import inception_resnet_v2 as irv2
 
 from conftest import tf_preprocess  # [0, 255] -> [-1, 1], keras' "tf" preprocess_input
+from legacy_h5 import serve_as_download  # tests/legacy_h5.py
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
 from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
@@ -75,13 +76,7 @@ def test_keras_applications_weights_load_and_agree(photos, tmp_path):
 def test_imagenet_weights_fetch_the_published_file(monkeypatch, tmp_path):
     saved = tmp_path / irv2.IMAGENET_FILES[False].filename
     write_legacy_weights(ka.InceptionResNetV2(weights=None, include_top=False, input_shape=(SIZE, SIZE, 3)), saved)
-    requested = []
-
-    def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
-        requested.append((fname, origin, cache_subdir, file_hash))
-        return str(saved)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    requested = serve_as_download(monkeypatch, saved)
     model = kl.InceptionResNetV2(weights="imagenet", include_top=False, pooling="avg", input_shape=(SIZE, SIZE, 3))
     assert requested == [(
         "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",

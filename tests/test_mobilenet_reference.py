@@ -12,6 +12,7 @@ from keras_lightnets.models import mobilenet_v2
 from keras_lightnets.models import mobilenet_v3
 from keras_lightnets.weights import read_weight_arrays
 
+from legacy_h5 import serve_as_download  # tests/legacy_h5.py
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
 from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
@@ -138,13 +139,7 @@ def test_imagenet_weights_fetch_the_published_file(case, monkeypatch, tmp_path):
     ours, kwargs, donor, donor_kwargs, expected_file = case
     saved = tmp_path / expected_file.filename
     write_legacy_weights(donor(weights=None, **donor_kwargs), saved)
-    requested = []
-
-    def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
-        requested.append((fname, origin, cache_subdir, file_hash))
-        return str(saved)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    requested = serve_as_download(monkeypatch, saved)
     model = ours(weights="imagenet", **kwargs)
     assert requested == [(expected_file.filename, expected_file.url, "models", expected_file.file_hash)]
     assert expected_file.url.startswith("https://storage.googleapis.com/tensorflow/keras-applications/")

@@ -16,6 +16,7 @@ import keras_lightnets as kl
 from keras.src.applications import nasnet as keras_nasnet
 from keras_lightnets.models import nasnet
 
+from legacy_h5 import serve_as_download  # tests/legacy_h5.py
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
 
 ka = keras.applications
@@ -64,13 +65,7 @@ def test_mobile_is_keras_applications_and_loads_its_imagenet_file(photos, monkey
     _randomize_batch_norm(reference)
     saved = tmp_path / "nasnet_mobile.h5"
     write_legacy_weights(reference, saved)
-    requested = []
-
-    def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
-        requested.append((fname, origin, cache_subdir, file_hash))
-        return str(saved)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    requested = serve_as_download(monkeypatch, saved)
     model = kl.NASNetMobile(weights="imagenet", classifier_activation=None, include_preprocessing=True)
     assert requested == [("nasnet_mobile.h5", "https://storage.googleapis.com/tensorflow/keras-applications/nasnet/"
                           "NASNet-mobile.h5", "models", "020fb642bf7360b370c678b08e0adf61")]

@@ -19,6 +19,7 @@ from keras_lightnets.weights import read_weight_arrays
 from figures import at_least  # tests/figures.py: bounds on trained figures, measured across seeds
 from figures import at_most
 
+from legacy_h5 import serve_as_download  # tests/legacy_h5.py
 from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py: keras.applications' published layout, via h5py
 from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
@@ -135,13 +136,7 @@ def test_imagenet_weights_fetch_the_published_file(monkeypatch, tmp_path):
     expected_file = resnet.imagenet_weights("resnet50v2", include_top=False)
     saved = tmp_path / expected_file.filename
     write_legacy_weights(ka.ResNet50V2(weights=None, include_top=False, input_shape=(64, 64, 3)), saved)
-    requested = []
-
-    def fake_get_file(fname, origin, cache_subdir=None, file_hash=None, **unused):
-        requested.append((fname, origin, cache_subdir, file_hash))
-        return str(saved)
-
-    monkeypatch.setattr(keras.utils, "get_file", fake_get_file)
+    requested = serve_as_download(monkeypatch, saved)
     model = resnet.ResNet50V2(weights="imagenet", include_top=False, input_shape=(64, 64, 3))
     assert requested == [(
         "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
