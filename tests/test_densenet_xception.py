@@ -5,6 +5,7 @@ ours giving the same logits, backbone mode, training, bad arguments."""
 import keras
 import numpy as np
 import pytest
+from randomize import randomize_batch_norm  # tests/randomize.py
 from conftest import tf_preprocess
 
 import keras_lightnets as kl
@@ -113,15 +114,6 @@ def test_registry_entries():
 # ---------------------------------------------------------------- weight transfer
 
 
-def _randomize_bn(model):
-    rng = np.random.RandomState(0)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
-
-
 def _run(model, x):
     # An eager call: no tf.function tracing of these deep graphs, far faster than predict here.
     out = model(x, training=False)
@@ -133,7 +125,7 @@ def test_densenet121_keras_applications_weights_agree(photos, tmp_path):
     format) and as .keras give our DenseNet-121 the same logits."""
     size = 64
     reference = ka.DenseNet121(weights=None, input_shape=(size, size, 3), classifier_activation=None)
-    _randomize_bn(reference)
+    randomize_batch_norm(reference)
     images = photos(size).astype("float32")
     x = ka.densenet.preprocess_input(images.copy())
     expected = _run(reference, x)
@@ -163,7 +155,7 @@ def test_xception_keras_applications_weights_agree(file_format, fresh_session, p
         keras.layers.Conv2D(1, 1)  # shifts the automatic names
     size = 71
     reference = ka.Xception(weights=None, input_shape=(size, size, 3), classifier_activation=None)
-    _randomize_bn(reference)
+    randomize_batch_norm(reference)
     path = tmp_path / f"reference.{file_format}"
     reference.save(path)
     x = tf_preprocess(photos(size))

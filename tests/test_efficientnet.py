@@ -8,6 +8,8 @@ import keras
 import keras.src.applications.efficientnet
 import numpy as np
 import pytest
+from eager import infer
+from randomize import randomize_batch_norm  # tests/randomize.py
 
 import keras_lightnets as kl
 from keras_lightnets.data import load_digits
@@ -20,10 +22,6 @@ from figures import at_most  # tests/figures.py: bounds on trained figures, meas
 
 ka = keras.applications
 
-
-def run(model, x):
-    """Inference, eagerly: cheaper here than tracing a predict function per model."""
-    return np.asarray(model(x, training=False))
 SIZE = 64
 
 # keras.applications.EfficientNetB*(weights=None).count_params(), measured live once
@@ -129,19 +127,6 @@ def test_compound_scaling_applies_to_other_tables():
     assert not net.stages[0].skip and net.stages[0].repeats == 2
 
 
-def _randomize(model, seed=0):
-    """Non-trivial BN statistics and classifier, so a mis-assigned weight would show."""
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
-        elif isinstance(layer, keras.layers.Dense):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([rng.normal(0, 0.5, kernel.shape), rng.normal(0, 0.1, bias.shape)])
-
-
 def _set_normalization(model, mean, variance):
     norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
     norm.set_weights([np.asarray(mean, "float32"), np.asarray(variance, "float32"), np.array(5)])
@@ -156,10 +141,10 @@ def reference(photos):
     # "normalization_<n>", as in any session that built a model before.
     keras.layers.Normalization()
     theirs = ka.EfficientNetB0(weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
-    _randomize(theirs)
+    randomize_batch_norm(theirs, dense=True)
     ours = kl.EfficientNetB0(input_shape=(SIZE, SIZE, 3), classifier_activation=None)
     normalize = keras.Model(ours.inputs, ours.get_layer("normalization").output)
-    default_normalized = run(normalize, photos(SIZE).astype("float32"))
+    default_normalized = infer(normalize, photos(SIZE).astype("float32"))
     return theirs, ours, default_normalized
 
 
@@ -185,12 +170,12 @@ def test_keras_applications_weights_load_and_agree(reference, file_format, photo
     path = tmp_path / f"reference.{file_format}"
     theirs.save(path)
     x = photos(SIZE).astype("float32")
-    expected = run(theirs, x)
+    expected = infer(theirs, x)
     assert np.abs(expected).max() > 1e-1  # the comparison is not between near-zeros
 
-    _randomize(ours, seed=1)  # whatever ours held before must be replaced
+    randomize_batch_norm(ours, seed=1, dense=True)  # whatever ours held before must be replaced
     efficientnet.load_weights(ours, path)
-    np.testing.assert_allclose(run(ours, x), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(infer(ours, x), expected, atol=1e-5, rtol=0)
 
 
 def test_weights_argument_loads_into_a_headless_model(reference, tmp_path):
@@ -231,9 +216,9 @@ def test_imagenet_weights_follow_keras_applications_published_convention(referen
         "902e53a9f72be733fc0bcb005b3ebbac",
     )
     x = photos(224).astype("float32")
-    expected = run(published, x)
+    expected = infer(published, x)
     assert np.abs(expected).max() > 1e-1
-    np.testing.assert_allclose(run(ours, x), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(infer(ours, x), expected, atol=1e-5, rtol=0)
     variance = ours.get_layer("normalization").get_weights()[1]
     np.testing.assert_allclose(variance, efficientnet.IMAGENET_STDDEV**2, rtol=1e-6)
 
@@ -248,10 +233,10 @@ def test_default_input_normalization(reference, photos):
     # keras.applications' twin given the same statistics (what the benchmarks time it with)
     twin = efficientnet.set_imagenet_normalization(ka.EfficientNetB0(weights=None, input_shape=(SIZE, SIZE, 3)))
     norm = next(layer for layer in twin.layers if isinstance(layer, keras.layers.Normalization))
-    np.testing.assert_allclose(run(keras.Model(twin.inputs, norm.output), x), normalized, atol=1e-6)
+    np.testing.assert_allclose(infer(keras.Model(twin.inputs, norm.output), x), normalized, atol=1e-6)
     model = kl.EfficientNetLite0(input_shape=(SIZE, SIZE, 3), include_top=False)
     rescale = keras.Model(model.inputs, model.get_layer("rescaling").output)
-    np.testing.assert_allclose(run(rescale, x), (x - 127.0) / 128.0, atol=1e-6)
+    np.testing.assert_allclose(infer(rescale, x), (x - 127.0) / 128.0, atol=1e-6)
     assert not [layer for layer in model.layers if "se_" in layer.name]  # Lite: no SE
     assert {type(layer).__name__ for layer in model.layers if layer.name.endswith("activation")} == {"ReLU"}
     assert all(layer.max_value == 6.0 for layer in model.layers if isinstance(layer, keras.layers.ReLU))
@@ -280,7 +265,7 @@ def test_backbone_mode_and_any_input_size_from_32():
     open_dims = kl.EfficientNetLite0(include_top=False, pooling="avg")
     assert open_dims.input_shape == (None, None, None, 3)
     for size in (32, 33):
-        assert run(open_dims, np.zeros((1, size, size, 3), "float32")).shape == (1, 1280)
+        assert infer(open_dims, np.zeros((1, size, size, 3), "float32")).shape == (1, 1280)
 
 
 def _small_efficientnet(classes=4):
@@ -292,12 +277,12 @@ def test_keras_file_round_trip_in_safe_mode(photos, tmp_path):
     """Normalization (its statistics included) and drop-connect survive a .keras file."""
     model = _small_efficientnet()
     assert len([layer for layer in model.layers if layer.name.endswith("_drop")]) == 3
-    _randomize(model)
+    randomize_batch_norm(model, dense=True)
     path = tmp_path / "small.keras"
     model.save(path)
     loaded = keras.models.load_model(path, safe_mode=True)
     images = photos(32).astype("float32")
-    np.testing.assert_array_equal(run(loaded, images), run(model, images))
+    np.testing.assert_array_equal(infer(loaded, images), infer(model, images))
     np.testing.assert_allclose(loaded.get_layer("normalization").get_weights()[1], efficientnet.IMAGENET_STDDEV**2, rtol=1e-6)
 
 
@@ -368,4 +353,4 @@ def test_loaded_normalization_statistics_take_effect(tmp_path):
     loaded = kl.EfficientNetB0(input_shape=(32, 32, 3), include_top=False, weights=str(tmp_path / "stats.weights.h5"))
     normalized = keras.Model(loaded.inputs, loaded.get_layer("normalization").output)
     x = np.random.RandomState(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(run(normalized, x), (x / 255.0 - mean) / 2.0, atol=1e-5)
+    np.testing.assert_allclose(infer(normalized, x), (x / 255.0 - mean) / 2.0, atol=1e-5)

@@ -10,6 +10,8 @@ import keras
 import keras.src.applications.efficientnet_v2 as keras_v2
 import numpy as np
 import pytest
+from eager import infer
+from randomize import randomize_batch_norm  # tests/randomize.py
 
 import keras_lightnets as kl
 from keras_lightnets.models import efficientnet_v2
@@ -24,24 +26,6 @@ from legacy_h5 import write_legacy_weights  # tests/legacy_h5.py
 
 ka = keras.applications
 SIZE = 64
-
-
-def run(model, x):
-    """Inference, eagerly: cheaper here than tracing a predict function per model."""
-    return np.asarray(model(x, training=False))
-
-
-def _randomize(model, seed=0):
-    """Non-trivial BN statistics and classifier, so a mis-assigned weight would show."""
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
-        elif isinstance(layer, keras.layers.Dense):
-            kernel, bias = layer.get_weights()
-            layer.set_weights([rng.normal(0, 0.5, kernel.shape), rng.normal(0, 0.1, bias.shape)])
 
 
 def _weighted(model):
@@ -79,7 +63,7 @@ def reference():
     """keras.applications.EfficientNetV2B0 (random, perturbed) and ours, at 64 px."""
     keras.layers.Normalization(mean=0.0, variance=1.0)  # keras auto-names the reference's layers "..._<n>"
     theirs = ka.EfficientNetV2B0(weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
-    _randomize(theirs)
+    randomize_batch_norm(theirs, dense=True)
     ours = kl.EfficientNetV2B0(input_shape=(SIZE, SIZE, 3), classifier_activation=None)
     return theirs, ours
 
@@ -113,14 +97,14 @@ def test_keras_applications_weights_load_and_agree(reference, photos, tmp_path):
     write_legacy_weights(theirs, legacy)
     theirs.save_weights(keras3)
     x = photos(SIZE).astype("float32")
-    expected = run(theirs, x)
+    expected = infer(theirs, x)
     scale = np.abs(expected).max()
     assert scale > 1e-1 and len(set(expected.argmax(1))) > 1  # not between near-zeros; photos told apart
     ours = kl.EfficientNetV2B0(weights=str(legacy), input_shape=(SIZE, SIZE, 3), classifier_activation=None)
-    assert np.abs(run(ours, x) - expected).max() <= 1e-5 * scale
-    _randomize(ours, seed=1)  # what it held must be replaced
+    assert np.abs(infer(ours, x) - expected).max() <= 1e-5 * scale
+    randomize_batch_norm(ours, seed=1, dense=True)  # what it held must be replaced
     load_weights_by_name(ours, keras3)
-    assert np.abs(run(ours, x) - expected).max() <= 1e-5 * scale
+    assert np.abs(infer(ours, x) - expected).max() <= 1e-5 * scale
 
 
 def test_include_preprocessing_is_keras_applications_normalization(reference, photos):
@@ -128,14 +112,14 @@ def test_include_preprocessing_is_keras_applications_normalization(reference, ph
     keras.applications; without it the model takes normalized inputs."""
     _, ours = reference
     x = photos(SIZE).astype("float32")
-    normalized = run(keras.Model(ours.inputs, ours.get_layer("normalization").output), x)
+    normalized = infer(keras.Model(ours.inputs, ours.get_layer("normalization").output), x)
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(normalized, (x / 255.0 - mean) / std, atol=1e-5)
     assert not ours.get_layer("normalization").weights and not ours.get_layer("rescaling").weights
     with_it = kl.EfficientNetV2(blocks_args=TINY, normalization="imagenet", input_shape=(SIZE, SIZE, 3))
     bare = kl.EfficientNetV2(blocks_args=TINY, input_shape=(SIZE, SIZE, 3), include_preprocessing=False)
     bare.set_weights(with_it.get_weights())
-    np.testing.assert_allclose(run(bare, normalized), run(with_it, x), atol=1e-6)
+    np.testing.assert_allclose(infer(bare, normalized), infer(with_it, x), atol=1e-6)
 
 
 def test_the_s_table_scaled_down_equals_keras_applications(photos, tmp_path):
@@ -145,7 +129,7 @@ def test_the_s_table_scaled_down_equals_keras_applications(photos, tmp_path):
     kwargs = {"width_coefficient": 0.25, "depth_coefficient": 0.3, "default_size": 32}
     theirs = keras_v2.EfficientNetV2(**kwargs, name="efficientnetv2-s", weights=None, input_shape=(32, 32, 3),
                                      classifier_activation=None, classes=10)
-    _randomize(theirs)
+    randomize_batch_norm(theirs, dense=True)
     ours = kl.EfficientNetV2(**kwargs, blocks_args="efficientnetv2-s", input_shape=(32, 32, 3),
                              classifier_activation=None, classes=10)
     assert _weighted(ours) == _weighted(theirs)
@@ -153,9 +137,9 @@ def test_the_s_table_scaled_down_equals_keras_applications(photos, tmp_path):
     loaded = kl.EfficientNetV2(**kwargs, blocks_args=EFFICIENTNETV2_S, weights=str(tmp_path / "s.h5"),
                                input_shape=(32, 32, 3), classifier_activation=None, classes=10)
     x = photos(32).astype("float32")
-    expected = run(theirs, x)
-    np.testing.assert_allclose(run(loaded, x), expected, atol=1e-5 * np.abs(expected).max(), rtol=0)
-    rescaled = run(keras.Model(ours.inputs, ours.get_layer("rescaling").output), x)
+    expected = infer(theirs, x)
+    np.testing.assert_allclose(infer(loaded, x), expected, atol=1e-5 * np.abs(expected).max(), rtol=0)
+    rescaled = infer(keras.Model(ours.inputs, ours.get_layer("rescaling").output), x)
     np.testing.assert_allclose(rescaled, (x - 128.0) / 128.0, atol=1e-6)
 
 
@@ -223,7 +207,7 @@ def _small(classes=4):
 def test_tflite_float32_and_int8_fully_integer(photos, tmp_path):
     keras.utils.set_random_seed(0)
     model = _small()
-    _randomize(model)
+    randomize_batch_norm(model, dense=True)
     images = photos(32).astype("float32")
     f32 = kl.tflite.convert(model, tmp_path / "f32.tflite", verify=True, verify_data=images)
     assert f32.fidelity["max_abs_diff"] <= 1e-4 and f32.fidelity["top1_agreement"] == 1.0

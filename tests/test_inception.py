@@ -5,6 +5,7 @@ format; auxiliary classifiers (training with them, dropping them for export)."""
 import keras
 import numpy as np
 import pytest
+from randomize import randomize_batch_norm  # tests/randomize.py
 from conftest import tf_preprocess
 
 from keras_lightnets import registry
@@ -27,15 +28,6 @@ def trainable(model):
 
 def bn_channels(model):
     return sum(layer.beta.shape[0] for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
-
-
-def randomize_bn(model, seed=0):
-    """Non-trivial BN statistics, so a mis-assigned moving mean/variance would show."""
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.set_weights([rng.uniform(0.5, 1.5, w.shape) if "variance" in w.path or "gamma" in w.path
-                               else rng.normal(0, 0.1, w.shape) for w in layer.weights])
 
 
 # --------------------------------------------------------------------------- #
@@ -69,7 +61,7 @@ def keras_reference(photos):
     """keras.applications.InceptionV3 at its minimum size, BN statistics randomized, and its logits."""
     size = 75
     reference = ka.InceptionV3(weights=None, input_shape=(size, size, 3), classifier_activation=None)
-    randomize_bn(reference)
+    randomize_batch_norm(reference)
     x = tf_preprocess(photos(size)[:4])
     return reference, x, infer(reference, x)
 
@@ -92,7 +84,7 @@ def test_imagenet_weights_fetch_the_published_notop_file(monkeypatch, photos, tm
     """weights="imagenet" asks for keras' published file (name, URL, hash); the
     download is replaced by a file in its layout (legacy .h5, auto names)."""
     donor = ka.InceptionV3(weights=None, include_top=False, pooling="avg", input_shape=(75, 75, 3))
-    randomize_bn(donor, seed=1)
+    randomize_batch_norm(donor, seed=1)
     saved = tmp_path / inception.INCEPTION_V3_WEIGHTS_NO_TOP.filename
     donor.save(saved)
     requested = serve_as_download(monkeypatch, saved)

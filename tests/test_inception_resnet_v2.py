@@ -14,6 +14,7 @@ import inspect
 import keras
 import numpy as np
 import pytest
+from randomize import randomize_batch_norm  # tests/randomize.py
 
 import keras_lightnets as kl
 from keras_lightnets import tflite as kt
@@ -26,19 +27,6 @@ from eager import infer  # tests/eager.py: model(x) as numpy, no predict trace
 
 ka = keras.applications
 SIZE = irv2.MIN_SIZE  # 75
-
-
-def _randomize_batch_norm(model, seed=0):
-    """Non-trivial BN statistics and block biases, so a mis-assigned array would show."""
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):  # no gamma (scale=False)
-            beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.normal(0, 0.1, beta.shape), rng.normal(0, 0.1, mean.shape),
-                               rng.uniform(0.5, 1.5, var.shape)])
-        elif isinstance(layer, keras.layers.Conv2D) and layer.use_bias:
-            kernel, bias = layer.get_weights()
-            layer.set_weights([kernel, rng.normal(0, 0.1, bias.shape)])
 
 
 @pytest.mark.slow
@@ -57,7 +45,7 @@ def test_keras_applications_weights_load_and_agree(photos, tmp_path):
     (automatic names conv2d_N, ...) and as Keras 3 .weights.h5, give ours the same
     logits on real photos at 75x75; with include_preprocessing ours takes raw pixels."""
     reference = ka.InceptionResNetV2(weights=None, input_shape=(SIZE, SIZE, 3), classifier_activation=None)
-    _randomize_batch_norm(reference)
+    randomize_batch_norm(reference, conv_bias=True)
     legacy, keras3 = tmp_path / "irv2.h5", tmp_path / "irv2.weights.h5"
     write_legacy_weights(reference, legacy)
     reference.save_weights(keras3)

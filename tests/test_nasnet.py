@@ -11,6 +11,7 @@ conversions are slow (make test-all)."""
 import keras
 import numpy as np
 import pytest
+from randomize import randomize_batch_norm  # tests/randomize.py
 
 import keras_lightnets as kl
 from keras.src.applications import nasnet as keras_nasnet
@@ -25,16 +26,6 @@ MOBILE_PARAMS, LARGE_PARAMS = 5_326_716, 88_949_818  # keras.applications' count
 # A small NASNet-A (N @ P) for the family builder: 1 normal cell per stack, P = 192.
 SMALL = {"penultimate_filters": 192, "num_blocks": 1, "stem_block_filters": 8, "skip_reduction": True,
          "filter_multiplier": 2}
-
-
-def _randomize_batch_norm(model, seed=0):
-    """Non-trivial BN statistics, so a mis-assigned moving mean/variance would show."""
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
 
 
 def _logits(model, x):
@@ -62,7 +53,7 @@ def test_mobile_is_keras_applications_and_loads_its_imagenet_file(photos, monkey
     224 px (the size its ImageNet top needs), taking [0, 255] pixels with
     include_preprocessing=True where keras.applications takes preprocess_input's."""
     reference = ka.NASNetMobile(weights=None, classifier_activation=None)
-    _randomize_batch_norm(reference)
+    randomize_batch_norm(reference)
     saved = tmp_path / "nasnet_mobile.h5"
     write_legacy_weights(reference, saved)
     requested = serve_as_download(monkeypatch, saved)
@@ -83,7 +74,7 @@ def test_family_builder_is_keras_applications_nasnet_and_reads_keras_3_files(pho
     gives its logits from its Keras 3 .weights.h5 file at 32 px (the smallest input)."""
     size = 32
     reference = KERAS_NASNET(input_shape=(size, size, 3), **SMALL, weights=None, classes=10, classifier_activation=None)
-    _randomize_batch_norm(reference, seed=1)
+    randomize_batch_norm(reference, seed=1)
     path = tmp_path / "small.weights.h5"
     reference.save_weights(path)
     model = kl.NASNet((size, size, 3), **SMALL, weights=str(path), classes=10, classifier_activation=None)
@@ -168,7 +159,7 @@ def test_large_counts_and_layers_equal_keras_applications_built_live():
 def test_mobile_reads_keras_3_files_at_the_smallest_size(photos, tmp_path):
     size = 32
     reference = ka.NASNetMobile(weights=None, input_shape=(size, size, 3), classifier_activation=None)
-    _randomize_batch_norm(reference, seed=2)
+    randomize_batch_norm(reference, seed=2)
     path = tmp_path / "mobile.weights.h5"
     reference.save_weights(path)
     model = kl.NASNetMobile(input_shape=(size, size, 3), weights=str(path), classifier_activation=None)

@@ -8,6 +8,7 @@ import dataclasses
 import keras
 import numpy as np
 import pytest
+from randomize import randomize_batch_norm  # tests/randomize.py
 
 from keras_lightnets.data import load_digits
 from keras_lightnets.models import resnet
@@ -92,16 +93,6 @@ def test_the_issue_conformance_figures():
     assert wrn.input_shape == (32, 32, 3)
 
 
-def _randomize_batch_norm(model, seed=0):
-    """Non-trivial BN statistics, so a mis-assigned moving mean/variance would show."""
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
-
-
 @pytest.mark.parametrize(
     "ours, theirs, preprocess_input",
     [
@@ -116,7 +107,7 @@ def test_keras_applications_weights_load_and_agree(ours, theirs, preprocess_inpu
     include_preprocessing=True ours takes raw RGB pixels for its preprocess_input."""
     size = 64
     reference = theirs(weights=None, input_shape=(size, size, 3), classifier_activation=None)
-    _randomize_batch_norm(reference)
+    randomize_batch_norm(reference)
     path = tmp_path / "reference.h5"
     reference.save(path)
     pixels = photos(size).astype("float32")

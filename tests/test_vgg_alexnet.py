@@ -51,15 +51,6 @@ def test_vgg16_multiply_adds_match_published_figure(vgg16_224):
     assert stats.macs / 1e6 == pytest.approx(model_info("vgg16").paper_macs_m, rel=0.03)
 
 
-def _randomize_bn(model, seed=0):
-    rng = np.random.RandomState(seed)
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
-
-
 @pytest.mark.parametrize("pooling", [None, "avg"])
 def test_keras_vgg16_weights_load_and_give_the_same_features(pooling, photos, tmp_path):
     size = 64
