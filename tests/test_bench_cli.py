@@ -21,6 +21,7 @@ RUNNER_FLAGS = ["models", "redo", "jobs", "render", "one"]  # per_model.py's, fo
 FLAGS = {
     "channel_affine_speed.py": ["models", "runs", "op_runs", "shared", "save", "render"],
     "hard_swish_rewrite.py": ["models", "runs", "shared", "save", "render"],
+    "heads.py": ["only", "size", "calibration", "warmup_runs", "num_runs", "rounds", "workdir", "out", "render"],
     "int8_speed.py": ["models", "runs", "save", "render"],
     "model_table.py": ["update", "render", "only"],
     "modes_zoo.py": RUNNER_FLAGS,
