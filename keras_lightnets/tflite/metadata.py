@@ -59,11 +59,35 @@ INPUT_NAME, INPUT_DESCRIPTION = "image", "Input image to be classified."
 OUTPUT_NAME, OUTPUT_DESCRIPTION = "probability", "Probabilities of the labels respectively."
 LABELS_DESCRIPTION = "Labels for categories that the model can recognize."
 
+# tflite-support's object-detector writer (metadata_writers/object_detector.py): its texts,
+# its four outputs in the post-process op's port order, their group.
+DETECTOR_DESCRIPTION = ("Identify which of a known set of objects might be present and provide information about "
+                        "their positions within the given image or a video stream.")
+DETECTOR_INPUT_DESCRIPTION = "Input image to be detected."
+DETECTOR_OUTPUTS = (("location", "The locations of the detected boxes."),
+                    ("category", "The categories of the detected boxes."),
+                    ("score", "The scores of the detected boxes."),
+                    ("number of detections", "The number of the detected boxes."))
+DETECTOR_GROUP = "detection_result"  # location, category and score, one entry per detection
+BOUNDING_BOX_INDEX = (1, 0, 3, 2)  # where left, top, right, bottom sit in a box (ymin xmin ymax xmax)
+DETECTOR_MIN_PARSER_VERSION = "1.2.0"  # output_tensor_groups, added in schema 1.2.0
+
+# tflite-support's image-segmenter writer (metadata_writers/image_segmenter.py).
+SEGMENTER_DESCRIPTION = ("Semantic image segmentation predicts whether each pixel of an image is associated with a "
+                         "certain class.")
+SEGMENTER_INPUT_DESCRIPTION = "Input image to be segmented."
+SEGMENTER_OUTPUT_NAME, SEGMENTER_OUTPUT_DESCRIPTION = "segmentation_masks", "Masks over the target objects with high accuracy."
+
 # Enum values of metadata_schema.fbs.
 _COLOR_SPACE_VALUES = {"UNKNOWN": 0, "RGB": 1, "GRAYSCALE": 2}
-_FEATURE_PROPERTIES, _IMAGE_PROPERTIES = 1, 2
+_FEATURE_PROPERTIES, _IMAGE_PROPERTIES, _BOUNDING_BOX_PROPERTIES = 1, 2, 3
+_CONTENT_NAMES = {_FEATURE_PROPERTIES: "FeatureProperties", _IMAGE_PROPERTIES: "ImageProperties",
+                  _BOUNDING_BOX_PROPERTIES: "BoundingBoxProperties"}
 _NORMALIZATION_OPTIONS = 1
-_TENSOR_AXIS_LABELS = 2
+_TENSOR_AXIS_LABELS, _TENSOR_VALUE_LABELS = 2, 3
+_LABEL_FILE_TYPES = {_TENSOR_AXIS_LABELS: "TENSOR_AXIS_LABELS", _TENSOR_VALUE_LABELS: "TENSOR_VALUE_LABELS"}
+_BOUNDARIES = 1  # BoundingBoxType; CoordinateType RATIO is 0, the default
+_BOX_TYPES, _COORDINATE_TYPES = {0: "UNKNOWN", 1: "BOUNDARIES", 2: "UPPER_LEFT", 3: "CENTER"}, {0: "RATIO", 1: "PIXEL"}
 # Task Library's ImageClassifier takes these tensor types only.
 _INPUT_TYPES, _OUTPUT_TYPES = ("uint8", "float32"), ("uint8", "float32")
 _STATS = {"uint8": ([0.0], [255.0]), "float32": ([0.0], [1.0])}  # output (min, max) as the writer sets them
@@ -94,29 +118,74 @@ def add_metadata(content, *, name, description=None, labels=None, mean=None, std
     return _append_zip(content, dict([label_file] if label_file else []))
 
 
-def write_metadata(path, **fields):
-    """Adds image-classifier metadata to the .tflite file at `path` in place
-    (atomically) and returns it as `read_metadata` reads it back."""
+def add_detector_metadata(content, *, name, description=None, labels=None, mean=None, std=None,
+                          author=None, version=None, license=None):
+    """`add_metadata` for a detection file (one ending in TFLite_Detection_PostProcess,
+    as kl.tflite.export_detector writes): Task Library ObjectDetector metadata, as
+    tflite-support 0.4.4's ObjectDetectorWriter writes it. `labels` name the op's classes
+    (one per foreground class, the category output's values) and are packed as the
+    category output's TENSOR_VALUE_LABELS file."""
+    io_spec = _detector_io(content)
+    mean, std = _normalization(mean, std, io_spec)
+    label_file = _label_file(labels, io_spec["classes"])
+    buffer = detector_metadata_buffer(
+        name=name, description=description, version=version, author=author, license=license,
+        input_dtype=io_spec["input_dtype"], channels=io_spec["channels"], mean=mean, std=std,
+        label_file=label_file[0] if label_file else None, output_roles=io_spec["output_roles"])
+    content = _with_model_metadata(_flatbuffer_part(content), buffer)
+    return _append_zip(content, dict([label_file] if label_file else []))
+
+
+def add_segmenter_metadata(content, *, name, description=None, labels=None, mean=None, std=None,
+                           author=None, version=None, license=None):
+    """`add_metadata` for a segmentation file (per-pixel scores (1, H, W, classes), or a
+    class mask (1, H, W)): Task Library ImageSegmenter metadata, as tflite-support 0.4.4's
+    ImageSegmenterWriter writes it, `labels` (one per class) packed as the output's
+    TENSOR_AXIS_LABELS file. The Task Library's ImageSegmenter reads the per-pixel scores;
+    a mask file's metadata serves apps that read the tensor themselves."""
+    io_spec = _segmenter_io(content)
+    mean, std = _normalization(mean, std, io_spec)
+    label_file = _label_file(labels, io_spec["classes"])
+    buffer = segmenter_metadata_buffer(
+        name=name, description=description, version=version, author=author, license=license,
+        input_dtype=io_spec["input_dtype"], channels=io_spec["channels"], mean=mean, std=std,
+        label_file=label_file[0] if label_file else None)
+    content = _with_model_metadata(_flatbuffer_part(content), buffer)
+    return _append_zip(content, dict([label_file] if label_file else []))
+
+
+WRITERS = {"image_classifier": add_metadata, "object_detector": add_detector_metadata,
+           "image_segmenter": add_segmenter_metadata}
+
+
+def write_metadata(path, task="image_classifier", **fields):
+    """Adds Task Library metadata to the .tflite file at `path` in place (atomically)
+    and returns it as `read_metadata` reads it back. `task`: "image_classifier",
+    "object_detector" or "image_segmenter"."""
     from keras_lightnets._atomic import write_atomically
 
     path = os.fspath(path)
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
         raise ValueError(f"Unknown metadata fields {unknown}; choose from {list(FIELDS)}.")
+    if task not in WRITERS:
+        raise ValueError(f"Unknown metadata task {task!r}; choose from {list(WRITERS)}.")
     with open(_existing(path), "rb") as f:
         content = f.read()
-    write_atomically(path, add_metadata(content, **fields))
+    write_atomically(path, WRITERS[task](content, **fields))
     return read_metadata(path)
 
 
-def resolve_metadata(metadata, model, input_type="float32"):
+def resolve_metadata(metadata, model, input_type="float32", *, description=MODEL_DESCRIPTION, classes=None):
     """`convert`'s `metadata` argument as `add_metadata` fields (None: no metadata).
 
     True takes the defaults, a dict overrides them: the model's name, the
     Task Library writer's description, and mean 0 / std 1 when the model
     normalizes [0, 255] pixels itself (a Rescaling or Normalization layer before
     its first weights, as registry models and keras.applications' MobileNetV3 and
-    EfficientNet have). Checked against the Keras model before converting.
+    EfficientNet have). Checked against the Keras model before converting:
+    `classes` is the number of labels the file takes (default: a one-output model's
+    last dimension), `description` the writer's default.
     """
     if metadata is None or metadata is False:
         return None
@@ -127,7 +196,7 @@ def resolve_metadata(metadata, model, input_type="float32"):
     unknown = sorted(set(metadata) - set(FIELDS))
     if unknown:
         raise ValueError(f"Unknown metadata fields {unknown}; choose from {list(FIELDS)}.")
-    fields = {"name": model.name, "description": MODEL_DESCRIPTION}
+    fields = {"name": model.name, "description": description}
     if takes_pixels(model) and "mean" not in metadata and "std" not in metadata:
         fields.update(mean=[0.0], std=[1.0])
     fields.update(metadata)
@@ -136,7 +205,9 @@ def resolve_metadata(metadata, model, input_type="float32"):
                          "so give metadata `mean` and `std` (the Task Library feeds (pixel - mean) / std), "
                          "e.g. mean=[127.5], std=[127.5] for a model that takes [-1, 1].")
     if fields.get("labels") is not None:  # checked now, read again when written
-        _label_file(fields["labels"], model.output_shape[-1] if len(model.outputs) == 1 else None)
+        if classes is None and len(model.outputs) == 1:
+            classes = model.outputs[0].shape[-1]
+        _label_file(fields["labels"], classes)
     return fields
 
 
@@ -164,36 +235,69 @@ def describe_metadata(info):
 
 def metadata_buffer(*, name, description=None, version=None, author=None, license=None, input_dtype="float32",
                     output_dtype="float32", channels=3, mean=None, std=None, label_file=LABELS_FILE):
-    """The "M001" ModelMetadata flatbuffer, built in the order the schema's
-    generated `ModelMetadataT.Pack` builds it (so bytes match tflite-support)."""
+    """The image classifier's "M001" ModelMetadata flatbuffer, built in the order the
+    schema's generated `ModelMetadataT.Pack` builds it (so bytes match tflite-support)."""
+    def subgraph(b):
+        image = _input_tensor(b, input_dtype, channels, mean, std, INPUT_DESCRIPTION)
+        inputs = _vector(b, [image])
+        outputs = _vector(b, [_output_tensor(b, output_dtype, label_file)])
+        return _table(b, 10, {2: inputs, 3: outputs})
+
+    return _model_metadata(_general(name, description, version, author, license), subgraph, MIN_PARSER_VERSION)
+
+
+def detector_metadata_buffer(*, name, description=None, version=None, author=None, license=None,
+                             input_dtype="float32", channels=3, mean=None, std=None, label_file=LABELS_FILE,
+                             output_roles=(0, 1, 2, 3)):
+    """The object detector's ModelMetadata, as tflite-support's ObjectDetectorWriter:
+    the four outputs' metadata in the file's output order, `output_roles[i]` saying
+    which of DETECTOR_OUTPUTS the file's i-th output is, and their tensor group."""
+    def subgraph(b):
+        image = _input_tensor(b, input_dtype, channels, mean, std, DETECTOR_INPUT_DESCRIPTION)
+        inputs = _vector(b, [image])
+        outputs = _vector(b, [_detector_output(b, role, label_file) for role in output_roles])
+        group_name = _string(b, DETECTOR_GROUP)
+        names = _vector(b, [_string(b, name) for name, _ in DETECTOR_OUTPUTS[:3]])
+        groups = _vector(b, [_table(b, 2, {0: group_name, 1: names})])
+        return _table(b, 10, {2: inputs, 3: outputs, 8: groups})
+
+    return _model_metadata(_general(name, description, version, author, license), subgraph,
+                           DETECTOR_MIN_PARSER_VERSION)
+
+
+def segmenter_metadata_buffer(*, name, description=None, version=None, author=None, license=None,
+                              input_dtype="float32", channels=3, mean=None, std=None, label_file=LABELS_FILE):
+    """The image segmenter's ModelMetadata, as tflite-support's ImageSegmenterWriter: the
+    output a GRAYSCALE image over dimensions 1-2 (height, width), the labels along its last axis."""
+    def subgraph(b):
+        image = _input_tensor(b, input_dtype, channels, mean, std, SEGMENTER_INPUT_DESCRIPTION)
+        inputs = _vector(b, [image])
+        masks = _tensor(b, SEGMENTER_OUTPUT_NAME, SEGMENTER_OUTPUT_DESCRIPTION,
+                        lambda b: _content(b, _IMAGE_PROPERTIES, lambda b: _image_properties(b, 1), (1, 2)),
+                        files=[(label_file, LABELS_DESCRIPTION, _TENSOR_AXIS_LABELS)] if label_file else ())
+        outputs = _vector(b, [masks])
+        return _table(b, 10, {2: inputs, 3: outputs})
+
+    return _model_metadata(_general(name, description, version, author, license), subgraph, MIN_PARSER_VERSION)
+
+
+def _general(name, description, version, author, license):
+    return {"name": name, "description": description, "version": version, "author": author, "license": license}
+
+
+def _model_metadata(general, subgraph, min_parser_version):
+    """ModelMetadataT.Pack's order: name, description, version, the subgraph, author,
+    license, then the minimum parser version the populator adds."""
     b = flatbuffers.Builder(0)
-    strings = [_string(b, s) for s in (name, description, version)]
-    subgraph = _subgraph(b, input_dtype, output_dtype, channels, mean, std, label_file)
-    subgraphs = _vector(b, [subgraph])
-    author, license, parser = (_string(b, s) for s in (author, license, MIN_PARSER_VERSION))
+    strings = [_string(b, general[key]) for key in ("name", "description", "version")]
+    subgraphs = _vector(b, [subgraph(b)])
+    author, license, parser = (_string(b, s) for s in (general["author"], general["license"], min_parser_version))
     root = _table(b, 8, {0: strings[0], 1: strings[1], 2: strings[2], 3: subgraphs, 4: author, 5: license, 7: parser})
     b.Finish(root, file_identifier=FILE_IDENTIFIER)
     return bytes(b.Output())
 
 
-def _subgraph(b, input_dtype, output_dtype, channels, mean, std, label_file):
-    image = _input_tensor(b, input_dtype, channels, mean, std)
-    inputs = _vector(b, [image])
-    probability = _output_tensor(b, output_dtype, label_file)
-    outputs = _vector(b, [probability])
-    return _table(b, 10, {2: inputs, 3: outputs})
-
-
-def _input_tensor(b, dtype, channels, mean, std):
-    name, description = _string(b, INPUT_NAME), _string(b, INPUT_DESCRIPTION)
-    color_space = _COLOR_SPACE_VALUES["GRAYSCALE" if channels == 1 else "RGB"]
-    properties = _table(b, 2, {0: (color_space, "int8")})
-    content = _table(b, 3, {0: (_IMAGE_PROPERTIES, "uint8"), 1: properties})
-    units = None
-    if mean is not None:
-        mean_vector, std_vector = _floats(b, mean), _floats(b, std)
-        options = _table(b, 2, {0: mean_vector, 1: std_vector})
-        units = _vector(b, [_table(b, 2, {0: (_NORMALIZATION_OPTIONS, "uint8"), 1: options})])
+def _input_tensor(b, dtype, channels, mean, std, description):
     if dtype == "uint8":  # the writer's value range of the tensor itself
         low, high = [0.0], [255.0]
     elif dtype == "float32" and mean is not None:
@@ -201,20 +305,76 @@ def _input_tensor(b, dtype, channels, mean, std):
         high = [(255.0 - m) / s for m, s in zip(mean, std)]
     else:
         low = high = None
-    stats = _stats(b, low, high)
-    return _table(b, 7, {0: name, 1: description, 3: content, 4: units, 5: stats})
+    color_space = _COLOR_SPACE_VALUES["GRAYSCALE" if channels == 1 else "RGB"]
+
+    def units(b):
+        if mean is None:
+            return None
+        mean_vector, std_vector = _floats(b, mean), _floats(b, std)
+        options = _table(b, 2, {0: mean_vector, 1: std_vector})
+        return _vector(b, [_table(b, 2, {0: (_NORMALIZATION_OPTIONS, "uint8"), 1: options})])
+
+    return _tensor(b, INPUT_NAME, description,
+                   lambda b: _content(b, _IMAGE_PROPERTIES, lambda b: _image_properties(b, color_space)),
+                   units=units, stats=(low, high))
 
 
 def _output_tensor(b, dtype, label_file):
-    name, description = _string(b, OUTPUT_NAME), _string(b, OUTPUT_DESCRIPTION)
-    content = _table(b, 3, {0: (_FEATURE_PROPERTIES, "uint8"), 1: _table(b, 0, {})})
     low, high = _STATS.get(dtype, (None, None))
-    stats = _stats(b, low, high)
-    files = None
-    if label_file:
-        file_name, file_description = _string(b, label_file), _string(b, LABELS_DESCRIPTION)
-        files = _vector(b, [_table(b, 5, {0: file_name, 1: file_description, 2: (_TENSOR_AXIS_LABELS, "int8")})])
-    return _table(b, 7, {0: name, 1: description, 3: content, 5: stats, 6: files})
+    return _tensor(b, OUTPUT_NAME, OUTPUT_DESCRIPTION, lambda b: _content(b, _FEATURE_PROPERTIES, _feature_properties),
+                   stats=(low, high), files=[(label_file, LABELS_DESCRIPTION, _TENSOR_AXIS_LABELS)] if label_file else ())
+
+
+def _detector_output(b, role, label_file):
+    """One of the detector's outputs (DETECTOR_OUTPUTS[role]) as the writer makes it: no
+    value range (its TensorMds get no tensor type), content over dimension 2 but the count's."""
+    name, description = DETECTOR_OUTPUTS[role]
+    if role == 0:
+        content = lambda b: _content(b, _BOUNDING_BOX_PROPERTIES, _bounding_box_properties, (2, 2))  # noqa: E731
+    elif role == 3:
+        content = lambda b: _content(b, _FEATURE_PROPERTIES, _feature_properties)  # noqa: E731
+    else:
+        content = lambda b: _content(b, _FEATURE_PROPERTIES, _feature_properties, (2, 2))  # noqa: E731
+    files = [(label_file, LABELS_DESCRIPTION, _TENSOR_VALUE_LABELS)] if role == 1 and label_file else ()
+    return _tensor(b, name, description, content, files=files)
+
+
+def _tensor(b, name, description, content, units=None, stats=(None, None), files=()):
+    """TensorMetadataT.Pack's order: name, description, content, process units, stats,
+    associated files (each `(name, description, type)`)."""
+    name, description = _string(b, name), _string(b, description)
+    content = content(b)
+    units = units(b) if units else None
+    stats = _stats(b, *stats)
+    packed = []
+    for file_name, file_description, kind in files:
+        file_name, file_description = _string(b, file_name), _string(b, file_description)
+        packed.append(_table(b, 5, {0: file_name, 1: file_description, 2: (kind, "int8")}))
+    files = _vector(b, packed) if packed else None
+    return _table(b, 7, {0: name, 1: description, 3: content, 4: units, 5: stats, 6: files})
+
+
+def _content(b, kind, properties, value_range=None):
+    properties = properties(b)
+    value_range = None if value_range is None else _table(b, 2, {0: (value_range[0], "int32"),
+                                                                 1: (value_range[1], "int32")})
+    return _table(b, 3, {0: (kind, "uint8"), 1: properties, 2: value_range})
+
+
+def _feature_properties(b):
+    return _table(b, 0, {})
+
+
+def _image_properties(b, color_space):
+    return _table(b, 2, {0: (color_space, "int8")})
+
+
+def _bounding_box_properties(b):
+    b.StartVector(4, len(BOUNDING_BOX_INDEX), 4)
+    for value in reversed(BOUNDING_BOX_INDEX):
+        b.PrependUint32(value)
+    index = b.EndVector()
+    return _table(b, 3, {0: index, 1: (_BOUNDARIES, "int8"), 2: (0, "int8")})  # coordinate type RATIO
 
 
 def _stats(b, low, high):
@@ -242,7 +402,8 @@ def _vector(b, offsets):
 
 
 def _table(b, num_fields, fields):
-    """A table from {slot: offset or (scalar, "int8"|"uint8")}; None is absent."""
+    """A table from {slot: offset or (scalar, "int8"|"uint8"|"int32")}; None is absent, and
+    a scalar at its default 0 too (as the generated code writes it)."""
     b.StartObject(num_fields)
     for slot in sorted(fields):
         value = fields[slot]
@@ -250,7 +411,8 @@ def _table(b, num_fields, fields):
             continue
         if isinstance(value, tuple):
             scalar, kind = value
-            (b.PrependInt8Slot if kind == "int8" else b.PrependUint8Slot)(slot, scalar, 0)
+            prepend = {"int8": b.PrependInt8Slot, "uint8": b.PrependUint8Slot, "int32": b.PrependInt32Slot}[kind]
+            prepend(slot, scalar, 0)
         else:
             b.PrependUOffsetTRelativeSlot(slot, value, 0)
     return b.EndObject()
@@ -280,6 +442,85 @@ def _image_classifier_io(content):
             raise ValueError(f"Android's Task Library ImageClassifier takes {' or '.join(allowed)} {which} tensors; "
                              f"this file's {which} is {dtype}: convert with {which}_type='uint8' or 'float32'.")
     return {"input_dtype": input_dtype, "output_dtype": output_dtype, "channels": image_shape[-1], "classes": scores_shape[1]}
+
+
+def _image_input(graph, type_names, task):
+    if graph.InputsLength() != 1:
+        raise ValueError(f"{task} metadata needs one image input; the file has {graph.InputsLength()} inputs.")
+    image = graph.Tensors(graph.Inputs(0))
+    shape, dtype = list(image.ShapeAsNumpy()), type_names[image.Type()]
+    if len(shape) != 4 or shape[0] != 1 or shape[-1] not in (1, 3):
+        raise ValueError(f"{task} metadata needs an input of shape [1, height, width, 3 or 1]; the file's is {shape}.")
+    if dtype not in _INPUT_TYPES:
+        raise ValueError(f"Android's Task Library {task} takes {' or '.join(_INPUT_TYPES)} input tensors; this file's "
+                         f"input is {dtype}: convert with input_type='uint8' or 'float32'.")
+    return dtype, shape[-1]
+
+
+def _detector_io(content):
+    """A detection file's input, the number of its op's classes, and which output is
+    which: the op's outputs, ports 0-3 (boxes, classes, scores, count), have consecutive
+    tensor indices, so tflite-support's writer maps the sorted output indices to them."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = _tflite_model(content)
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    graph = model.Subgraphs(0)
+    input_dtype, channels = _image_input(graph, type_names, "ObjectDetector")
+    options = _postprocess_options(model)
+    if options is None:
+        raise ValueError("ObjectDetector metadata needs a detection file that ends in TFLite_Detection_PostProcess "
+                         "(boxes, classes, scores, count); this file has no such op. Export the detector with "
+                         "kl.tflite.export_detector, which adds it.")
+    outputs = [int(i) for i in graph.OutputsAsNumpy()]
+    if len(outputs) != 4:
+        raise ValueError(f"ObjectDetector metadata needs the four outputs of TFLite_Detection_PostProcess; the file "
+                         f"has {len(outputs)}.")
+    order = sorted(outputs)
+    roles = [order.index(i) for i in outputs]
+    detections = int(options["max_detections"])
+    expected = ([1, detections, 4], [1, detections], [1, detections], [1])
+    for i, role in zip(outputs, roles):
+        shape = list(graph.Tensors(i).ShapeAsNumpy())
+        if shape != expected[role] or type_names[graph.Tensors(i).Type()] != "float32":
+            raise ValueError(f"ObjectDetector metadata needs float32 outputs of shapes {list(expected)} (boxes, "
+                             f"classes, scores, count); the file's output {i} is "
+                             f"{type_names[graph.Tensors(i).Type()]} {shape}.")
+    return {"input_dtype": input_dtype, "channels": channels, "classes": int(options["num_classes"]),
+            "output_roles": tuple(roles)}
+
+
+def _postprocess_options(model):
+    """The attributes (a flexbuffer map) of the file's TFLite_Detection_PostProcess op, or None."""
+    from flatbuffers import flexbuffers
+
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        for i in range(graph.OperatorsLength()):
+            op = graph.Operators(i)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            if code.CustomCode() == b"TFLite_Detection_PostProcess":
+                return flexbuffers.Loads(op.CustomOptionsAsNumpy().tobytes())
+    return None
+
+
+def _segmenter_io(content):
+    """A segmentation file's input and its classes: an output (1, H, W, classes) of
+    per-pixel scores, or a class mask (1, H, W) (classes unknown)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = _tflite_model(content)
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    graph = model.Subgraphs(0)
+    input_dtype, channels = _image_input(graph, type_names, "ImageSegmenter")
+    if graph.OutputsLength() != 1:
+        raise ValueError(f"ImageSegmenter metadata needs one output; the file has {graph.OutputsLength()}.")
+    output = graph.Tensors(graph.Outputs(0))
+    shape = list(output.ShapeAsNumpy())
+    if len(shape) not in (3, 4) or shape[0] != 1:
+        raise ValueError(f"ImageSegmenter metadata needs an output of shape [1, height, width, classes] (scores) or "
+                         f"[1, height, width] (a class mask); the file's is {shape}.")
+    return {"input_dtype": input_dtype, "channels": channels, "classes": shape[3] if len(shape) == 4 else None}
 
 
 def _normalization(mean, std, io_spec):
@@ -429,8 +670,8 @@ def read_metadata(model):
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             packed = {name: archive.read(name) for name in archive.namelist()}
     info["packed_files"] = sorted(packed)
-    label_file = info["output"].get("label_file")
-    info["labels"] = label_lines(packed[label_file].decode("utf8")) if label_file in packed else None
+    label_files = [o["label_file"] for o in info["outputs"] if o.get("label_file")]
+    info["labels"] = label_lines(packed[label_files[0]].decode("utf8")) if label_files and label_files[0] in packed else None
     return info
 
 
@@ -447,7 +688,9 @@ def parse_metadata_buffer(buffer):
         raise ValueError(f"Expected one SubGraphMetadata; found {len(subgraphs)}.")
     inputs, outputs = subgraphs[0].tables(2), subgraphs[0].tables(3)
     info["input"] = _tensor_info(inputs[0]) if inputs else {}
-    info["output"] = _tensor_info(outputs[0]) if outputs else {}
+    info["outputs"] = [_tensor_info(output) for output in outputs]  # in the file's output order
+    info["output"] = info["outputs"][0] if outputs else {}
+    info["output_groups"] = {group.string(0): group.strings(1) for group in subgraphs[0].tables(8)}
     return info
 
 
@@ -456,10 +699,19 @@ def _tensor_info(tensor):
     content = tensor.table(3)
     if content is not None:
         kind = content.scalar(0, number_types.Uint8Flags)
-        info["content"] = {_FEATURE_PROPERTIES: "FeatureProperties", _IMAGE_PROPERTIES: "ImageProperties"}.get(kind, kind)
-        if kind == _IMAGE_PROPERTIES and content.table(1) is not None:
-            space = content.table(1).scalar(0, number_types.Int8Flags)
+        info["content"] = _CONTENT_NAMES.get(kind, kind)
+        properties = content.table(1)
+        if kind == _IMAGE_PROPERTIES and properties is not None:
+            space = properties.scalar(0, number_types.Int8Flags)
             info["color_space"] = {v: k for k, v in _COLOR_SPACE_VALUES.items()}.get(space, space)
+        if kind == _BOUNDING_BOX_PROPERTIES and properties is not None:
+            info["box_index"] = properties.uints(0)
+            info["box_type"] = _BOX_TYPES.get(properties.scalar(1, number_types.Int8Flags))
+            info["coordinate_type"] = _COORDINATE_TYPES.get(properties.scalar(2, number_types.Int8Flags))
+        value_range = content.table(2)
+        if value_range is not None:  # the dimensions the content spans
+            info["content_range"] = [value_range.scalar(0, number_types.Int32Flags),
+                                     value_range.scalar(1, number_types.Int32Flags)]
     for unit in tensor.tables(4):
         if unit.scalar(0, number_types.Uint8Flags) == _NORMALIZATION_OPTIONS:
             options = unit.table(1)
@@ -468,9 +720,11 @@ def _tensor_info(tensor):
     if stats is not None:
         info["max"], info["min"] = stats.floats(0), stats.floats(1)
     for file in tensor.tables(6):
-        if file.scalar(2, number_types.Int8Flags) == _TENSOR_AXIS_LABELS:
+        kind = file.scalar(2, number_types.Int8Flags)
+        if kind in _LABEL_FILE_TYPES:
             info["label_file"] = file.string(0)
             info["label_file_description"] = file.string(1)
+            info["label_file_type"] = _LABEL_FILE_TYPES[kind]
     return info
 
 
@@ -501,6 +755,17 @@ class _Table:
             return []
         start = self._t.Vector(o)
         return [_Table(self._t.Bytes, self._t.Indirect(start + 4 * i)) for i in range(self._t.VectorLen(o))]
+
+    def strings(self, slot):
+        o = self._offset(slot)
+        if not o:
+            return []
+        start = self._t.Vector(o)
+        return [self._t.String(start + 4 * i).decode("utf8") for i in range(self._t.VectorLen(o))]
+
+    def uints(self, slot):
+        o = self._offset(slot)
+        return [int(v) for v in self._t.GetVectorAsNumpy(number_types.Uint32Flags, o)] if o else None
 
     def floats(self, slot):
         o = self._offset(slot)
