@@ -367,26 +367,33 @@ NASNet = Family(
 
 _PAPER = "Learning Transferable Architectures for Scalable Image Recognition (CVPR 2018)"
 _FIGURES = {"family": "nasnet", "paper": _PAPER, "arxiv": "1707.07012"}
+# The paper's figures, per variant: (configuration, input size, parameters M, mult-adds M,
+# their source, the reference implementation).
+PAPER_FIGURES = {
+    "nasnet_mobile": (MOBILE, 224, 5.3, 564, "paper Table 3 (NASNet-A (4 @ 1056), 224x224: 5.3M parameters, "
+                      "564M mult-adds, top-1 74.0%, top-5 91.6%)", "keras.applications.NASNetMobile"),
+    "nasnet_large": (LARGE, 331, 88.9, 23800, "paper Table 2 (NASNet-A (6 @ 4032), 331x331: 88.9M parameters, "
+                     "23.8B mult-adds, top-1 82.7%, top-5 96.2%)", "keras.applications.NASNetLarge"),
+}
 # keras.applications.NASNetMobile / NASNetLarge's order, then ours.
 _VARIANT_ORDER = ("input_shape", "include_top", "weights", "input_tensor", "pooling", "classes",
                   "classifier_activation", "name", "include_preprocessing", "features_only", "out_strides")
 
 
-@variant("nasnet_mobile", NASNet, knobs={**MOBILE, "default_size": 224}, order=_VARIANT_ORDER,
-         model_name="nasnet_mobile", default_size=224, paper_params_m=5.3, paper_macs_m=564,
-         figures_source="paper Table 3 (NASNet-A (4 @ 1056), 224x224: 5.3M parameters, 564M mult-adds, "
-                        "top-1 74.0%, top-5 91.6%)",
-         reference="keras.applications.NASNetMobile", **_FIGURES)
+def released(key):
+    """A variant's @variant arguments: its configuration and input size fixed, its name as the model's,
+    its PAPER_FIGURES."""
+    config, size, params, macs, source, reference = PAPER_FIGURES[key]
+    return {"knobs": {**config, "default_size": size}, "order": _VARIANT_ORDER, "model_name": key,
+            "default_size": size, "paper_params_m": params, "paper_macs_m": macs, "figures_source": source,
+            "reference": reference, **_FIGURES}
+
+
+@variant("nasnet_mobile", NASNet, **released("nasnet_mobile"))
 def NASNetMobile(*args, **kwargs):
-    """NASNet-A (4 @ 1056) at 224x224 (5,326,716 parameters), keras.applications.NASNetMobile:
-    32 stem filters, no skip_reduction. NASNet's arguments but the architecture's."""
+    """NASNet-A (4 @ 1056), keras.applications.NASNetMobile: 5,326,716 parameters at 224; NASNet's other arguments."""
 
 
-@variant("nasnet_large", NASNet, knobs={**LARGE, "default_size": 331}, order=_VARIANT_ORDER,
-         model_name="nasnet_large", default_size=331, paper_params_m=88.9, paper_macs_m=23800,
-         figures_source="paper Table 2 (NASNet-A (6 @ 4032), 331x331: 88.9M parameters, 23.8B mult-adds, "
-                        "top-1 82.7%, top-5 96.2%)",
-         reference="keras.applications.NASNetLarge", **_FIGURES)
+@variant("nasnet_large", NASNet, **released("nasnet_large"))
 def NASNetLarge(*args, **kwargs):
-    """NASNet-A (6 @ 4032) at 331x331 (88,949,818 parameters), keras.applications.NASNetLarge:
-    96 stem filters, skip_reduction. NASNet's arguments but the architecture's."""
+    """NASNet-A (6 @ 4032), keras.applications.NASNetLarge: 88,949,818 parameters at 331; NASNet's other arguments."""

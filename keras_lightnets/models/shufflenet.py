@@ -328,95 +328,93 @@ _V1_CODE = "the authors' code and README (megvii-model/ShuffleNet-Series)"
 _V1_NO_PARAMS = "paper (Table 1, MACs); params: none published, ours measured here"
 _V2_PAPER = "ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design (ECCV 2018)"
 
+# ShuffleNet V1: Table 1's five 1x networks (MACs: its "Complexity" row; it gives
+# no parameter counts) and g=3 at the other scales of Table 2, whose parameters
+# the authors' README lists (as for 1x g=3: 1.9M).
+# name: (groups g, scale s, parameters M or None, MACs M, the paper's table)
+V1_PUBLISHED = {
+    "g1": (1, 1.0, None, 143, 1), "g2": (2, 1.0, None, 140, 1), "g3": (3, 1.0, 1.9, 137, 1),
+    "g4": (4, 1.0, None, 133, 1), "g8": (8, 1.0, 2.4, 137, 1),
+    "g3_x0_5": (3, 0.5, 0.7, 38, 2), "g3_x1_5": (3, 1.5, 3.4, 292, 2), "g3_x2_0": (3, 2.0, 5.4, 524, 2),
+}
+# ShuffleNet V2: Table 5 (#Params M, FLOPs M), by scale.
+V2_PUBLISHED = {0.5: (1.4, 41), 1.0: (2.3, 146), 1.5: (3.5, 299), 2.0: (7.4, 591)}
 
-def _v1(groups, scale):
-    """ShuffleNet V1's registry figures but the published ones (`paper_params_m`, `paper_macs_m`, `figures_source`)."""
+
+def _v1(name):
+    """A ShuffleNet V1's @variant arguments ("g3_x0_5": g = 3 at 0.5x): its knobs fixed, its V1_PUBLISHED figures."""
+    groups, scale, params_m, macs_m, table = V1_PUBLISHED[name]
     return dict(
         knobs={"groups": groups, "scale": scale}, family="shufflenet_v1", paper=_V1_PAPER, arxiv="1707.01083",
-        default_size=224, reference=f"megvii-model/ShuffleNet-Series ShuffleNetV1(group={groups}, model_size='{scale}x')"
+        default_size=224, paper_params_m=params_m, paper_macs_m=macs_m,
+        figures_source=_V1_NO_PARAMS if params_m is None else f"paper (Table {table}); params: " + _V1_CODE,
+        reference=f"megvii-model/ShuffleNet-Series ShuffleNetV1(group={groups}, model_size='{scale}x')"
         if groups in (3, 8) else None)
 
 
 def _v2(scale):
-    """ShuffleNet V2's registry figures but the published ones: Table 5 (FLOPs, #Params)."""
-    return dict(knobs={"scale": scale}, family="shufflenet_v2", paper=_V2_PAPER, arxiv="1807.11164", default_size=224,
+    """A ShuffleNet V2's @variant arguments: its scale fixed, its class name as the model's, Table 5's figures."""
+    params_m, macs_m = V2_PUBLISHED[scale]
+    return dict(knobs={"scale": scale}, model_name=f"ShuffleNetV2x{_scale_name(scale)}", family="shufflenet_v2",
+                paper=_V2_PAPER, arxiv="1807.11164", default_size=224, paper_params_m=params_m, paper_macs_m=macs_m,
                 figures_source="paper (Table 5)", reference=f"torchvision.models.shufflenet_v2_x{_scale_name(scale)}")
 
 
-# ShuffleNet V1: Table 1's five 1x networks (MACs: its "Complexity" row; it gives
-# no parameter counts) and g=3 at the other scales of Table 2, whose parameters
-# the authors' README lists (as for 1x g=3: 1.9M).
-
-
-@variant("shufflenet_v1_g1", ShuffleNetV1, **_v1(1, 1.0), paper_params_m=None, paper_macs_m=143, figures_source=_V1_NO_PARAMS)
-def ShuffleNetV1g1(input_shape=None, **kwargs):
+@variant("shufflenet_v1_g1", ShuffleNetV1, **_v1("g1"))
+def ShuffleNetV1g1(*args, **kwargs):
     """ShuffleNet V1 1x (g = 1), Table 1. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v1_g2", ShuffleNetV1, **_v1(2, 1.0), paper_params_m=None, paper_macs_m=140, figures_source=_V1_NO_PARAMS)
-def ShuffleNetV1g2(input_shape=None, **kwargs):
+@variant("shufflenet_v1_g2", ShuffleNetV1, **_v1("g2"))
+def ShuffleNetV1g2(*args, **kwargs):
     """ShuffleNet V1 1x (g = 2), Table 1. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v1_g3", ShuffleNetV1, **_v1(3, 1.0), paper_params_m=1.9, paper_macs_m=137,
-         figures_source="paper (Table 1); params: " + _V1_CODE)
-def ShuffleNetV1g3(input_shape=None, **kwargs):
-    """ShuffleNet V1 1x (g = 3), Table 1: the authors' network, 1,864,728 parameters.
-    Takes ShuffleNetV1's arguments but groups, scale."""
+@variant("shufflenet_v1_g3", ShuffleNetV1, **_v1("g3"))
+def ShuffleNetV1g3(*args, **kwargs):
+    """ShuffleNet V1 1x (g = 3), Table 1: the authors' network, 1,864,728 parameters. ShuffleNetV1's other arguments."""
 
 
-@variant("shufflenet_v1_g4", ShuffleNetV1, **_v1(4, 1.0), paper_params_m=None, paper_macs_m=133, figures_source=_V1_NO_PARAMS)
-def ShuffleNetV1g4(input_shape=None, **kwargs):
+@variant("shufflenet_v1_g4", ShuffleNetV1, **_v1("g4"))
+def ShuffleNetV1g4(*args, **kwargs):
     """ShuffleNet V1 1x (g = 4), Table 1. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v1_g8", ShuffleNetV1, **_v1(8, 1.0), paper_params_m=2.4, paper_macs_m=137,
-         figures_source="paper (Table 1); params: " + _V1_CODE)
-def ShuffleNetV1g8(input_shape=None, **kwargs):
+@variant("shufflenet_v1_g8", ShuffleNetV1, **_v1("g8"))
+def ShuffleNetV1g8(*args, **kwargs):
     """ShuffleNet V1 1x (g = 8), Table 1: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v1_g3_x0_5", ShuffleNetV1, **_v1(3, 0.5), paper_params_m=0.7, paper_macs_m=38,
-         figures_source="paper (Table 2); params: " + _V1_CODE)
-def ShuffleNetV1g3x0_5(input_shape=None, **kwargs):
+@variant("shufflenet_v1_g3_x0_5", ShuffleNetV1, **_v1("g3_x0_5"))
+def ShuffleNetV1g3x0_5(*args, **kwargs):
     """ShuffleNet V1 0.5x (g = 3), Table 2: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v1_g3_x1_5", ShuffleNetV1, **_v1(3, 1.5), paper_params_m=3.4, paper_macs_m=292,
-         figures_source="paper (Table 2); params: " + _V1_CODE)
-def ShuffleNetV1g3x1_5(input_shape=None, **kwargs):
+@variant("shufflenet_v1_g3_x1_5", ShuffleNetV1, **_v1("g3_x1_5"))
+def ShuffleNetV1g3x1_5(*args, **kwargs):
     """ShuffleNet V1 1.5x (g = 3), Table 2: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v1_g3_x2_0", ShuffleNetV1, **_v1(3, 2.0), paper_params_m=5.4, paper_macs_m=524,
-         figures_source="paper (Table 2); params: " + _V1_CODE)
-def ShuffleNetV1g3x2_0(input_shape=None, **kwargs):
+@variant("shufflenet_v1_g3_x2_0", ShuffleNetV1, **_v1("g3_x2_0"))
+def ShuffleNetV1g3x2_0(*args, **kwargs):
     """ShuffleNet V1 2x (g = 3), Table 2: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v2_x0_5", ShuffleNetV2, **_v2(0.5), model_name="ShuffleNetV2x0_5", paper_params_m=1.4, paper_macs_m=41)
-def ShuffleNetV2x0_5(input_shape=None, **kwargs):
-    """ShuffleNet V2 0.5x: torchvision's shufflenet_v2_x0_5 (1,366,792 parameters, 41M MACs).
-
-    Takes the arguments of ShuffleNetV2 but scale."""
+@variant("shufflenet_v2_x0_5", ShuffleNetV2, **_v2(0.5))
+def ShuffleNetV2x0_5(*args, **kwargs):
+    """ShuffleNet V2 0.5x: torchvision's shufflenet_v2_x0_5 (1,366,792 parameters); ShuffleNetV2's other arguments."""
 
 
-@variant("shufflenet_v2_x1_0", ShuffleNetV2, **_v2(1.0), model_name="ShuffleNetV2x1_0", paper_params_m=2.3, paper_macs_m=146)
-def ShuffleNetV2x1_0(input_shape=None, **kwargs):
-    """ShuffleNet V2 1x: torchvision's shufflenet_v2_x1_0 (2,278,604 parameters, 146M MACs).
-
-    Takes the arguments of ShuffleNetV2 but scale."""
+@variant("shufflenet_v2_x1_0", ShuffleNetV2, **_v2(1.0))
+def ShuffleNetV2x1_0(*args, **kwargs):
+    """ShuffleNet V2 1x: torchvision's shufflenet_v2_x1_0 (2,278,604 parameters); ShuffleNetV2's other arguments."""
 
 
-@variant("shufflenet_v2_x1_5", ShuffleNetV2, **_v2(1.5), model_name="ShuffleNetV2x1_5", paper_params_m=3.5, paper_macs_m=299)
-def ShuffleNetV2x1_5(input_shape=None, **kwargs):
-    """ShuffleNet V2 1.5x: torchvision's shufflenet_v2_x1_5 (3,503,624 parameters, 299M MACs).
-
-    Takes the arguments of ShuffleNetV2 but scale."""
+@variant("shufflenet_v2_x1_5", ShuffleNetV2, **_v2(1.5))
+def ShuffleNetV2x1_5(*args, **kwargs):
+    """ShuffleNet V2 1.5x: torchvision's shufflenet_v2_x1_5 (3,503,624 parameters); ShuffleNetV2's other arguments."""
 
 
-@variant("shufflenet_v2_x2_0", ShuffleNetV2, **_v2(2.0), model_name="ShuffleNetV2x2_0", paper_params_m=7.4, paper_macs_m=591)
-def ShuffleNetV2x2_0(input_shape=None, **kwargs):
-    """ShuffleNet V2 2x: torchvision's shufflenet_v2_x2_0 (7,393,996 parameters, 591M MACs).
-
-    Takes the arguments of ShuffleNetV2 but scale."""
+@variant("shufflenet_v2_x2_0", ShuffleNetV2, **_v2(2.0))
+def ShuffleNetV2x2_0(*args, **kwargs):
+    """ShuffleNet V2 2x: torchvision's shufflenet_v2_x2_0 (7,393,996 parameters); ShuffleNetV2's other arguments."""

@@ -167,23 +167,26 @@ SqueezeNet = Family(
 # ------------------------------------------------------------------------ the variants
 
 _PAPER = "SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size (2016)"
+# Per version: (parameters M, multiply-adds M at 224, their source).
+PUBLISHED = {
+    "1_0": (1.248424, 819, "paper (Table 1) for params; MACs: torchvision's model table at 224"),
+    "1_1": (1.235496, 349, "torchvision's model table (no paper: the authors' v1.1 release)"),
+}
 
 
-@variant("squeezenet1_0", SqueezeNet, knobs={"version": "1_0"}, model_name="SqueezeNet1_0",
-         family="squeezenet", paper=_PAPER,
-         arxiv="1602.07360", default_size=224, paper_params_m=1.248424, paper_macs_m=819,
-         figures_source="paper (Table 1) for params; MACs: torchvision's model table at 224",
-         reference="torchvision.models.squeezenet1_0")
-def SqueezeNet1_0(input_shape=None, **kwargs):
-    """SqueezeNet 1.0 (the paper's Table 1): torchvision's squeezenet1_0, 1,248,424
-    parameters, 819M MACs at 224. Takes SqueezeNet's arguments but `version`."""
+def released(version):
+    """A version's @variant arguments: `version` fixed, its class name as the model's, its PUBLISHED figures."""
+    params_m, macs_m, source = PUBLISHED[version]
+    return dict(knobs={"version": version}, model_name=f"SqueezeNet{version}", family="squeezenet", paper=_PAPER,
+                arxiv="1602.07360", default_size=224, paper_params_m=params_m, paper_macs_m=macs_m,
+                figures_source=source, reference=f"torchvision.models.squeezenet{version}")
 
 
-@variant("squeezenet1_1", SqueezeNet, knobs={"version": "1_1"}, model_name="SqueezeNet1_1",
-         family="squeezenet", paper=_PAPER,
-         arxiv="1602.07360", default_size=224, paper_params_m=1.235496, paper_macs_m=349,
-         figures_source="torchvision's model table (no paper: the authors' v1.1 release)",
-         reference="torchvision.models.squeezenet1_1")
-def SqueezeNet1_1(input_shape=None, **kwargs):
-    """SqueezeNet 1.1 (the authors' v1.1): torchvision's squeezenet1_1, 1,235,496
-    parameters, 349M MACs at 224. Takes SqueezeNet's arguments but `version`."""
+@variant("squeezenet1_0", SqueezeNet, **released("1_0"))
+def SqueezeNet1_0(*args, **kwargs):
+    """SqueezeNet 1.0 (the paper's Table 1): torchvision's squeezenet1_0, 1,248,424 parameters; SqueezeNet's others."""
+
+
+@variant("squeezenet1_1", SqueezeNet, **released("1_1"))
+def SqueezeNet1_1(*args, **kwargs):
+    """SqueezeNet 1.1 (the authors' v1.1): torchvision's squeezenet1_1, 1,235,496 parameters; SqueezeNet's others."""

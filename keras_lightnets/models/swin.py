@@ -237,7 +237,9 @@ SwinTransformer = TransformerFamily(
 # ------------------------------------------------------------------------ the variants
 
 _SWIN = "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows (ICCV 2021)"
-
+_SOURCE = "paper (Table 1(a): params, FLOPs = multiply-adds)"
+# The paper's Table 1(a) at 224, per SPECS row: (parameters M, multiply-adds M).
+PUBLISHED = {"swin_t": (28, 4500), "swin_s": (50, 8700), "swin_b": (88, 15400)}
 
 # keras_lightnets' Swin-T/S/B took these first, by position, before the refactor.
 _ORDER = ("input_shape", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
@@ -245,39 +247,27 @@ _ORDER = ("input_shape", "include_top", "weights", "input_tensor", "classes", "p
           "features_only", "out_strides")  # then mlp_ratio, new since: by keyword
 
 
-def _table(key):
-    """The variant's fixed table; its paper drop-path rate is a default the caller may change."""
-    return {k: v for k, v in dataclasses.asdict(SPECS[key]).items() if k != "stochastic_depth_rate"}
+def released(key):
+    """A variant's @variant arguments: its SPECS row fixed but the paper's drop-path rate (a default the
+    caller may change), its name as the model's, its PUBLISHED figures, torchvision's model as reference."""
+    table = dataclasses.asdict(SPECS[key])
+    params, macs = PUBLISHED[key]
+    return {"knobs": {k: v for k, v in table.items() if k != "stochastic_depth_rate"}, "model_name": key,
+            "order": _ORDER, "defaults": {"stochastic_depth_rate": table["stochastic_depth_rate"]}, "family": "swin",
+            "paper": _SWIN, "arxiv": "2103.14030", "default_size": 224, "paper_params_m": params,
+            "paper_macs_m": macs, "figures_source": _SOURCE, "reference": f"torchvision.models.{key}"}
 
 
-@variant("swin_t", SwinTransformer, knobs=_table("swin_t"), model_name="swin_t", order=_ORDER,
-         defaults={"stochastic_depth_rate": SPECS["swin_t"].stochastic_depth_rate}, family="swin", paper=_SWIN,
-         arxiv="2103.14030", default_size=224, paper_params_m=28, paper_macs_m=4500,
-         figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_t")
-def SwinT(input_shape=None, **kwargs):
-    """Swin-T (torchvision's swin_t): 28,288,354 parameters, 4.5G MACs at 224.
-
-    C=96, depths (2, 2, 6, 2), heads (3, 6, 12, 24), window 7, stochastic depth 0.2.
-    Arguments as `SwinTransformer` but the table's."""
+@variant("swin_t", SwinTransformer, **released("swin_t"))
+def SwinT(*args, **kwargs):
+    """Swin-T (torchvision's swin_t): 28,288,354 parameters at 224; SwinTransformer's other arguments."""
 
 
-@variant("swin_s", SwinTransformer, knobs=_table("swin_s"), model_name="swin_s", order=_ORDER,
-         defaults={"stochastic_depth_rate": SPECS["swin_s"].stochastic_depth_rate}, family="swin", paper=_SWIN,
-         arxiv="2103.14030", default_size=224, paper_params_m=50, paper_macs_m=8700,
-         figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_s")
-def SwinS(input_shape=None, **kwargs):
-    """Swin-S (torchvision's swin_s): 49,606,258 parameters, 8.7G MACs at 224.
-
-    C=96, depths (2, 2, 18, 2), heads (3, 6, 12, 24), window 7, stochastic depth 0.3.
-    Arguments as `SwinTransformer` but the table's."""
+@variant("swin_s", SwinTransformer, **released("swin_s"))
+def SwinS(*args, **kwargs):
+    """Swin-S (torchvision's swin_s): 49,606,258 parameters at 224; SwinTransformer's other arguments."""
 
 
-@variant("swin_b", SwinTransformer, knobs=_table("swin_b"), model_name="swin_b", order=_ORDER,
-         defaults={"stochastic_depth_rate": SPECS["swin_b"].stochastic_depth_rate}, family="swin", paper=_SWIN,
-         arxiv="2103.14030", default_size=224, paper_params_m=88, paper_macs_m=15400,
-         figures_source="paper (Table 1(a): params, FLOPs = multiply-adds)", reference="torchvision.models.swin_b")
-def SwinB(input_shape=None, **kwargs):
-    """Swin-B (torchvision's swin_b): 87,768,224 parameters, 15.4G MACs at 224.
-
-    C=128, depths (2, 2, 18, 2), heads (4, 8, 16, 32), window 7, stochastic depth 0.5.
-    Arguments as `SwinTransformer` but the table's."""
+@variant("swin_b", SwinTransformer, **released("swin_b"))
+def SwinB(*args, **kwargs):
+    """Swin-B (torchvision's swin_b): 87,768,224 parameters at 224; SwinTransformer's other arguments."""

@@ -197,66 +197,64 @@ VGG = Family(
 
 _PAPER = "Very Deep Convolutional Networks for Large-Scale Image Recognition (ICLR 2015)"
 _SOURCE = "paper Table 2 (params); MACs from torchvision's model table (the paper prints none)"
+# Per configuration, with or without batch norm: (parameters M: the paper's Table 2,
+# multiply-adds M at 224: torchvision's GFLOPS).
+PUBLISHED = {"vgg11": (133, 7610), "vgg13": (133, 11310), "vgg16": (138, 15470), "vgg19": (144, 19630)}
+_BN_NOTE = "batch norm adds 2 parameters a channel (gamma, beta; ~0.01%), not in the paper"
 # keras.applications.VGG16's positional order (`name` right after classifier_activation).
 _KERAS_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pooling", "classes", "classifier_activation",
                 "name", "dropout_rate", "include_preprocessing", "features_only", "out_strides", "layout")
 
 
-def _figures(config, batch_norm, params_m, macs_m):
-    """A variant's knobs and registry figures: Table 2's params and torchvision's GFLOPS
-    (multiply-adds) at 224, both in millions."""
+def released(name):
+    """A variant's @variant arguments ("vgg16", "vgg16_bn": with batch norm): its knobs fixed, its name as the
+    model's (name="vgg16" as keras.applications.VGG16, issue 21), its PUBLISHED figures."""
+    config, batch_norm = name.removesuffix("_bn"), name.endswith("_bn")
+    params_m, macs_m = PUBLISHED[config]
+    keras_twin = config in ("vgg16", "vgg19") and not batch_norm
     return dict(
-        knobs={"config": config, "batch_norm": batch_norm}, order=_KERAS_ORDER, family="vgg", paper=_PAPER,
-        model_name=config + ("_bn" if batch_norm else ""),  # name="vgg16" as keras.applications.VGG16 (issue 21)
-        arxiv="1409.1556", default_size=224, paper_params_m=params_m, paper_macs_m=macs_m, figures_source=_SOURCE,
-        reference=(f"torchvision.models.{config}_bn" if batch_norm else
-                   f"keras.applications.VGG{config[3:]}" if config in ("vgg16", "vgg19") else f"torchvision.models.{config}"),
-        note="batch norm adds 2 parameters a channel (gamma, beta; ~0.01%), not in the paper" if batch_norm else "")
+        knobs={"config": config, "batch_norm": batch_norm}, order=_KERAS_ORDER, model_name=name, family="vgg",
+        paper=_PAPER, arxiv="1409.1556", default_size=224, paper_params_m=params_m, paper_macs_m=macs_m,
+        figures_source=_SOURCE,
+        reference=f"keras.applications.VGG{config[3:]}" if keras_twin else f"torchvision.models.{name}",
+        note=_BN_NOTE if batch_norm else "")
 
 
-@variant("vgg11", VGG, **_figures("vgg11", False, params_m=133, macs_m=7610))
-def VGG11(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
-    """VGG-11: VGG(config='vgg11', batch_norm=False) with keras.applications.VGG16's signature and defaults.
-    See `VGG` for the arguments."""
+@variant("vgg11", VGG, **released("vgg11"))
+def VGG11(*args, **kwargs):
+    """VGG-11: VGG(config='vgg11', batch_norm=False) with keras.applications.VGG16's signature and defaults."""
 
 
-@variant("vgg13", VGG, **_figures("vgg13", False, params_m=133, macs_m=11310))
-def VGG13(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
-    """VGG-13: VGG(config='vgg13', batch_norm=False) with keras.applications.VGG16's signature and defaults.
-    See `VGG` for the arguments."""
+@variant("vgg13", VGG, **released("vgg13"))
+def VGG13(*args, **kwargs):
+    """VGG-13: VGG(config='vgg13', batch_norm=False) with keras.applications.VGG16's signature and defaults."""
 
 
-@variant("vgg16", VGG, **_figures("vgg16", False, params_m=138, macs_m=15470))
-def VGG16(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
-    """VGG-16: VGG(config='vgg16', batch_norm=False) with keras.applications.VGG16's signature and defaults.
-    See `VGG` for the arguments."""
+@variant("vgg16", VGG, **released("vgg16"))
+def VGG16(*args, **kwargs):
+    """VGG-16: VGG(config='vgg16', batch_norm=False) with keras.applications.VGG16's signature and defaults."""
 
 
-@variant("vgg19", VGG, **_figures("vgg19", False, params_m=144, macs_m=19630))
-def VGG19(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
-    """VGG-19: VGG(config='vgg19', batch_norm=False) with keras.applications.VGG16's signature and defaults.
-    See `VGG` for the arguments."""
+@variant("vgg19", VGG, **released("vgg19"))
+def VGG19(*args, **kwargs):
+    """VGG-19: VGG(config='vgg19', batch_norm=False) with keras.applications.VGG16's signature and defaults."""
 
 
-@variant("vgg11_bn", VGG, **_figures("vgg11", True, params_m=133, macs_m=7610))
-def VGG11BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
-    """VGG-11 with batch normalization (torchvision vgg11_bn): VGG(config='vgg11', batch_norm=True) with
-    keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
+@variant("vgg11_bn", VGG, **released("vgg11_bn"))
+def VGG11BN(*args, **kwargs):
+    """VGG-11 with batch norm (torchvision's vgg11_bn): VGG(config='vgg11', batch_norm=True), VGG16's signature."""
 
 
-@variant("vgg13_bn", VGG, **_figures("vgg13", True, params_m=133, macs_m=11310))
-def VGG13BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
-    """VGG-13 with batch normalization (torchvision vgg13_bn): VGG(config='vgg13', batch_norm=True) with
-    keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
+@variant("vgg13_bn", VGG, **released("vgg13_bn"))
+def VGG13BN(*args, **kwargs):
+    """VGG-13 with batch norm (torchvision's vgg13_bn): VGG(config='vgg13', batch_norm=True), VGG16's signature."""
 
 
-@variant("vgg16_bn", VGG, **_figures("vgg16", True, params_m=138, macs_m=15470))
-def VGG16BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
-    """VGG-16 with batch normalization (torchvision vgg16_bn): VGG(config='vgg16', batch_norm=True) with
-    keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
+@variant("vgg16_bn", VGG, **released("vgg16_bn"))
+def VGG16BN(*args, **kwargs):
+    """VGG-16 with batch norm (torchvision's vgg16_bn): VGG(config='vgg16', batch_norm=True), VGG16's signature."""
 
 
-@variant("vgg19_bn", VGG, **_figures("vgg19", True, params_m=144, macs_m=19630))
-def VGG19BN(include_top=True, weights=None, input_tensor=None, input_shape=None, **kwargs):
-    """VGG-19 with batch normalization (torchvision vgg19_bn): VGG(config='vgg19', batch_norm=True) with
-    keras.applications.VGG16's signature and defaults. See `VGG` for the arguments."""
+@variant("vgg19_bn", VGG, **released("vgg19_bn"))
+def VGG19BN(*args, **kwargs):
+    """VGG-19 with batch norm (torchvision's vgg19_bn): VGG(config='vgg19', batch_norm=True), VGG16's signature."""

@@ -231,10 +231,35 @@ ViT = TransformerFamily(
 
 # ------------------------------------------------------------------------ the variants
 
-_VIT = "An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale (ICLR 2021)"
-_DEIT = "Training data-efficient image transformers & distillation through attention (ICML 2021)"
+_VIT = ("An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale (ICLR 2021)", "2010.11929")
+_DEIT = ("Training data-efficient image transformers & distillation through attention (ICML 2021)", "2012.12877")
 
-
+# The published figures at 224, per VIT_TABLE row: (paper, parameters M, multiply-adds M,
+# where the figures come from, the reference implementation). Parameter counts equal
+# the references' (see the module docstring).
+PUBLISHED = {
+    "vit_ti16": (_DEIT, 5.7, 1300, "timm (deit_tiny_patch16_224: 5.7M params, 1.3 GMACs; the DeiT paper prints '5M')",
+                 "timm vit_tiny_patch16_224 / deit_tiny_patch16_224"),
+    "vit_s16": (_DEIT, 22.1, 4600,
+                "timm (deit_small_patch16_224: 22.1M, 4.6 GMACs; the Swin paper's Table 1 gives DeiT-S 22M, 4.6G)",
+                "timm vit_small_patch16_224 / deit_small_patch16_224"),
+    "vit_b16": (_VIT, 86.6, 17600,
+                "torchvision (num_params, _ops 17.6 GFLOPS = multiply-adds); the paper's Table 1 rounds to 86M",
+                "torchvision.models.vit_b_16"),
+    "vit_b32": (_VIT, 88.2, 4400,
+                "torchvision (num_params, _ops 4.4); the paper's Table 1 gives 86M for every ViT-Base",
+                "torchvision.models.vit_b_32"),
+    "vit_l16": (_VIT, 304.3, 61600, "torchvision (num_params, _ops 61.6); the paper's Table 1 rounds to 307M",
+                "torchvision.models.vit_l_16"),
+    "vit_l32": (_VIT, 306.5, 15400,
+                "torchvision (ViT_L_32_Weights num_params 306,535,400; _ops 15.378 GFLOPS = multiply-adds); "
+                "the paper's Table 1 (ViT-Large: 24 layers, D 1024, MLP 4096, 16 heads) rounds to 307M",
+                "torchvision.models.vit_l_32"),
+}
+NOTES = {
+    "vit_ti16": "The published '1.3 GMACs' is rounded to two digits; the architecture has 1.254G multiply-adds "
+                "(projections, QK^T and AV of 197 tokens, MLPs, patch embedding, head), 3.5% below.",
+}
 # keras_lightnets' ViT variants took these, by position, before the refactor;
 # layer_norm_epsilon, added since, comes last.
 _ORDER = ("input_shape", "include_top", "weights", "input_tensor", "classes", "pooling", "dropout_rate",
@@ -242,70 +267,39 @@ _ORDER = ("input_shape", "include_top", "weights", "input_tensor", "classes", "p
           "features_only", "out_strides")
 
 
-def _knobs(key):
-    return dataclasses.asdict(VIT_TABLE[key])
+def released(key):
+    """A variant's @variant arguments: its VIT_TABLE row fixed, its name as the model's, its PUBLISHED figures."""
+    (paper, arxiv), params, macs, source, reference = PUBLISHED[key]
+    return {"knobs": dataclasses.asdict(VIT_TABLE[key]), "model_name": key, "order": _ORDER, "family": "vit",
+            "paper": paper, "arxiv": arxiv, "default_size": 224, "paper_params_m": params, "paper_macs_m": macs,
+            "figures_source": source, "reference": reference, "note": NOTES.get(key, "")}
 
 
-@variant("vit_ti16", ViT, knobs=_knobs("vit_ti16"), model_name="vit_ti16", order=_ORDER, family="vit", paper=_DEIT, arxiv="2012.12877",
-         default_size=224, paper_params_m=5.7, paper_macs_m=1300,
-         figures_source="timm (deit_tiny_patch16_224: 5.7M params, 1.3 GMACs; the DeiT paper prints '5M')",
-         reference="timm vit_tiny_patch16_224 / deit_tiny_patch16_224",
-         note="The published '1.3 GMACs' is rounded to two digits; the architecture has 1.254G multiply-adds "
-              "(projections, QK^T and AV of 197 tokens, MLPs, patch embedding, head), 3.5% below.")
-def ViTTi16(input_shape=None, **kwargs):
-    """ViT-Ti/16 (DeiT-Ti; timm's vit_tiny_patch16_224): 5,717,416 parameters at 224.
-
-    patch 16, 12 layers, width 192, MLP 768, 3 heads. Arguments as `ViT` but the table's."""
+@variant("vit_ti16", ViT, **released("vit_ti16"))
+def ViTTi16(*args, **kwargs):
+    """ViT-Ti/16 (DeiT-Ti; timm's vit_tiny_patch16_224): 5,717,416 parameters at 224; ViT's other arguments."""
 
 
-@variant("vit_s16", ViT, knobs=_knobs("vit_s16"), model_name="vit_s16", order=_ORDER, family="vit", paper=_DEIT, arxiv="2012.12877",
-         default_size=224, paper_params_m=22.1, paper_macs_m=4600,
-         figures_source="timm (deit_small_patch16_224: 22.1M, 4.6 GMACs; "
-                        "the Swin paper's Table 1 gives DeiT-S 22M, 4.6G)",
-         reference="timm vit_small_patch16_224 / deit_small_patch16_224")
-def ViTS16(input_shape=None, **kwargs):
-    """ViT-S/16 (DeiT-S; timm's vit_small_patch16_224): 22,050,664 parameters at 224.
-
-    patch 16, 12 layers, width 384, MLP 1536, 6 heads. Arguments as `ViT` but the table's."""
+@variant("vit_s16", ViT, **released("vit_s16"))
+def ViTS16(*args, **kwargs):
+    """ViT-S/16 (DeiT-S; timm's vit_small_patch16_224): 22,050,664 parameters at 224; ViT's other arguments."""
 
 
-@variant("vit_b16", ViT, knobs=_knobs("vit_b16"), model_name="vit_b16", order=_ORDER, family="vit", paper=_VIT, arxiv="2010.11929",
-         default_size=224, paper_params_m=86.6, paper_macs_m=17600,
-         figures_source="torchvision (num_params, _ops 17.6 GFLOPS = multiply-adds); "
-                        "the paper's Table 1 rounds to 86M",
-         reference="torchvision.models.vit_b_16")
-def ViTB16(input_shape=None, **kwargs):
-    """ViT-B/16 (torchvision's vit_b_16): 86,567,656 parameters at 224.
-
-    patch 16, 12 layers, width 768, MLP 3072, 12 heads. Arguments as `ViT` but the table's."""
+@variant("vit_b16", ViT, **released("vit_b16"))
+def ViTB16(*args, **kwargs):
+    """ViT-B/16 (torchvision's vit_b_16): 86,567,656 parameters at 224; ViT's other arguments."""
 
 
-@variant("vit_b32", ViT, knobs=_knobs("vit_b32"), model_name="vit_b32", order=_ORDER, family="vit", paper=_VIT, arxiv="2010.11929",
-         default_size=224, paper_params_m=88.2, paper_macs_m=4400,
-         figures_source="torchvision (num_params, _ops 4.4); the paper's Table 1 gives 86M for every ViT-Base",
-         reference="torchvision.models.vit_b_32")
-def ViTB32(input_shape=None, **kwargs):
-    """ViT-B/32 (torchvision's vit_b_32): 88,224,232 parameters at 224.
-
-    patch 32, 12 layers, width 768, MLP 3072, 12 heads. Arguments as `ViT` but the table's."""
+@variant("vit_b32", ViT, **released("vit_b32"))
+def ViTB32(*args, **kwargs):
+    """ViT-B/32 (torchvision's vit_b_32): 88,224,232 parameters at 224; ViT's other arguments."""
 
 
-@variant("vit_l16", ViT, knobs=_knobs("vit_l16"), model_name="vit_l16", order=_ORDER, family="vit", paper=_VIT, arxiv="2010.11929",
-         default_size=224, paper_params_m=304.3, paper_macs_m=61600,
-         figures_source="torchvision (num_params, _ops 61.6); the paper's Table 1 rounds to 307M",
-         reference="torchvision.models.vit_l_16")
-def ViTL16(input_shape=None, **kwargs):
-    """ViT-L/16 (torchvision's vit_l_16): 304,326,632 parameters at 224.
-
-    patch 16, 24 layers, width 1024, MLP 4096, 16 heads. Arguments as `ViT` but the table's."""
+@variant("vit_l16", ViT, **released("vit_l16"))
+def ViTL16(*args, **kwargs):
+    """ViT-L/16 (torchvision's vit_l_16): 304,326,632 parameters at 224; ViT's other arguments."""
 
 
-@variant("vit_l32", ViT, knobs=_knobs("vit_l32"), model_name="vit_l32", order=_ORDER, family="vit", paper=_VIT, arxiv="2010.11929",
-         default_size=224, paper_params_m=306.5, paper_macs_m=15400,
-         figures_source="torchvision (ViT_L_32_Weights num_params 306,535,400; _ops 15.378 GFLOPS = multiply-adds); "
-                        "the paper's Table 1 (ViT-Large: 24 layers, D 1024, MLP 4096, 16 heads) rounds to 307M",
-         reference="torchvision.models.vit_l_32")
-def ViTL32(input_shape=None, **kwargs):
-    """ViT-L/32 (torchvision's vit_l_32): 306,535,400 parameters at 224.
-
-    patch 32, 24 layers, width 1024, MLP 4096, 16 heads. Arguments as `ViT` but the table's."""
+@variant("vit_l32", ViT, **released("vit_l32"))
+def ViTL32(*args, **kwargs):
+    """ViT-L/32 (torchvision's vit_l_32): 306,535,400 parameters at 224; ViT's other arguments."""
