@@ -82,19 +82,12 @@ EFFICIENTNET_LITE0 = ScalableNet(
 # (width, depth, resolution, dropout) as released: efficientnet_builder.py and
 # lite/efficientnet_lite_builder.py of tensorflow/tpu (keras.applications: the same).
 COEFFICIENTS = {
-    "b0": (1.0, 1.0, 224, 0.2),
-    "b1": (1.0, 1.1, 240, 0.2),
-    "b2": (1.1, 1.2, 260, 0.3),
-    "b3": (1.2, 1.4, 300, 0.3),
-    "b4": (1.4, 1.8, 380, 0.4),
-    "b5": (1.6, 2.2, 456, 0.4),
-    "b6": (1.8, 2.6, 528, 0.5),
-    "b7": (2.0, 3.1, 600, 0.5),
-    "lite0": (1.0, 1.0, 224, 0.2),
-    "lite1": (1.0, 1.1, 240, 0.2),
-    "lite2": (1.1, 1.2, 260, 0.3),
-    "lite3": (1.2, 1.4, 280, 0.3),
-    "lite4": (1.4, 1.8, 300, 0.3),
+    # EfficientNet-B0..B7
+    "b0": (1.0, 1.0, 224, 0.2), "b1": (1.0, 1.1, 240, 0.2), "b2": (1.1, 1.2, 260, 0.3), "b3": (1.2, 1.4, 300, 0.3),
+    "b4": (1.4, 1.8, 380, 0.4), "b5": (1.6, 2.2, 456, 0.4), "b6": (1.8, 2.6, 528, 0.5), "b7": (2.0, 3.1, 600, 0.5),
+    # EfficientNet-Lite0..4 (Lite3 and Lite4 at lower resolutions and dropout than B3 and B4)
+    "lite0": (1.0, 1.0, 224, 0.2), "lite1": (1.0, 1.1, 240, 0.2), "lite2": (1.1, 1.2, 260, 0.3),
+    "lite3": (1.2, 1.4, 280, 0.3), "lite4": (1.4, 1.8, 300, 0.3),
 }
 
 
@@ -425,96 +418,87 @@ _B = {"family": "efficientnet", "paper": _PAPER, "arxiv": "1905.11946",
       "figures_source": "paper (Table 2; FLOPS = multiply-adds)"}
 _LITE = {"family": "efficientnet_lite", "paper": _PAPER, "arxiv": "1905.11946", "figures_source": _LITE_SOURCE,
          "reference": "tensorflow/tpu efficientnet_lite_builder", "note": _NOTE_LITE}
+PUBLISHED = {  # (parameters M, multiply-adds M)
+    # the paper's Table 2
+    "b0": (5.3, 390), "b1": (7.8, 700), "b2": (9.2, 1000), "b3": (12, 1800),
+    "b4": (19, 4200), "b5": (30, 9900), "b6": (43, 19000), "b7": (66, 37000),
+    # the Lite README
+    "lite0": (4.7, 407), "lite1": (5.4, 631), "lite2": (6.1, 899), "lite3": (8.2, 1440), "lite4": (13.0, 2640),
+}
+NOTES = {
+    "b4": _NOTE_B4_B5.format(paper="4.2B", coefficients="1.4, 1.8, 380 px", ours="4.39G", torchvision="4.394"),
+    "b5": _NOTE_B4_B5.format(paper="9.9B", coefficients="1.6, 2.2, 456 px", ours="10.27G", torchvision="10.266"),
+}
 
 
-@variant("efficientnet_b0", EfficientNet, **as_released("b0"), order=_VARIANT_ORDER,
-         paper_params_m=5.3, paper_macs_m=390, reference="keras.applications.EfficientNetB0", note="", **_B)
+def variant_arguments(variant):
+    """A released variant's @variant arguments: `as_released`'s, keras.applications' order and its figures."""
+    params, macs = PUBLISHED[variant]
+    figures = _LITE if variant.startswith("lite") else {
+        **_B, "reference": f"keras.applications.EfficientNet{variant.upper()}", "note": NOTES.get(variant, "")}
+    return {**as_released(variant), "order": _VARIANT_ORDER, "paper_params_m": params, "paper_macs_m": macs, **figures}
+
+
+@variant("efficientnet_b0", EfficientNet, **variant_arguments("b0"))
 def EfficientNetB0(*args, **kwargs):
-    """EfficientNet-B0: width 1.0, depth 1.0, 224x224 input, dropout 0.2; keras.applications'
-    EfficientNetB0. EfficientNet's arguments but the coefficients."""
+    """EfficientNet-B0: width 1.0, depth 1.0, 224 px, dropout 0.2; EfficientNet's other arguments."""
 
 
-@variant("efficientnet_b1", EfficientNet, **as_released("b1"), order=_VARIANT_ORDER,
-         paper_params_m=7.8, paper_macs_m=700, reference="keras.applications.EfficientNetB1", note="", **_B)
+@variant("efficientnet_b1", EfficientNet, **variant_arguments("b1"))
 def EfficientNetB1(*args, **kwargs):
-    """EfficientNet-B1: width 1.0, depth 1.1, 240x240 input, dropout 0.2; keras.applications'
-    EfficientNetB1. EfficientNet's arguments but the coefficients."""
+    """EfficientNet-B1: width 1.0, depth 1.1, 240 px, dropout 0.2; EfficientNet's other arguments."""
 
 
-@variant("efficientnet_b2", EfficientNet, **as_released("b2"), order=_VARIANT_ORDER,
-         paper_params_m=9.2, paper_macs_m=1000, reference="keras.applications.EfficientNetB2", note="", **_B)
+@variant("efficientnet_b2", EfficientNet, **variant_arguments("b2"))
 def EfficientNetB2(*args, **kwargs):
-    """EfficientNet-B2: width 1.1, depth 1.2, 260x260 input, dropout 0.3; keras.applications'
-    EfficientNetB2. EfficientNet's arguments but the coefficients."""
+    """EfficientNet-B2: width 1.1, depth 1.2, 260 px, dropout 0.3; EfficientNet's other arguments."""
 
 
-@variant("efficientnet_b3", EfficientNet, **as_released("b3"), order=_VARIANT_ORDER,
-         paper_params_m=12, paper_macs_m=1800, reference="keras.applications.EfficientNetB3", note="", **_B)
+@variant("efficientnet_b3", EfficientNet, **variant_arguments("b3"))
 def EfficientNetB3(*args, **kwargs):
-    """EfficientNet-B3: width 1.2, depth 1.4, 300x300 input, dropout 0.3; keras.applications'
-    EfficientNetB3. EfficientNet's arguments but the coefficients."""
+    """EfficientNet-B3: width 1.2, depth 1.4, 300 px, dropout 0.3; EfficientNet's other arguments."""
 
 
-@variant("efficientnet_b4", EfficientNet, **as_released("b4"), order=_VARIANT_ORDER,
-         paper_params_m=19, paper_macs_m=4200, reference="keras.applications.EfficientNetB4",
-         note=_NOTE_B4_B5.format(paper="4.2B", coefficients="1.4, 1.8, 380 px", ours="4.39G", torchvision="4.394"), **_B)
+@variant("efficientnet_b4", EfficientNet, **variant_arguments("b4"))
 def EfficientNetB4(*args, **kwargs):
-    """EfficientNet-B4: width 1.4, depth 1.8, 380x380 input, dropout 0.4; keras.applications'
-    EfficientNetB4. EfficientNet's arguments but the coefficients."""
+    """EfficientNet-B4: width 1.4, depth 1.8, 380 px, dropout 0.4; EfficientNet's other arguments."""
 
 
-@variant("efficientnet_b5", EfficientNet, **as_released("b5"), order=_VARIANT_ORDER,
-         paper_params_m=30, paper_macs_m=9900, reference="keras.applications.EfficientNetB5",
-         note=_NOTE_B4_B5.format(paper="9.9B", coefficients="1.6, 2.2, 456 px", ours="10.27G", torchvision="10.266"), **_B)
+@variant("efficientnet_b5", EfficientNet, **variant_arguments("b5"))
 def EfficientNetB5(*args, **kwargs):
-    """EfficientNet-B5: width 1.6, depth 2.2, 456x456 input, dropout 0.4; keras.applications'
-    EfficientNetB5. EfficientNet's arguments but the coefficients."""
+    """EfficientNet-B5: width 1.6, depth 2.2, 456 px, dropout 0.4; EfficientNet's other arguments."""
 
 
-@variant("efficientnet_b6", EfficientNet, **as_released("b6"), order=_VARIANT_ORDER,
-         paper_params_m=43, paper_macs_m=19000, reference="keras.applications.EfficientNetB6", note="", **_B)
+@variant("efficientnet_b6", EfficientNet, **variant_arguments("b6"))
 def EfficientNetB6(*args, **kwargs):
-    """EfficientNet-B6: width 1.8, depth 2.6, 528x528 input, dropout 0.5; keras.applications'
-    EfficientNetB6. EfficientNet's arguments but the coefficients."""
+    """EfficientNet-B6: width 1.8, depth 2.6, 528 px, dropout 0.5; EfficientNet's other arguments."""
 
 
-@variant("efficientnet_b7", EfficientNet, **as_released("b7"), order=_VARIANT_ORDER,
-         paper_params_m=66, paper_macs_m=37000, reference="keras.applications.EfficientNetB7", note="", **_B)
+@variant("efficientnet_b7", EfficientNet, **variant_arguments("b7"))
 def EfficientNetB7(*args, **kwargs):
-    """EfficientNet-B7: width 2.0, depth 3.1, 600x600 input, dropout 0.5; keras.applications'
-    EfficientNetB7. EfficientNet's arguments but the coefficients."""
+    """EfficientNet-B7: width 2.0, depth 3.1, 600 px, dropout 0.5; EfficientNet's other arguments."""
 
 
-@variant("efficientnet_lite0", EfficientNetLite, **as_released("lite0"), order=_VARIANT_ORDER,
-         paper_params_m=4.7, paper_macs_m=407, **_LITE)
+@variant("efficientnet_lite0", EfficientNetLite, **variant_arguments("lite0"))
 def EfficientNetLite0(*args, **kwargs):
-    """EfficientNet-Lite0: width 1.0, depth 1.0, 224x224 input, dropout 0.2. EfficientNetLite's
-    arguments but the coefficients."""
+    """EfficientNet-Lite0: width 1.0, depth 1.0, 224 px, dropout 0.2; EfficientNetLite's other arguments."""
 
 
-@variant("efficientnet_lite1", EfficientNetLite, **as_released("lite1"), order=_VARIANT_ORDER,
-         paper_params_m=5.4, paper_macs_m=631, **_LITE)
+@variant("efficientnet_lite1", EfficientNetLite, **variant_arguments("lite1"))
 def EfficientNetLite1(*args, **kwargs):
-    """EfficientNet-Lite1: width 1.0, depth 1.1, 240x240 input, dropout 0.2. EfficientNetLite's
-    arguments but the coefficients."""
+    """EfficientNet-Lite1: width 1.0, depth 1.1, 240 px, dropout 0.2; EfficientNetLite's other arguments."""
 
 
-@variant("efficientnet_lite2", EfficientNetLite, **as_released("lite2"), order=_VARIANT_ORDER,
-         paper_params_m=6.1, paper_macs_m=899, **_LITE)
+@variant("efficientnet_lite2", EfficientNetLite, **variant_arguments("lite2"))
 def EfficientNetLite2(*args, **kwargs):
-    """EfficientNet-Lite2: width 1.1, depth 1.2, 260x260 input, dropout 0.3. EfficientNetLite's
-    arguments but the coefficients."""
+    """EfficientNet-Lite2: width 1.1, depth 1.2, 260 px, dropout 0.3; EfficientNetLite's other arguments."""
 
 
-@variant("efficientnet_lite3", EfficientNetLite, **as_released("lite3"), order=_VARIANT_ORDER,
-         paper_params_m=8.2, paper_macs_m=1440, **_LITE)
+@variant("efficientnet_lite3", EfficientNetLite, **variant_arguments("lite3"))
 def EfficientNetLite3(*args, **kwargs):
-    """EfficientNet-Lite3: width 1.2, depth 1.4, 280x280 input, dropout 0.3. EfficientNetLite's
-    arguments but the coefficients."""
+    """EfficientNet-Lite3: width 1.2, depth 1.4, 280 px, dropout 0.3; EfficientNetLite's other arguments."""
 
 
-@variant("efficientnet_lite4", EfficientNetLite, **as_released("lite4"), order=_VARIANT_ORDER,
-         paper_params_m=13.0, paper_macs_m=2640, **_LITE)
+@variant("efficientnet_lite4", EfficientNetLite, **variant_arguments("lite4"))
 def EfficientNetLite4(*args, **kwargs):
-    """EfficientNet-Lite4: width 1.4, depth 1.8, 300x300 input, dropout 0.3. EfficientNetLite's
-    arguments but the coefficients."""
+    """EfficientNet-Lite4: width 1.4, depth 1.8, 300 px, dropout 0.3; EfficientNetLite's other arguments."""

@@ -106,12 +106,9 @@ TABLES = {
 # Released variants: (width, depth, resolution, table), as keras.applications and the
 # authors' code build them.
 RELEASED = {
-    "b0": (1.0, 1.0, 224, "efficientnetv2-b0"),
-    "b1": (1.0, 1.1, 240, "efficientnetv2-b1"),
-    "b2": (1.1, 1.2, 260, "efficientnetv2-b2"),
-    "b3": (1.2, 1.4, 300, "efficientnetv2-b3"),
-    "s": (1.0, 1.0, 384, "efficientnetv2-s"),
-    "m": (1.0, 1.0, 480, "efficientnetv2-m"),
+    "b0": (1.0, 1.0, 224, "efficientnetv2-b0"), "b1": (1.0, 1.1, 240, "efficientnetv2-b1"),
+    "b2": (1.1, 1.2, 260, "efficientnetv2-b2"), "b3": (1.2, 1.4, 300, "efficientnetv2-b3"),
+    "s": (1.0, 1.0, 384, "efficientnetv2-s"), "m": (1.0, 1.0, 480, "efficientnetv2-m"),
     "l": (1.0, 1.0, 480, "efficientnetv2-l"),
 }
 
@@ -308,56 +305,57 @@ _VARIANT_ORDER = ("include_top", "weights", "input_tensor", "input_shape", "pool
 _FIGURES = {"family": "efficientnet_v2", "paper": _PAPER, "arxiv": "2104.00298", "figures_source": _SOURCE}
 
 
-def as_released(name, **figures):
-    """A released variant's @variant arguments: its table and coefficients fixed, and
-    its figures' paper and source (`figures` overrides them)."""
+# (parameters M, multiply-adds M) from the authors' README; for S, M and L also the paper's
+# Table 7 rounding of them (parameters, FLOPs).
+PUBLISHED = {
+    "b0": (7.1, 720, None), "b1": (8.1, 1200, None), "b2": (10.1, 1700, None), "b3": (14.4, 3000, None),
+    "s": (21.5, 8400, ("22M", "8.8B")), "m": (54.1, 24700, ("54M", "24B")), "l": (119.5, 56300, ("120M", "53B")),
+}
+
+
+def as_released(name):
+    """A released variant's @variant arguments: its table and coefficients fixed, its
+    figures and their source."""
     width, depth, size, table = RELEASED[name]
+    params, macs, table_7 = PUBLISHED[name]
+    source = _TABLE_7.format(params=table_7[0], flops=table_7[1]) if table_7 else _SOURCE
     return {"knobs": {"width_coefficient": width, "depth_coefficient": depth, "default_size": size,
                       "blocks_args": table},
             "default_size": size, "model_name": table, "order": _VARIANT_ORDER,
-            "reference": f"keras.applications.EfficientNetV2{name.upper()}", **_FIGURES, **figures}
+            "reference": f"keras.applications.EfficientNetV2{name.upper()}", **_FIGURES, "figures_source": source,
+            "paper_params_m": params, "paper_macs_m": macs, "note": ""}
 
 
-@variant("efficientnet_v2_b0", EfficientNetV2, **as_released("b0"), paper_params_m=7.1, paper_macs_m=720, note="")
+@variant("efficientnet_v2_b0", EfficientNetV2, **as_released("b0"))
 def EfficientNetV2B0(*args, **kwargs):
-    """EfficientNetV2-B0: the B0 table, width 1.0, depth 1.0, 224x224 input; keras.applications'
-    EfficientNetV2B0. EfficientNetV2's arguments but the table and coefficients."""
+    """EfficientNetV2-B0: the B0 table, width 1.0, depth 1.0, 224 px; EfficientNetV2's other arguments."""
 
 
-@variant("efficientnet_v2_b1", EfficientNetV2, **as_released("b1"), paper_params_m=8.1, paper_macs_m=1200, note="")
+@variant("efficientnet_v2_b1", EfficientNetV2, **as_released("b1"))
 def EfficientNetV2B1(*args, **kwargs):
-    """EfficientNetV2-B1: the B0 table, width 1.0, depth 1.1, 240x240 input; keras.applications'
-    EfficientNetV2B1. EfficientNetV2's arguments but the table and coefficients."""
+    """EfficientNetV2-B1: the B0 table, width 1.0, depth 1.1, 240 px; EfficientNetV2's other arguments."""
 
 
-@variant("efficientnet_v2_b2", EfficientNetV2, **as_released("b2"), paper_params_m=10.1, paper_macs_m=1700, note="")
+@variant("efficientnet_v2_b2", EfficientNetV2, **as_released("b2"))
 def EfficientNetV2B2(*args, **kwargs):
-    """EfficientNetV2-B2: the B0 table, width 1.1, depth 1.2, 260x260 input; keras.applications'
-    EfficientNetV2B2. EfficientNetV2's arguments but the table and coefficients."""
+    """EfficientNetV2-B2: the B0 table, width 1.1, depth 1.2, 260 px; EfficientNetV2's other arguments."""
 
 
-@variant("efficientnet_v2_b3", EfficientNetV2, **as_released("b3"), paper_params_m=14.4, paper_macs_m=3000, note="")
+@variant("efficientnet_v2_b3", EfficientNetV2, **as_released("b3"))
 def EfficientNetV2B3(*args, **kwargs):
-    """EfficientNetV2-B3: the B0 table, width 1.2, depth 1.4, 300x300 input; keras.applications'
-    EfficientNetV2B3. EfficientNetV2's arguments but the table and coefficients."""
+    """EfficientNetV2-B3: the B0 table, width 1.2, depth 1.4, 300 px; EfficientNetV2's other arguments."""
 
 
-@variant("efficientnet_v2_s", EfficientNetV2, **as_released("s", figures_source=_TABLE_7.format(params="22M", flops="8.8B")),
-         paper_params_m=21.5, paper_macs_m=8400, note="")
+@variant("efficientnet_v2_s", EfficientNetV2, **as_released("s"))
 def EfficientNetV2S(*args, **kwargs):
-    """EfficientNetV2-S: Table 4 of the paper, 384x384 input; keras.applications'
-    EfficientNetV2S. EfficientNetV2's arguments but the table and coefficients."""
+    """EfficientNetV2-S: the paper's Table 4, 384 px; EfficientNetV2's other arguments."""
 
 
-@variant("efficientnet_v2_m", EfficientNetV2, **as_released("m", figures_source=_TABLE_7.format(params="54M", flops="24B")),
-         paper_params_m=54.1, paper_macs_m=24700, note="")
+@variant("efficientnet_v2_m", EfficientNetV2, **as_released("m"))
 def EfficientNetV2M(*args, **kwargs):
-    """EfficientNetV2-M: the authors' M table, 480x480 input; keras.applications'
-    EfficientNetV2M. EfficientNetV2's arguments but the table and coefficients."""
+    """EfficientNetV2-M: the authors' M table, 480 px; EfficientNetV2's other arguments."""
 
 
-@variant("efficientnet_v2_l", EfficientNetV2, **as_released("l", figures_source=_TABLE_7.format(params="120M", flops="53B")),
-         paper_params_m=119.5, paper_macs_m=56300, note="")
+@variant("efficientnet_v2_l", EfficientNetV2, **as_released("l"))
 def EfficientNetV2L(*args, **kwargs):
-    """EfficientNetV2-L: the authors' L table, 480x480 input; keras.applications'
-    EfficientNetV2L. EfficientNetV2's arguments but the table and coefficients."""
+    """EfficientNetV2-L: the authors' L table, 480 px; EfficientNetV2's other arguments."""
