@@ -21,8 +21,11 @@ four extra layers (512, 256, 256, 128): six levels, 20, 10, 5, 3, 2, 1 cells at 
 
 `weights=`: None, a torchvision checkpoint of ssdlite320_mobilenet_v3_large (its module
 names, `backbone.features.*`, `backbone.extra.*`, `head.*`; with layout="torchvision")
-or a Keras weights file; `backbone_weights=`: the backbone's ("imagenet":
-keras.applications' files, layout="keras", reduced_tail=False).
+or a Keras weights file; on ssdlite320_mobilenet_v3_large also "torchvision" (its COCO_V1
+set: 91 COCO ids, box mAP 21.3, keras_lightnets/weights/head_sets.py), downloaded once
+and hash-checked; `backbone_weights=`: the backbone's ("imagenet": keras.applications'
+files, layout="keras", reduced_tail=False). An input under 32 px a side (no stride-32
+map) is refused.
 """
 
 import os
@@ -37,6 +40,7 @@ from keras_lightnets.models import mobilenet_v3
 from keras_lightnets.models._family import variant
 from keras_lightnets.models.mobilenet_v2 import MobileNetV2
 from keras_lightnets.models.mobilenet_v3 import MobileNetV3
+from keras_lightnets.models.segmentation import check_input_size
 
 __all__ = ["SSDLiteMobileNetV3", "SSDLiteMobileNetV2"]  # and each variant (@variant)
 
@@ -78,9 +82,10 @@ def _check_weights(weights, classes):
     _common.check_weights(weights, False, classes)
 
 
-def _image(input_shape, input_tensor, include_preprocessing):
+def _image(input_shape, input_tensor, include_preprocessing, model):
     """The model's input, and the backbone's input tensor: [0, 255] -> [-1, 1] first
     when `include_preprocessing` (SSDLite's normalization on either layout)."""
+    check_input_size(input_shape, input_tensor, model, DEFAULT_SHAPE[0])
     if input_tensor is None:
         image = keras.Input(input_shape or DEFAULT_SHAPE, name="input_layer")
     else:
@@ -112,12 +117,12 @@ def SSDLiteMobileNetV3(input_shape=None, model_type="large", alpha=1.0, minimali
         (batch, A, classes)]; `kl.heads.anchors(model)` gives its default boxes.
     """
     _check_weights(weights, classes)
-    x = _image(input_shape, input_tensor, include_preprocessing)
+    model_type_name = model_type.capitalize() if isinstance(model_type, str) else model_type
+    x = _image(input_shape, input_tensor, include_preprocessing, f"SSDLiteMobileNetV3{model_type_name}")
     backbone = MobileNetV3(model_type=model_type, alpha=alpha, minimalistic=minimalistic, weights=backbone_weights,
                            input_tensor=x, include_preprocessing=False, features_only=True, out_strides=(32,),
                            layout=layout, reduced_tail=reduced_tail)
     c4 = mobilenet_v3.STYLE.naming(c4_block(mobilenet_v3.TABLES[model_type]), "expand_act")
-    model_type_name = model_type.capitalize() if isinstance(model_type, str) else model_type
     model = heads.SSDLite(backbone, classes, features=(c4, None), default_boxes=default_boxes or det.TORCHVISION_BOXES,
                           padding=mobilenet_v3.PADDING[layout], name=name or f"SSDLiteMobileNetV3{model_type_name}")
     if weights is not None:
@@ -136,7 +141,7 @@ def SSDLiteMobileNetV2(input_shape=None, alpha=1.0, weights=None, input_tensor=N
     default_boxes default the API's (3 in the lowest level, 6 elsewhere).
     """
     _check_weights(weights, classes)
-    x = _image(input_shape, input_tensor, include_preprocessing)
+    x = _image(input_shape, input_tensor, include_preprocessing, "SSDLiteMobileNetV2")
     backbone = MobileNetV2(alpha=alpha, weights=backbone_weights, input_tensor=x, include_preprocessing=False,
                            features_only=True, out_strides=(32,))
     blocks = mobilenet_v2.blocks_from_stages(mobilenet_v2.PAPER_TABLE)
@@ -168,10 +173,12 @@ _V3 = "Searching for MobileNetV3 (ICCV 2019)"
 
 
 @variant("ssdlite320_mobilenet_v3_large", SSDLiteMobileNetV3, knobs={"model_type": "large"},
+         defaults={"classes": 91},  # its COCO set's (a registry default, so weights="torchvision" needs no classes)
          model_name="SSDLiteMobileNetV3Large", paper_params_m=3.44006, paper_macs_m=None,
          figures_source="torchvision's weights metadata (num_params 3,440,060 at 91 classes); MACs: none published "
                         "by torchvision 0.14 (ours: 583.2M at 320 px); the paper's Table 6 (V3 reduced, 3.22M, "
-                        "0.51B) counts the TF Object Detection API's configuration",
+                        "0.51B) counts the TF Object Detection API's configuration, which ours gives with its default "
+                        "boxes (default_boxes=kl.heads.detection.TF_SSDLITE_BOXES): 3,248,255 and 506.6M",
          reference="torchvision.models.detection.ssdlite320_mobilenet_v3_large", note="", family="detection",
          paper=_V3, arxiv="1905.02244", default_size=320)
 def SSDLite320MobileNetV3Large(*args, **kwargs):

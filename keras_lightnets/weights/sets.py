@@ -182,6 +182,9 @@ def weight_sets(model, keras_imagenet=False) -> Tuple[WeightSet, ...]:
                 f"torchvision {torchvision_sets.TORCHVISION_VERSION}'s Weights.meta['_metrics']", default=entry["default"]))
     if model in TIMM:
         found.extend(_timm_sets(model))
+    from keras_lightnets.weights import head_sets  # deferred: its sets extend WeightSet, defined above
+
+    found.extend(head_sets.weight_sets(model))
     return tuple(found)
 
 
