@@ -194,40 +194,51 @@ _TORCHVISION = "torchvision's MNASNet weights metadata (num_params, _ops)"
 _FIGURES = {"family": "mnasnet", "paper": _PAPER, "arxiv": "1807.11626", "default_size": 224}
 
 
-@variant("mnasnet_a1", MnasNet, knobs={"base": "a1"}, model_name="mnasnet_a1", paper_params_m=3.9, paper_macs_m=312,
-         figures_source="paper", reference="tensorflow/tpu mnasnet_models.mnasnet_a1", **_FIGURES)
+# registry name: (knobs, parameters M, multiply-adds M, source, reference); A1 the paper's
+# Table 1, B1 and its widths torchvision's metadata.
+PUBLISHED = {
+    "mnasnet_a1": ({"base": "a1"}, 3.9, 312, "paper", "tensorflow/tpu mnasnet_models.mnasnet_a1"),
+    "mnasnet_b1": ({"base": "b1"}, 4.383312, 314, _TORCHVISION, "torchvision.models.mnasnet1_0"),
+    "mnasnet0_5": ({"alpha": 0.5}, 2.218512, 104, _TORCHVISION, "torchvision.models.mnasnet0_5"),
+    "mnasnet0_75": ({"alpha": 0.75}, 3.170208, 215, _TORCHVISION, "torchvision.models.mnasnet0_75"),
+    "mnasnet1_0": ({"alpha": 1.0}, 4.383312, 314, _TORCHVISION, "torchvision.models.mnasnet1_0"),
+    "mnasnet1_3": ({"alpha": 1.3}, 6.282256, 526, _TORCHVISION, "torchvision.models.mnasnet1_3"),
+}
+
+
+def published(registry_name):
+    """A variant's @variant arguments: its knobs and figures (A1 and B1 keep their own model names)."""
+    knobs, params, macs, source, reference = PUBLISHED[registry_name]
+    name = {"model_name": registry_name} if "base" in knobs else {}
+    return {"knobs": knobs, **name, "paper_params_m": params, "paper_macs_m": macs, "figures_source": source,
+            "reference": reference, **_FIGURES}
+
+
+@variant("mnasnet_a1", MnasNet, **published("mnasnet_a1"))
 def MnasNetA1(*args, **kwargs):
-    """MnasNet-A1 (paper Figure 7, with SE): 3.9M parameters, 312M MACs at width 1.0.
-    MnasNet's arguments but `base`."""
+    """MnasNet-A1 (paper Figure 7, with SE) at width 1.0; MnasNet's arguments but `base`."""
 
 
-@variant("mnasnet_b1", MnasNet, knobs={"base": "b1"}, model_name="mnasnet_b1",
-         paper_params_m=4.383312, paper_macs_m=314, figures_source=_TORCHVISION,
-         reference="torchvision.models.mnasnet1_0", **_FIGURES)
+@variant("mnasnet_b1", MnasNet, **published("mnasnet_b1"))
 def MnasNetB1(*args, **kwargs):
-    """MnasNet-B1 (no SE; torchvision's MNASNet): 4,383,312 parameters, 314M MACs at
-    width 1.0. MnasNet's arguments but `base`."""
+    """MnasNet-B1 (no SE; torchvision's MNASNet) at width 1.0; MnasNet's arguments but `base`."""
 
 
-@variant("mnasnet0_5", MnasNet, knobs={"alpha": 0.5}, paper_params_m=2.218512, paper_macs_m=104,
-         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet0_5", **_FIGURES)
+@variant("mnasnet0_5", MnasNet, **published("mnasnet0_5"))
 def MnasNet0_5(*args, **kwargs):
     """torchvision's mnasnet0_5 (B1 at width 0.5). MnasNet's arguments but `alpha`."""
 
 
-@variant("mnasnet0_75", MnasNet, knobs={"alpha": 0.75}, paper_params_m=3.170208, paper_macs_m=215,
-         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet0_75", **_FIGURES)
+@variant("mnasnet0_75", MnasNet, **published("mnasnet0_75"))
 def MnasNet0_75(*args, **kwargs):
     """torchvision's mnasnet0_75 (B1 at width 0.75). MnasNet's arguments but `alpha`."""
 
 
-@variant("mnasnet1_0", MnasNet, knobs={"alpha": 1.0}, paper_params_m=4.383312, paper_macs_m=314,
-         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet1_0", **_FIGURES)
+@variant("mnasnet1_0", MnasNet, **published("mnasnet1_0"))
 def MnasNet1_0(*args, **kwargs):
     """torchvision's mnasnet1_0 (B1 at width 1.0). MnasNet's arguments but `alpha`."""
 
 
-@variant("mnasnet1_3", MnasNet, knobs={"alpha": 1.3}, paper_params_m=6.282256, paper_macs_m=526,
-         figures_source=_TORCHVISION, reference="torchvision.models.mnasnet1_3", **_FIGURES)
+@variant("mnasnet1_3", MnasNet, **published("mnasnet1_3"))
 def MnasNet1_3(*args, **kwargs):
     """torchvision's mnasnet1_3 (B1 at width 1.3). MnasNet's arguments but `alpha`."""

@@ -209,37 +209,46 @@ _NOTE_140 = (
 )
 
 
-@variant("mobilenet_v2", MobileNetV2, knobs={"alpha": 1.0}, paper_params_m=3.4, paper_macs_m=300,
-         figures_source="paper", note="", **_FIGURES)
+# alpha: (parameters M, multiply-adds M, their source); the paper's Tables 4 and 6 for 1.0
+# and 1.4, the authors' checkpoint table for the other widths.
+PUBLISHED = {
+    1.0: (3.4, 300, "paper"), 1.4: (6.9, 585, "paper"), 1.3: (5.3, 509, _CHECKPOINTS),
+    0.75: (2.61, 209, _CHECKPOINTS), 0.5: (1.95, 97, _CHECKPOINTS), 0.35: (1.66, 59, _CHECKPOINTS),
+}
+
+
+def at_width(alpha):
+    """The variant at `alpha`'s @variant arguments: the width fixed, its figures."""
+    params, macs, source = PUBLISHED[alpha]
+    return {"knobs": {"alpha": alpha}, "paper_params_m": params, "paper_macs_m": macs, "figures_source": source,
+            "note": _NOTE_140 if alpha == 1.4 else "", **_FIGURES}
+
+
+@variant("mobilenet_v2", MobileNetV2, **at_width(1.0))
 def MobileNetV2_100(*args, **kwargs):
     """MobileNetV2 1.0 (Table 4): 3.4M parameters, 300M MACs. MobileNetV2's arguments but `alpha`."""
 
 
-@variant("mobilenet_v2_140", MobileNetV2, knobs={"alpha": 1.4}, paper_params_m=6.9, paper_macs_m=585,
-         figures_source="paper", note=_NOTE_140, **_FIGURES)
+@variant("mobilenet_v2_140", MobileNetV2, **at_width(1.4))
 def MobileNetV2_140(*args, **kwargs):
     """MobileNetV2 1.4 (Table 6): 6.11M parameters, 585M MACs. MobileNetV2's arguments but `alpha`."""
 
 
-@variant("mobilenet_v2_130", MobileNetV2, knobs={"alpha": 1.3}, paper_params_m=5.3, paper_macs_m=509,
-         figures_source=_CHECKPOINTS, note="", **_FIGURES)
+@variant("mobilenet_v2_130", MobileNetV2, **at_width(1.3))
 def MobileNetV2_130(*args, **kwargs):
     """MobileNetV2 1.3: 5.3M parameters, 509M MACs. MobileNetV2's arguments but `alpha`."""
 
 
-@variant("mobilenet_v2_075", MobileNetV2, knobs={"alpha": 0.75}, paper_params_m=2.61, paper_macs_m=209,
-         figures_source=_CHECKPOINTS, note="", **_FIGURES)
+@variant("mobilenet_v2_075", MobileNetV2, **at_width(0.75))
 def MobileNetV2_075(*args, **kwargs):
     """MobileNetV2 0.75: 2.61M parameters, 209M MACs. MobileNetV2's arguments but `alpha`."""
 
 
-@variant("mobilenet_v2_050", MobileNetV2, knobs={"alpha": 0.5}, paper_params_m=1.95, paper_macs_m=97,
-         figures_source=_CHECKPOINTS, note="", **_FIGURES)
+@variant("mobilenet_v2_050", MobileNetV2, **at_width(0.5))
 def MobileNetV2_050(*args, **kwargs):
     """MobileNetV2 0.5: 1.95M parameters, 97M MACs. MobileNetV2's arguments but `alpha`."""
 
 
-@variant("mobilenet_v2_035", MobileNetV2, knobs={"alpha": 0.35}, paper_params_m=1.66, paper_macs_m=59,
-         figures_source=_CHECKPOINTS, note="", **_FIGURES)
+@variant("mobilenet_v2_035", MobileNetV2, **at_width(0.35))
 def MobileNetV2_035(*args, **kwargs):
     """MobileNetV2 0.35: 1.66M parameters, 59M MACs. MobileNetV2's arguments but `alpha`."""

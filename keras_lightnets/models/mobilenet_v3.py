@@ -324,47 +324,53 @@ _NOTE_SMALL_MINIMALISTIC = (
     "as keras.applications.MobileNetV3Small(minimalistic=True) profiles."
 )
 _FIGURES = {"family": "mobilenet_v3", "paper": _PAPER, "arxiv": "1905.02244", "default_size": 224}
-_LARGE = {"reference": "keras.applications.MobileNetV3Large", **_FIGURES}
-_SMALL = {"reference": "keras.applications.MobileNetV3Small", **_FIGURES}
+# registry name: (knobs, parameters M, multiply-adds M, their source); the paper's Tables 3
+# and 4 (Large, Small at 1.0 and 0.75), the checkpoint table for the minimalistic ones.
+PUBLISHED = {
+    "mobilenet_v3_large": ({"model_type": "large"}, 5.4, 219, "paper"),
+    "mobilenet_v3_large_075": ({"model_type": "large", "alpha": 0.75}, 4.0, 155, "paper"),
+    "mobilenet_v3_large_minimalistic": ({"model_type": "large", "minimalistic": True}, 3.9, 209, _SLIM),
+    "mobilenet_v3_small": ({"model_type": "small"}, 2.5, 56, "paper"),
+    "mobilenet_v3_small_075": ({"model_type": "small", "alpha": 0.75}, 2.0, 44, "paper"),
+    "mobilenet_v3_small_minimalistic": ({"model_type": "small", "minimalistic": True}, 2.0, 65, _SLIM),
+}
 
 
-@variant("mobilenet_v3_large", MobileNetV3, knobs={"model_type": "large"}, model_name="MobileNetV3Large",
-         paper_params_m=5.4, paper_macs_m=219, figures_source="paper", note="", **_LARGE)
+def published(registry_name):
+    """A variant's @variant arguments: its knobs, figures and keras.applications' model."""
+    knobs, params, macs, source = PUBLISHED[registry_name]
+    keras_name = f"MobileNetV3{knobs['model_type'].capitalize()}"
+    at_one = {"model_name": keras_name} if set(knobs) == {"model_type"} else {}
+    note = _NOTE_SMALL_MINIMALISTIC if registry_name == "mobilenet_v3_small_minimalistic" else ""
+    return {"knobs": knobs, **at_one, "paper_params_m": params, "paper_macs_m": macs, "figures_source": source,
+            "note": note, "reference": f"keras.applications.{keras_name}", **_FIGURES}
+
+
+@variant("mobilenet_v3_large", MobileNetV3, **published("mobilenet_v3_large"))
 def MobileNetV3Large(*args, **kwargs):
-    """MobileNetV3-Large (Table 1), keras.applications.MobileNetV3Large: 5.4M parameters,
-    219M MACs at 1.0. MobileNetV3's arguments but `model_type`."""
+    """MobileNetV3-Large (Table 1), keras.applications.MobileNetV3Large; MobileNetV3's other arguments."""
 
 
-@variant("mobilenet_v3_large_075", MobileNetV3, knobs={"model_type": "large", "alpha": 0.75}, paper_params_m=4.0,
-         paper_macs_m=155, figures_source="paper", note="", **_LARGE)
+@variant("mobilenet_v3_large_075", MobileNetV3, **published("mobilenet_v3_large_075"))
 def MobileNetV3Large_075(*args, **kwargs):
-    """MobileNetV3-Large 0.75: 4.0M parameters, 155M MACs. MobileNetV3's arguments but
-    `model_type` and `alpha`."""
+    """MobileNetV3-Large at width 0.75; MobileNetV3's other arguments."""
 
 
-@variant("mobilenet_v3_large_minimalistic", MobileNetV3, knobs={"model_type": "large", "minimalistic": True},
-         paper_params_m=3.9, paper_macs_m=209, figures_source=_SLIM, note="", **_LARGE)
+@variant("mobilenet_v3_large_minimalistic", MobileNetV3, **published("mobilenet_v3_large_minimalistic"))
 def MobileNetV3LargeMinimalistic(*args, **kwargs):
-    """MobileNetV3-Large minimalistic (no SE, hard-swish or 5x5): 3.9M parameters, 209M
-    MACs. MobileNetV3's arguments but `model_type` and `minimalistic`."""
+    """MobileNetV3-Large minimalistic (no SE, hard-swish or 5x5); MobileNetV3's other arguments."""
 
 
-@variant("mobilenet_v3_small", MobileNetV3, knobs={"model_type": "small"}, model_name="MobileNetV3Small",
-         paper_params_m=2.5, paper_macs_m=56, figures_source="paper", note="", **_SMALL)
+@variant("mobilenet_v3_small", MobileNetV3, **published("mobilenet_v3_small"))
 def MobileNetV3Small(*args, **kwargs):
-    """MobileNetV3-Small (Table 2), keras.applications.MobileNetV3Small: 2.5M parameters,
-    56M MACs at 1.0. MobileNetV3's arguments but `model_type`."""
+    """MobileNetV3-Small (Table 2), keras.applications.MobileNetV3Small; MobileNetV3's other arguments."""
 
 
-@variant("mobilenet_v3_small_075", MobileNetV3, knobs={"model_type": "small", "alpha": 0.75}, paper_params_m=2.0,
-         paper_macs_m=44, figures_source="paper", note="", **_SMALL)
+@variant("mobilenet_v3_small_075", MobileNetV3, **published("mobilenet_v3_small_075"))
 def MobileNetV3Small_075(*args, **kwargs):
-    """MobileNetV3-Small 0.75: 2.0M parameters, 44M MACs. MobileNetV3's arguments but
-    `model_type` and `alpha`."""
+    """MobileNetV3-Small at width 0.75; MobileNetV3's other arguments."""
 
 
-@variant("mobilenet_v3_small_minimalistic", MobileNetV3, knobs={"model_type": "small", "minimalistic": True},
-         paper_params_m=2.0, paper_macs_m=65, figures_source=_SLIM, note=_NOTE_SMALL_MINIMALISTIC, **_SMALL)
+@variant("mobilenet_v3_small_minimalistic", MobileNetV3, **published("mobilenet_v3_small_minimalistic"))
 def MobileNetV3SmallMinimalistic(*args, **kwargs):
-    """MobileNetV3-Small minimalistic (no SE, hard-swish or 5x5): 2.0M parameters, 65M
-    MACs by the checkpoint table. MobileNetV3's arguments but `model_type` and `minimalistic`."""
+    """MobileNetV3-Small minimalistic (no SE, hard-swish or 5x5); MobileNetV3's other arguments."""
