@@ -80,6 +80,7 @@ SEGMENTER_OUTPUT_NAME, SEGMENTER_OUTPUT_DESCRIPTION = "segmentation_masks", "Mas
 
 # Enum values of metadata_schema.fbs.
 _COLOR_SPACE_VALUES = {"UNKNOWN": 0, "RGB": 1, "GRAYSCALE": 2}
+_GRAYSCALE = _COLOR_SPACE_VALUES["GRAYSCALE"]  # a mask is a one-channel image
 _FEATURE_PROPERTIES, _IMAGE_PROPERTIES, _BOUNDING_BOX_PROPERTIES = 1, 2, 3
 _CONTENT_NAMES = {_FEATURE_PROPERTIES: "FeatureProperties", _IMAGE_PROPERTIES: "ImageProperties",
                   _BOUNDING_BOX_PROPERTIES: "BoundingBoxProperties"}
@@ -273,7 +274,7 @@ def segmenter_metadata_buffer(*, name, description=None, version=None, author=No
         image = _input_tensor(b, input_dtype, channels, mean, std, SEGMENTER_INPUT_DESCRIPTION)
         inputs = _vector(b, [image])
         masks = _tensor(b, SEGMENTER_OUTPUT_NAME, SEGMENTER_OUTPUT_DESCRIPTION,
-                        lambda b: _content(b, _IMAGE_PROPERTIES, lambda b: _image_properties(b, 1), (1, 2)),
+                        lambda b: _content(b, _IMAGE_PROPERTIES, lambda b: _image_properties(b, _GRAYSCALE), (1, 2)),
                         files=[(label_file, LABELS_DESCRIPTION, _TENSOR_AXIS_LABELS)] if label_file else ())
         outputs = _vector(b, [masks])
         return _table(b, 10, {2: inputs, 3: outputs})
