@@ -36,6 +36,8 @@ ctypes.CDLL(str(libusb_package.get_library_path()), mode=ctypes.RTLD_GLOBAL)
 from tensorflow_lite_support.metadata import metadata_schema_py_generated as metadata_fb  # noqa: E402
 from tensorflow_lite_support.metadata.python import metadata  # noqa: E402
 from tensorflow_lite_support.metadata.python.metadata_writers import image_classifier  # noqa: E402
+from tensorflow_lite_support.metadata.python.metadata_writers import image_segmenter  # noqa: E402
+from tensorflow_lite_support.metadata.python.metadata_writers import object_detector  # noqa: E402
 from tensorflow_lite_support.metadata.python.metadata_writers import metadata_info  # noqa: E402
 from tensorflow_lite_support.metadata.python.metadata_writers import writer_utils  # noqa: E402
 from tflite_support.task import core as task_core  # noqa: E402
@@ -43,6 +45,8 @@ from tflite_support.task import vision  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 INPUTS, EXPECTED = os.path.join(HERE, "inputs"), os.path.join(HERE, "expected")
+# the detector and segmenter goldens (heads/cases.json), beside the classifier's
+HEADS = os.path.join(HERE, "heads")
 ZIP_EPOCH = 315532800.0  # 1980-01-01 00:00:00 UTC
 # Where a DOS time and date (4 bytes) sit in a zip's local file header and central directory header.
 LOCAL_HEADER, LOCAL_TIME_AT = b"PK\x03\x04", 10
@@ -66,17 +70,20 @@ def clock_at_zip_epoch():
         time.tzset()
 
 
-def populate(case, workdir):
+def populate(case, workdir, inputs=INPUTS):
     """tflite-support's populated model for one case, as its writer returns it."""
-    model = writer_utils.load_file(os.path.join(INPUTS, case["input"]))
+    model = writer_utils.load_file(os.path.join(inputs, case["input"]))
     if "labels" in case:
         label_paths = [os.path.join(workdir, "labels.txt")]
         with open(label_paths[0], "w", encoding="utf8", newline="") as f:
             f.write("".join(f"{label}\n" for label in case["labels"]))
     elif "labels_file" in case:
-        label_paths = [os.path.join(INPUTS, case["labels_file"])]
+        label_paths = [os.path.join(inputs, case["labels_file"])]
     else:
         label_paths = []
+    task = case.get("task", "image_classifier")
+    if task != "image_classifier":
+        return bytes(populate_head(case, task, model, label_paths).populate())
     if case["writer"] == "create_for_inference":
         # the fields it sets itself are the ones the case says
         assert case["general"] == {"name": "ImageClassifier", "description": image_classifier.MODEL_DESCRIPTION}, case
@@ -99,6 +106,32 @@ def populate(case, workdir):
                 tensor_type=writer_utils.get_output_tensor_types(model)[0]),
         )
     return bytes(writer.populate())
+
+
+def populate_head(case, task, model, label_paths):
+    """The object-detector or image-segmenter writer for one case (heads/cases.json)."""
+    module = {"object_detector": object_detector, "image_segmenter": image_segmenter}[task]
+    if case["writer"] == "create_for_inference":
+        assert case["general"] == {"name": module._MODEL_NAME, "description": module._MODEL_DESCRIPTION}, case
+        assert case["color_space"] == "RGB", case
+        return module.MetadataWriter.create_for_inference(model, case["mean"], case["std"], label_paths)
+    assert case["writer"] == "create_from_metadata_info", case
+    general = {("licenses" if key == "license" else key): value for key, value in case["general"].items()}
+    input_md = metadata_info.InputImageTensorMd(
+        name=module._INPUT_NAME, description=module._INPUT_DESCRIPTION,
+        norm_mean=case.get("mean"), norm_std=case.get("std"),
+        color_space_type=getattr(metadata_fb.ColorSpaceType, case["color_space"]),
+        tensor_type=writer_utils.get_input_tensor_types(model)[0])
+    labels = [metadata_info.LabelFileMd(path) for path in label_paths]
+    if task == "object_detector":  # the location, score and count outputs as the writer makes them by default
+        category = metadata_info.CategoryTensorMd(name=module._OUTPUT_CATRGORY_NAME,
+                                                  description=module._OUTPUT_CATEGORY_DESCRIPTION, label_files=labels)
+        return module.MetadataWriter.create_from_metadata_info(
+            model, general_md=metadata_info.GeneralMd(**general), input_md=input_md, output_category_md=category)
+    masks = metadata_info.TensorMd(name=module._OUTPUT_NAME, description=module._OUTPUT_DESCRIPTION,
+                                   associated_files=labels)
+    return module.MetadataWriter.create_from_metadata_info(
+        model, general_md=metadata_info.GeneralMd(**general), input_md=input_md, output_md=masks)
 
 
 def timestamp_offsets(content):
@@ -147,6 +180,76 @@ def classify_with_task_library(path, image):
     return {"categories": sorted([c.index, c.category_name, float(c.score)] for c in categories)}
 
 
+def detect_with_task_library(path, image):
+    """Task Library ObjectDetector's detections for `image`: each as [[origin x, origin y,
+    width, height] in pixels, [[index, label, score], ...]], or its error."""
+    try:
+        options = vision.ObjectDetectorOptions(base_options=task_core.BaseOptions(file_name=path))
+        detector = vision.ObjectDetector.create_from_options(options)
+    except (RuntimeError, ValueError) as error:
+        return {"error": str(error)}
+    result = detector.detect(vision.TensorImage.create_from_array(image))
+    return {"detections": [[[d.bounding_box.origin_x, d.bounding_box.origin_y, d.bounding_box.width,
+                              d.bounding_box.height],
+                             [[c.index, c.category_name, float(c.score)] for c in d.categories]]
+                            for d in result.detections]}
+
+
+def segment_with_task_library(path, image):
+    """Task Library ImageSegmenter's category mask for `image` (rows of class ids) and its
+    label names, or its error."""
+    try:
+        options = vision.ImageSegmenterOptions(base_options=task_core.BaseOptions(file_name=path))
+        segmenter = vision.ImageSegmenter.create_from_options(options)
+    except (RuntimeError, ValueError) as error:
+        return {"error": str(error)}
+    result = segmenter.segment(vision.TensorImage.create_from_array(image))
+    segmentation = result.segmentations[0]
+    return {"category_mask": np.asarray(segmentation.category_mask)[..., 0].astype(int).tolist()
+            if np.ndim(segmentation.category_mask) == 3 else np.asarray(segmentation.category_mask).astype(int).tolist(),
+            "labels": [label.category_name for label in segmentation.colored_labels]}
+
+
+def write_goldens(cases, inputs, expected):
+    os.makedirs(expected, exist_ok=True)
+    for case in cases:
+        with tempfile.TemporaryDirectory() as workdir:
+            with clock_at_zip_epoch():
+                pinned = populate(case, workdir, inputs)
+            now = populate(case, workdir, inputs)
+        changed = check_only_the_clock_differs(pinned, now, case["id"])
+        info = metadata.MetadataDisplayer.with_model_buffer(pinned)
+        path = os.path.join(expected, f"{case['id']}.tflite")
+        with open(path + ".part", "wb") as f:
+            f.write(pinned)
+        os.replace(path + ".part", path)
+        print(f"{case['id']}: {len(pinned)} bytes, packed {info.get_packed_associated_file_list()}, "
+              f"{changed} timestamp bytes differ with the real clock")
+
+
+def write_answers(path, answers):
+    with open(path, "w", encoding="utf8") as f:  # a line a case
+        f.write("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in answers.items()) + "\n}\n")
+
+
+def main_heads():
+    """The detector and segmenter goldens, and what Task Library's ObjectDetector /
+    ImageSegmenter answer on each for the probe image."""
+    with open(os.path.join(HEADS, "cases.json"), encoding="utf8") as f:
+        cases = json.load(f)["cases"]
+    expected = os.path.join(HEADS, "expected")
+    write_goldens(cases, os.path.join(HEADS, "inputs"), expected)
+    image = probe_image()
+    np.save(os.path.join(expected, "probe_image.npy"), image)
+    answers = {}
+    for case in cases:
+        run = detect_with_task_library if case["task"] == "object_detector" else segment_with_task_library
+        answers[case["id"]] = run(os.path.join(expected, f"{case['id']}.tflite"), image)
+    write_answers(os.path.join(expected, "task_library.json"), answers)
+    for case_id, answer in answers.items():
+        print(f"Task Library, {case_id}: {str(answer)[:200]}")
+
+
 def main():
     with open(os.path.join(HERE, "cases.json"), encoding="utf8") as f:
         cases = json.load(f)["cases"]
@@ -172,6 +275,7 @@ def main():
         f.write("{\n" + ",\n".join(f" {json.dumps(k)}: {json.dumps(v)}" for k, v in answers.items()) + "\n}\n")
     for case_id, answer in answers.items():
         print(f"Task Library ImageClassifier, {case_id}: {answer.get('error') or answer['categories']}")
+    main_heads()
 
 
 if __name__ == "__main__":
