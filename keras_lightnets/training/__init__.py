@@ -23,6 +23,7 @@ from keras_lightnets.training.regularization import apply_l2_weight_decay
 from keras_lightnets.training.schedules import LinearWarmup
 
 _LAZY = {"train": "loop", "TrainResult": "loop"}
+_LAZY.update(dict.fromkeys(["MeanIoU", "mean_iou", "confusion_matrix", "class_iou"], "segmentation"))  # mIoU
 
 __all__ = [
     "recipe", "Recipe", "RecipeSpec", "list_recipes", "describe", "MODEL_RECIPES",
