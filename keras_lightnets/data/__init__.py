@@ -36,6 +36,12 @@ _LAZY = {
     "weight_set_transform": "augment",
     "detection_scenes": "detection",
     "detection_dataset": "detection",
+    "segmentation_scenes": "segmentation",
+    "segmentation_dataset": "segmentation",
+    "segmentation_pipeline": "segmentation",
+    "from_tfds_segmentation": "segmentation",
+    "from_voc_segmentation": "segmentation",
+    "SegmentationAugment": "segmentation_augment",
 }
 
 __all__ = ["load_digits", *_LAZY]
