@@ -10,11 +10,11 @@ one is on PATH, else the LiteRT interpreter in-process with the tool's rules; XN
 model are timed back to back in alternating rounds, so the int8 speed-up (float32 /
 int8 latency) is read from one run under one machine load. Detectors are written by
 kl.tflite.export_detector, ending in TFLite_Detection_PostProcess (the Task Library's
-four outputs), int8 meaning an int8 network before the op in float, as the TF Object
-Detection API's int8 SSD files; segmenters by kl.tflite.convert (per-pixel
-probabilities; int8 fully integer, uint8 input). The published mAP / mIoU of the same
-network, with its source, stands beside each (PUBLISHED below; never measured here:
-the weights are random, the machine offline).
+four outputs), segmenters by kl.tflite.export_segmenter (per-pixel probabilities,
+what the Task Library's ImageSegmenter reads); int8 is a full-integer network with a
+uint8 input (the detectors' post-processing op computes in float). The published
+mAP / mIoU of the same network, with its source, stands beside each (PUBLISHED below;
+never measured here: the weights are random, the machine offline).
 
 Random weights: BatchNorm statistics are re-estimated on real photo crops first (as in
 benchmarks/zoo.py), so the int8 files get the activation ranges of a trained network.
@@ -143,6 +143,7 @@ def convert(name, size, calibration, workdir):
 
     import keras_lightnets as kl
     from keras_lightnets import tflite as kt
+    from keras_lightnets.tflite.segmentation import export_segmenter
     from keras_lightnets.training import recalibrate_batch_norm
 
     from zoo import photos  # noqa: E402  (the zoo's real photo crops, scikit-image's samples)
@@ -174,15 +175,15 @@ def convert(name, size, calibration, workdir):
         path = os.path.join(workdir, f"{name}__{size}px__{mode}.tflite")
         start = time.perf_counter()
         try:
-            int8 = dict(representative_data=images[:calibration]) if mode == "int8" else {}
+            # int8: calibrated on the photos, uint8 input (camera bytes as they are)
+            int8 = dict(quantization="int8", representative_data=images[:calibration], input_type="uint8",
+                        num_calibration_samples=calibration) if mode == "int8" else {}
             if info.family == "detection":  # the Android file: the network, then TFLite_Detection_PostProcess
-                content = kt.export_detector(model, path, **int8)
-            else:
-                kt.convert(model, path, quantization="int8" if mode == "int8" else None,
-                           num_calibration_samples=calibration, input_type="uint8" if mode == "int8" else "float32",
-                           **int8)
-                with open(path, "rb") as f:
-                    content = f.read()
+                kt.export_detector(model, path, **int8)
+            else:  # per-pixel class scores, what the Task Library's ImageSegmenter reads
+                export_segmenter(model, path, **int8)
+            with open(path, "rb") as f:
+                content = f.read()
             summary = kt.analyze(content)
             record["files"][mode] = {"path": path, "size_bytes": len(content),
                                      "conversion_s": round(time.perf_counter() - start, 1),
@@ -255,9 +256,9 @@ def markdown(records, meta):
         "Random weights, BatchNorm statistics re-estimated on "
         f"{BATCH_NORM_IMAGES} real photo crops; int8 calibrated on {meta['calibration']} of them. "
         "Detection files: `kl.tflite.export_detector`, the network then `TFLite_Detection_PostProcess` (10 "
-        "detections); int8 = int8 network, float input and outputs, the op in float (as the TF Object Detection "
-        "API's int8 SSD files). Segmentation files: `kl.tflite.convert`, per-pixel probabilities; int8 full-integer "
-        "with uint8 input. Params (BatchNorm statistics included) and MACs: `kl.profile`; beside them the registry's "
+        "detections, float outputs); segmentation files: `kl.tflite.export_segmenter`, per-pixel class "
+        "probabilities (float32 output). int8: post-training full-integer network with a uint8 input; the "
+        "detectors' post-processing op computes in float, as in the TF Object Detection API's int8 SSD files. Params (BatchNorm statistics included) and MACs: `kl.profile`; beside them the registry's "
         "paper or torchvision figure (`kl.model_info`; its source in heads.json). "
         "Published: the figure its source gives for a trained network, not measured here (random weights, offline "
         f"machine); sources below the table.{contention} The run took {meta['wall_seconds'] / 60:.0f} min "
