@@ -337,8 +337,8 @@ V1_PUBLISHED = {
     "g4": (4, 1.0, None, 133, 1), "g8": (8, 1.0, 2.4, 137, 1),
     "g3_x0_5": (3, 0.5, 0.7, 38, 2), "g3_x1_5": (3, 1.5, 3.4, 292, 2), "g3_x2_0": (3, 2.0, 5.4, 524, 2),
 }
-# ShuffleNet V2: Table 5 (#Params M, FLOPs M), by scale.
-V2_PUBLISHED = {0.5: (1.4, 41), 1.0: (2.3, 146), 1.5: (3.5, 299), 2.0: (7.4, 591)}
+# ShuffleNet V2: Table 5. name: (scale, #Params M, FLOPs M)
+V2_PUBLISHED = {"x0_5": (0.5, 1.4, 41), "x1_0": (1.0, 2.3, 146), "x1_5": (1.5, 3.5, 299), "x2_0": (2.0, 7.4, 591)}
 
 
 def _v1(name):
@@ -352,12 +352,13 @@ def _v1(name):
         if groups in (3, 8) else None)
 
 
-def _v2(scale):
-    """A ShuffleNet V2's @variant arguments: its scale fixed, its class name as the model's, Table 5's figures."""
-    params_m, macs_m = V2_PUBLISHED[scale]
-    return dict(knobs={"scale": scale}, model_name=f"ShuffleNetV2x{_scale_name(scale)}", family="shufflenet_v2",
-                paper=_V2_PAPER, arxiv="1807.11164", default_size=224, paper_params_m=params_m, paper_macs_m=macs_m,
-                figures_source="paper (Table 5)", reference=f"torchvision.models.shufflenet_v2_x{_scale_name(scale)}")
+def _v2(name):
+    """A ShuffleNet V2's @variant arguments ("x1_5": 1.5x): its scale fixed, its class name as the model's,
+    its V2_PUBLISHED figures."""
+    scale, params_m, macs_m = V2_PUBLISHED[name]
+    return dict(knobs={"scale": scale}, model_name=f"ShuffleNetV2{name}", family="shufflenet_v2", paper=_V2_PAPER,
+                arxiv="1807.11164", default_size=224, paper_params_m=params_m, paper_macs_m=macs_m,
+                figures_source="paper (Table 5)", reference=f"torchvision.models.shufflenet_v2_{name}")
 
 
 @variant("shufflenet_v1_g1", ShuffleNetV1, **_v1("g1"))
@@ -400,21 +401,21 @@ def ShuffleNetV1g3x2_0(*args, **kwargs):
     """ShuffleNet V1 2x (g = 3), Table 2: the authors' network. Takes ShuffleNetV1's arguments but groups, scale."""
 
 
-@variant("shufflenet_v2_x0_5", ShuffleNetV2, **_v2(0.5))
+@variant("shufflenet_v2_x0_5", ShuffleNetV2, **_v2("x0_5"))
 def ShuffleNetV2x0_5(*args, **kwargs):
     """ShuffleNet V2 0.5x: torchvision's shufflenet_v2_x0_5 (1,366,792 parameters); ShuffleNetV2's other arguments."""
 
 
-@variant("shufflenet_v2_x1_0", ShuffleNetV2, **_v2(1.0))
+@variant("shufflenet_v2_x1_0", ShuffleNetV2, **_v2("x1_0"))
 def ShuffleNetV2x1_0(*args, **kwargs):
     """ShuffleNet V2 1x: torchvision's shufflenet_v2_x1_0 (2,278,604 parameters); ShuffleNetV2's other arguments."""
 
 
-@variant("shufflenet_v2_x1_5", ShuffleNetV2, **_v2(1.5))
+@variant("shufflenet_v2_x1_5", ShuffleNetV2, **_v2("x1_5"))
 def ShuffleNetV2x1_5(*args, **kwargs):
     """ShuffleNet V2 1.5x: torchvision's shufflenet_v2_x1_5 (3,503,624 parameters); ShuffleNetV2's other arguments."""
 
 
-@variant("shufflenet_v2_x2_0", ShuffleNetV2, **_v2(2.0))
+@variant("shufflenet_v2_x2_0", ShuffleNetV2, **_v2("x2_0"))
 def ShuffleNetV2x2_0(*args, **kwargs):
     """ShuffleNet V2 2x: torchvision's shufflenet_v2_x2_0 (7,393,996 parameters); ShuffleNetV2's other arguments."""
