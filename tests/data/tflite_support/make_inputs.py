@@ -50,10 +50,17 @@ def tiny_backbone():
 
 
 def tiny_detector():
-    """SSDLite on the stride-16 and -32 maps, 2 foreground classes, 20 default boxes."""
+    """SSDLite on the stride-16 and -32 maps, 2 foreground classes, 20 default boxes. Its
+    class predictors' kernels are scaled up so that scores are far apart: near-equal scores
+    (int8 makes them equal) leave two runtimes' NMS free to keep and order them differently."""
     keras.utils.set_random_seed(0)
-    return kl.heads.SSDLite(tiny_backbone(), CLASSES_DETECTED + 1, extra_channels=(),
-                            default_boxes=kl.heads.DefaultBoxes(((2,),) * 2), name="tiny_detector")
+    model = kl.heads.SSDLite(tiny_backbone(), CLASSES_DETECTED + 1, extra_channels=(),
+                             default_boxes=kl.heads.DefaultBoxes(((2,),) * 2), name="tiny_detector")
+    for level in range(2):
+        layer = model.get_layer(f"ssdlite_class_{level}")
+        kernel, bias = layer.get_weights()
+        layer.set_weights([kernel * 20, bias])
+    return model
 
 
 def tiny_segmenter():
