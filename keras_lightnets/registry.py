@@ -98,10 +98,12 @@ def resolve_weight_set(name, args):
     info = _lookup(name)
     chosen = weight_set_table.find(name, info.weights, weights)
     has_top = args.get("include_top", True) and not args.get("features_only", False)
-    if has_top and args.get("classes", 1000) != chosen.classes:
-        raise ValueError(f"weights={weights!r} has a {chosen.classes}-class classifier; received classes="
-                         f"{args['classes']}. For your own classes use include_top=False and add a head "
-                         "(or weights=None).")
+    classes = args.get("classes", info.defaults.get("classes", 1000))
+    if has_top and classes != chosen.classes:
+        fix = ("weights=None with backbone_weights='imagenet' (a head for your classes on a trained backbone)"
+               if info.family in ("detection", "segmentation") else "include_top=False and add a head (or weights=None)")
+        raise ValueError(f"weights={weights!r} has a {chosen.classes}-class classifier; received classes={classes}. "
+                         f"For your own classes use {fix}.")
     clash = {k: args[k] for k, v in chosen.knobs.items() if args.get(k, v) != v}
     if clash:
         raise ValueError(f"weights={weights!r} was trained with {dict(chosen.knobs)}; received {clash}.")

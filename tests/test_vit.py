@@ -180,8 +180,10 @@ def test_backbone_mode_is_the_final_token_map(photos, tmp_path):
     backbone = kl.ViT(**TINY, input_shape=(48, 32, 3), weights=str(tmp_path / "full.h5"), features_only=True)
     assert backbone.output_shape == (None, 6, 4, 32) and len(backbone.outputs) == 1
     images = photos(48)[:2, :, :32].astype("float32") / 255.0
-    tokens = keras.Model(full.inputs, full.get_layer("encoder_ln").output).predict(images, verbose=0)
-    np.testing.assert_allclose(infer(backbone, images), tokens[:, 1:].reshape(2, 6, 4, 32), atol=1e-6)
+    tokens = infer(keras.Model(full.inputs, full.get_layer("encoder_ln").output), images)
+    # Same weights, same ops, both eager; the margin is float32 rounding of O(1) values
+    # (predict's graph against an eager call differed by 1.4e-6 on one host).
+    np.testing.assert_allclose(infer(backbone, images), tokens[:, 1:].reshape(2, 6, 4, 32), atol=1e-5)
     with pytest.raises(ValueError, match=r"single-scale.*stride 8 only.*`out_strides` must be None or \(8,\)"):
         kl.ViT(**TINY, input_shape=(32, 32, 3), features_only=True, out_strides=(4, 8, 16, 32))
 
