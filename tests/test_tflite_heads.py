@@ -224,3 +224,152 @@ class TestErrors:
         with pytest.raises(ValueError, match="The model has 3 classes but 2 labels were given"):
             export_segmenter(segmenter, tmp_path / "s.tflite", metadata={"labels": ["a", "b"]})
         assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------ every mode, QAT, benchmark
+
+# Agreement with Keras on the six photos at 32 px, measured here with these tests' models
+# built on seeds 0, 1, 2 (the tests run seed 0): the top detection's score
+# |file - Keras| float32 <= 6.0e-8, float16 <= 9.4e-5 (its box <= 0.003 px), int16x8
+# <= 4.3e-3, int8 <= 4.8e-3 (int8's top class differed on 1 of 18 photo/seed pairs, its box
+# then by 21 px: only the score is bounded). The tiny networks' weights are under the
+# converter's 1024-element threshold for dynamic range quantization, so "dynamic" leaves
+# them float here (<= 6.0e-8); the slow full-size tests quantize them.
+DETECTOR_SCORE_BOUND = {None: 1e-6, "float16": 5e-4, "dynamic": 1e-6, "int8": 0.015, "int16x8": 0.015}
+DETECTOR_BOX_BOUND_PX = {None: 1e-3, "float16": 0.02, "dynamic": 1e-3}
+# Segmenter probabilities, max |file - Keras| over all pixels, seeds 0-2: float32 <= 6.0e-8,
+# float16 <= 6.7e-5, dynamic <= 6.0e-8 (left float, as above), int8 <= 4.0e-3, int16x8
+# <= 9.6e-4; per-pixel class agreement float16 >= 0.9998, int8 >= 0.941, int16x8 >= 0.9979.
+SEGMENTER_BOUND = {None: 1e-6, "float16": 5e-4, "dynamic": 1e-6, "int8": 0.015, "int16x8": 0.005}
+SEGMENTER_AGREEMENT = {None: 1.0, "float16": 0.999, "dynamic": 1.0, "int8": 0.9, "int16x8": 0.99}
+# the input types the Task Library takes (uint8 or float32; int16x8's int16 it refuses)
+INPUT_TYPE = {None: "float32", "float16": "float32", "dynamic": "float32", "int8": "uint8", "int16x8": "float32"}
+
+
+@pytest.fixture(scope="module")
+def images(photos):
+    return photos(SIZE).astype("float32")
+
+
+def detections(path, images):
+    """The file's four outputs for each image (inputs quantized as the file takes them)."""
+    from keras_lightnets.tflite.interpreter import _to_input
+
+    interpreter = load_interpreter(path)
+    image_in = interpreter.get_input_details()[0]
+    results = []
+    for image in images:
+        interpreter.set_tensor(image_in["index"], _to_input(image[None], image_in))
+        interpreter.invoke()
+        results.append([interpreter.get_tensor(d["index"])[0] for d in interpreter.get_output_details()])
+    return results
+
+
+def conv_types(path):
+    """The types of the convolutions' (weights, outputs) in the file."""
+    interpreter = load_interpreter(path)
+    tensors = {d["index"]: d for d in interpreter.get_tensor_details()}
+    return {(tensors[op["inputs"][1]]["dtype"], tensors[op["outputs"][0]]["dtype"])
+            for op in interpreter._get_ops_details() if op["op_name"] in ("CONV_2D", "DEPTHWISE_CONV_2D")}
+
+
+INTEGER = {"int8": {(np.int8, np.int8)}, "int16x8": {(np.int8, np.int16)}}  # weights, activations
+
+
+@pytest.mark.parametrize("mode", MODES, ids=[str(m) for m in MODES])
+def test_every_post_training_mode_of_a_detector_converts_runs_and_keeps_the_postprocess_op(mode, images, tmp_path):
+    model = make_inputs.tiny_detector()  # seed 0
+    path = tmp_path / "ssdlite.tflite"
+    export_detector(model, path, quantization=mode, representative_data=images if mode in ("int8", "int16x8") else None,
+                    input_type=INPUT_TYPE[mode], max_detections=4, score_threshold=0.01,
+                    metadata={"labels": ["circle", "square"]})
+    summary = analyze(path.read_bytes())
+    assert summary.op_counts["CUSTOM"] == 1 and summary.input_dtype == INPUT_TYPE[mode]
+    interpreter = load_interpreter(path)
+    assert [tuple(d["shape"]) for d in interpreter.get_output_details()] == [(1, 4, 4), (1, 4), (1, 4), (1,)]
+    assert [d["dtype"] for d in interpreter.get_output_details()] == [np.float32] * 4
+    info = kl.tflite.read_metadata(path)
+    assert [o["name"] for o in info["outputs"]] == DETECTOR_OUTPUTS and info["labels"] == ["circle", "square"]
+    assert info["input"]["mean"] == [0.0] and info["input"]["std"] == [1.0]  # it rescales [0, 255] itself
+    if mode in ("int8", "int16x8"):  # integer up to the op, which reads its two inputs through a DEQUANTIZE each
+        assert summary.float_ops == ["CUSTOM"] and summary.inner_quantize_ops == 2 == summary.op_counts["DEQUANTIZE"]
+        assert conv_types(path) == INTEGER[mode]
+    boxes, scores, classes, count = kl.heads.detect(model, images, score_threshold=0.01, iou_threshold=0.55,
+                                                    max_detections=4, max_per_class=100)
+    for i, (got_boxes, got_classes, got_scores, got_count) in enumerate(detections(path, images)):
+        assert int(got_count) == count[i] == 4
+        assert abs(got_scores[0] - scores[i][0]) <= DETECTOR_SCORE_BOUND[mode]
+        if mode in DETECTOR_BOX_BOUND_PX:
+            assert int(got_classes[0]) + 1 == classes[i][0]  # its class 0 is our class 1
+            assert np.abs(got_boxes[0][[1, 0, 3, 2]] * SIZE - boxes[i][0]).max() <= DETECTOR_BOX_BOUND_PX[mode]
+
+
+@pytest.mark.parametrize("mode", MODES, ids=[str(m) for m in MODES])
+def test_every_post_training_mode_of_a_segmenter_converts_runs_and_agrees_with_keras(mode, images, tmp_path):
+    model = make_inputs.tiny_segmenter()  # seed 0
+    path = tmp_path / "lraspp.tflite"
+    report = export_segmenter(model, path, mode, representative_data=images, input_type=INPUT_TYPE[mode],
+                              metadata={"labels": ["background", "circle", "square"]})
+    assert (report.input_dtype, report.output_dtype, report.path) == (INPUT_TYPE[mode], "float32", str(path))
+    assert report.metadata["outputs"][0]["name"] == "segmentation_masks"
+    assert kl.tflite.read_metadata(path)["labels"] == ["background", "circle", "square"]
+    assert report.size_bytes == os.path.getsize(path)
+    if mode in ("int8", "int16x8"):
+        assert report.fully_integer and conv_types(path) == INTEGER[mode]
+    expected, got = infer(model, images), run(load_interpreter(path), images)
+    assert got.shape == expected.shape == (len(images), SIZE, SIZE, 3)
+    assert np.abs(got - expected).max() <= SEGMENTER_BOUND[mode]
+    assert np.mean(got.argmax(-1) == expected.argmax(-1)) >= SEGMENTER_AGREEMENT[mode]
+
+
+@pytest.mark.parametrize("mode", [None, "int8"], ids=["float32", "int8"])
+def test_class_mask_output_is_the_argmax_in_the_graph(mode, images, tmp_path):
+    model = make_inputs.tiny_segmenter()
+    path = tmp_path / "mask.tflite"
+    report = export_segmenter(model, path, mode, output="mask", representative_data=images, metadata=True)
+    assert report.output_dtype == "int32" and report.op_counts["ARG_MAX"] == 1
+    assert "SOFTMAX" not in report.op_counts  # argmax of softmax is argmax: the converter drops it
+    assert mode is None or report.fully_integer
+    masks = run(load_interpreter(path), images)
+    assert masks.shape == (len(images), SIZE, SIZE)
+    assert np.mean(masks == infer(model, images).argmax(-1)) >= SEGMENTER_AGREEMENT[mode]
+    assert report.metadata["labels"] is None and report.metadata["name"] == "tiny_segmenter"
+
+
+def test_qat_detector_is_integer_up_to_the_postprocess_op(images, tmp_path):
+    """The package's QAT path (kl.tflite.quantize_aware) on the SSDLite head, exported from its
+    fake-quant ranges alone: uint8 input, every network op int8, the op last."""
+    model = make_inputs.tiny_detector()
+    qat = kl.tflite.quantize_aware(model, images)
+    path = tmp_path / "qat.tflite"
+    with pytest.raises(ValueError, match="A QAT detector does not carry its default boxes"):
+        export_detector(qat, path, quantization="int8")
+    with pytest.raises(ValueError, match="is a quantization-aware \\(QAT\\) model: export it with quantization='int8'"):
+        export_detector(qat, path, quantization="float16", default_boxes=kl.heads.anchors(model))
+    export_detector(qat, path, quantization="int8", input_type="uint8", default_boxes=kl.heads.anchors(model),
+                    max_detections=4, score_threshold=0.01, metadata={"labels": ["circle", "square"]})
+    summary = analyze(path.read_bytes())
+    assert summary.input_dtype == "uint8" and conv_types(path) == INTEGER["int8"]
+    assert summary.float_ops == ["CUSTOM"] and summary.inner_quantize_ops == 2
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.Model.GetRootAs(path.read_bytes()).Subgraphs(0)
+    last = graph.Operators(graph.OperatorsLength() - 1)
+    assert schema.Model.GetRootAs(path.read_bytes()).OperatorCodes(last.OpcodeIndex()).CustomCode().decode() == POSTPROCESS_OP
+    assert list(last.OutputsAsNumpy()) == list(graph.OutputsAsNumpy())  # the file's outputs are the op's, in order
+    scores = kl.heads.detect(model, images, score_threshold=0.01, iou_threshold=0.55, max_detections=4,
+                             max_per_class=100)[1]
+    got = [result[2][0] for result in detections(path, images)]
+    assert np.abs(np.array(got) - scores[:, 0]).max() <= DETECTOR_SCORE_BOUND["int8"]
+
+
+def test_host_benchmark_runs_a_detection_file(monkeypatch):
+    """`lightnets benchmark`'s host path (the LiteRT interpreter in-process when no
+    benchmark_model is on PATH) on a file ending in the custom post-process op."""
+    monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                               if not os.path.exists(os.path.join(p, "benchmark_model"))))
+    path = HEADS / "expected" / "detector_int8_all_fields_no_normalization_labels_file.tflite"
+    result = bench.run(str(path), num_runs=10, warmup_runs=2, min_secs=0, warmup_min_secs=0)
+    assert result.stats["count"] == 10 and 0 < result.stats["min_us"] <= result.stats["max_us"]
+    assert result.settings["runner"].startswith("LiteRT interpreter in-process")
+    assert result.model["size_bytes"] == os.path.getsize(path)
