@@ -1,5 +1,14 @@
-"""TFLite Support metadata for image classifiers, so Android's Task Library
-`ImageClassifier` (and Android Studio's ML binding) can load the file as is.
+"""TFLite Support metadata for image classifiers, object detectors and image segmenters,
+so Android's Task Library `ImageClassifier`, `ObjectDetector` and `ImageSegmenter` (and
+Android Studio's ML binding) can load the file as is: `add_metadata`,
+`add_detector_metadata`, `add_segmenter_metadata` (`write_metadata(path, task, ...)` in
+place), each byte-identical to tflite-support 0.4.4's writer for that task (goldens in
+tests/data/tflite_support and its heads/). The detector's four outputs (location with
+BoundingBoxProperties, category with the labels as TENSOR_VALUE_LABELS, score, number of
+detections, grouped as "detection_result", min parser 1.2.0) and the segmenter's one
+("segmentation_masks", a GRAYSCALE image over dimensions 1-2, the labels along its last
+axis) are as object_detector.py and image_segmenter.py of its metadata_writers make them.
+The classifier's, in detail:
 
 What is written is what tflite-support 0.4.4's `metadata_writers.image_classifier`
 writes: a `ModelMetadata` flatbuffer (file identifier "M001", public schema
