@@ -34,7 +34,7 @@ from keras_lightnets.data.detection import _iou
 from keras_lightnets.data.detection import _photos
 
 __all__ = ["segmentation_scenes", "segmentation_dataset", "segmentation_pipeline", "SCENE_CLASSES",
-           "CITYSCAPES_TRAIN_IDS", "CITYSCAPES_CLASSES", "VOC_CLASSES", "VOC_URL", "SEGMENTATION_SETS",
+           "CITYSCAPES_TRAIN_IDS", "CITYSCAPES_CLASSES", "VOC_CLASSES", "VOC_URL", "VOC_MD5", "SEGMENTATION_SETS",
            "tfds_segmentation_example", "from_tfds_segmentation", "from_voc_segmentation"]
 
 IGNORE_CLASS = 255
@@ -96,7 +96,7 @@ def segmentation_scenes(count, image_size=64, seed=0, objects="shapes", max_obje
         canvas = Image.fromarray(photo[top:top + side, left:left + side]).resize((image_size, image_size),
                                                                                   Image.BILINEAR)
         mask = Image.new("L", (image_size, image_size), 0)
-        pixels, labels = np.array(canvas), None
+        pixels = np.array(canvas)
         boxes = []
         for _ in range(int(rng.integers(1, max_objects + 1))):
             for _attempt in range(20):
@@ -205,7 +205,9 @@ CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
                "tvmonitor")
-VOC_URL = "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar"  # md5 6cd6e144f989b92b3379bac3b3de84fd
+# VOC 2012's train/val archive (2 GB) and its md5, as torchvision's datasets/voc.py downloads it
+VOC_URL = "http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar"
+VOC_MD5 = "6cd6e144f989b92b3379bac3b3de84fd"
 
 # tfds family -> (image feature, mask feature, mask value -> label (256 entries), class names)
 _PET_TRIMAP = {1: 1, 2: 0}  # the pet 1, background 2, "not classified" outline 3 (-> 255)
@@ -284,17 +286,27 @@ def _voc_root(root):
                      f"JPEGImages, SegmentationClass), as {VOC_URL} unpacks.")
 
 
-def from_voc_segmentation(root, split="train", image_size=512, batch_size=8, training=None, augment=None, seed=0,
-                          masks="SegmentationClass"):
+def from_voc_segmentation(root=None, split="train", image_size=512, batch_size=8, training=None, augment=None, seed=0,
+                          masks="SegmentationClass", download=False):
     """VOC 2012's segmentation set from its VOCdevkit folder (torchvision's
     VOCSegmentation layout): the ids of ImageSets/Segmentation/<split>.txt, images
     JPEGImages/<id>.jpg, masks <masks>/<id>.png (palette indices 0..20, 255 on the
     outlines; "SegmentationClassAug" for the SBD-augmented set). Batched as
-    from_tfds_segmentation's; `class_names` (VOC_CLASSES) and `num_classes` set."""
+    from_tfds_segmentation's; `class_names` (VOC_CLASSES) and `num_classes` set.
+    `download=True` (and no `root`): VOC_URL fetched, checked against VOC_MD5 and
+    unpacked by keras.utils.get_file into the Keras cache, once."""
     import tensorflow as tf
 
     from keras_lightnets.data.segmentation_augment import SegmentationAugment
 
+    if download and root is None:
+        import keras
+
+        root = keras.utils.get_file(fname="voc2012_trainval", origin=VOC_URL, file_hash=VOC_MD5, extract=True,
+                                    cache_subdir="datasets")
+    if root is None:
+        raise ValueError("from_voc_segmentation needs the VOCdevkit folder as `root`, or download=True to fetch "
+                         f"{VOC_URL} (2 GB).")
     folder = _voc_root(root)
     listing = os.path.join(folder, "ImageSets", "Segmentation", f"{split}.txt")
     if not os.path.isfile(listing):
