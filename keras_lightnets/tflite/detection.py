@@ -162,10 +162,12 @@ def _calibration(quantization, qat, representative_data, shape, limit):
 def _metadata_fields(metadata, model, classes, input_type):
     """`metadata` as add_detector_metadata's fields, checked before converting."""
     from keras_lightnets.tflite.metadata import DETECTOR_DESCRIPTION
+    from keras_lightnets.tflite.metadata import check_task_library_input
     from keras_lightnets.tflite.metadata import resolve_metadata
 
-    fields = resolve_metadata(metadata, model, input_type, description=DETECTOR_DESCRIPTION, classes=classes - 1)
-    return fields
+    if metadata not in (None, False):
+        check_task_library_input(input_type, "ObjectDetector")
+    return resolve_metadata(metadata, model, input_type, description=DETECTOR_DESCRIPTION, classes=classes - 1)
 
 
 def _convert(model, qat, signature, centres, max_detections, score_activation, shape, quantization, calibration,

@@ -454,6 +454,13 @@ def _image_classifier_io(content):
     return {"input_dtype": input_dtype, "output_dtype": output_dtype, "channels": image_shape[-1], "classes": scores_shape[1]}
 
 
+def check_task_library_input(input_type, task):
+    """Before converting: the Task Library takes uint8 or float32 images only."""
+    if input_type not in _INPUT_TYPES:
+        raise ValueError(f"Android's Task Library {task} takes {' or '.join(_INPUT_TYPES)} input tensors, so a file with "
+                         f"metadata cannot have input_type={input_type!r}: choose 'uint8' or 'float32', or no metadata.")
+
+
 def _image_input(graph, type_names, task):
     if graph.InputsLength() != 1:
         raise ValueError(f"{task} metadata needs one image input; the file has {graph.InputsLength()} inputs.")
@@ -463,7 +470,7 @@ def _image_input(graph, type_names, task):
         raise ValueError(f"{task} metadata needs an input of shape [1, height, width, 3 or 1]; the file's is {shape}.")
     if dtype not in _INPUT_TYPES:
         raise ValueError(f"Android's Task Library {task} takes {' or '.join(_INPUT_TYPES)} input tensors; this file's "
-                         f"input is {dtype}: convert with input_type='uint8' or 'float32'.")
+                         f"input is {dtype}: convert with input_type='uint8' or 'float32'.")  # as check_task_library_input
     return dtype, shape[-1]
 
 

@@ -68,6 +68,7 @@ def export_segmenter(model, path, quantization=None, *, output="logits", represe
     from keras_lightnets.tflite.convert import convert
     from keras_lightnets.tflite.metadata import SEGMENTER_DESCRIPTION
     from keras_lightnets.tflite.metadata import add_segmenter_metadata
+    from keras_lightnets.tflite.metadata import check_task_library_input
     from keras_lightnets.tflite.metadata import read_metadata
     from keras_lightnets.tflite.metadata import resolve_metadata
 
@@ -78,6 +79,8 @@ def export_segmenter(model, path, quantization=None, *, output="logits", represe
     if output not in OUTPUTS:
         raise ValueError(f"`output` must be one of {OUTPUTS}; received {output!r}.")
     classes = int(model.outputs[0].shape[-1])
+    if metadata not in (None, False):
+        check_task_library_input(input_type, "ImageSegmenter")
     fields = resolve_metadata(metadata, model, input_type, description=SEGMENTER_DESCRIPTION, classes=classes)
     graph = model if output == "logits" else keras.Model(model.inputs, ClassMask(name="class_mask")(model.outputs[0]),
                                                          name=model.name)
