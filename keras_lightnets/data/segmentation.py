@@ -223,8 +223,8 @@ def _set(name):
     family = name.split("/")[0].split(":")[0] if isinstance(name, str) else None
     if family == "voc":
         raise ValueError(f"tensorflow-datasets' {name!r} has boxes but no masks (its features: image, objects, "
-                         f"labels); read VOC's masks from its VOCdevkit folder with kl.data.from_voc_segmentation(root, "
-                         f"split) (the archive: {VOC_URL}).")
+                         f"labels); read VOC's masks from its VOCdevkit folder with "
+                         f"kl.data.from_voc_segmentation(root, split) (the archive: {VOC_URL}).")
     if family not in SEGMENTATION_SETS:
         raise ValueError(f"from_tfds_segmentation reads {', '.join(sorted(SEGMENTATION_SETS))} (e.g. "
                          f"'cityscapes/semantic_segmentation'); received {name!r}.")
