@@ -25,6 +25,7 @@ INSTALL_REQUIRES = [
     "scikit-learn>=1.5,<2",  # ships the bundled offline digits dataset
     "tqdm>=4.66",
     "matplotlib>=3.8",
+    "pycocotools>=2.0.8,<3",  # COCO detection metrics (kl.training.detection.coco_evaluate)
 ]
 EXTRAS = {
     "test": [

@@ -31,7 +31,7 @@ from keras import ops
 from keras_lightnets.heads.detection import BoxCoder
 
 __all__ = ["box_iou", "match", "encode_targets", "check_annotations", "BoxRegressionLoss",
-           "MultiboxClassificationLoss", "multibox_loss", "mean_average_precision"]
+           "MultiboxClassificationLoss", "multibox_loss", "mean_average_precision", "COCO_METRICS", "coco_evaluate"]
 
 
 def box_iou(a, b, xp=np):
@@ -215,3 +215,81 @@ def mean_average_precision(detections, ground_truth, classes, iou_threshold=0.5)
         steps = np.flatnonzero(recall[1:] != recall[:-1])
         per_class[c] = float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
     return {"mAP": float(np.mean(list(per_class.values()))) if per_class else 0.0, "AP": per_class}
+
+
+# COCOeval.stats, in its order (pycocotools/cocoeval.py, COCOeval.summarize)
+COCO_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def _coco_boxes(boxes):
+    boxes = np.asarray(boxes, "float64").reshape(-1, 4)
+    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], -1)  # x y w h, COCO's
+
+
+def coco_evaluate(detections, ground_truth, classes, max_detections=100):
+    """COCO's box metrics by pycocotools' COCOeval: {"AP", "AP50", "AP75", "APs", "APm",
+    "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"} (its `stats`, the 12 figures
+    `summarize()` prints; areas in pixels, small below 32^2, large above 96^2) and
+    "per_class": {class: AP at 0.5:0.95}. A figure COCO cannot compute (no ground truth
+    in an area range) is -1, as COCOeval gives it.
+
+    Args:
+        detections: per image (boxes (D, 4) x1 y1 x2 y2 pixels, scores (D,), labels (D,)).
+        ground_truth: per image (boxes (G, 4) x1 y1 x2 y2 pixels, labels (G,)), the
+            class ids 1..classes-1 (kl.training.detection.check_annotations's).
+        classes: number of classes, the background included.
+        max_detections: the most detections per image that count (COCO's 100; the
+            AR1 / AR10 figures stay at 1 and 10).
+    """
+    import contextlib
+    import io
+
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError:
+        raise ImportError("coco_evaluate needs pycocotools: pip install pycocotools") from None
+    if len(detections) != len(ground_truth):
+        raise ValueError(f"{len(detections)} images of detections but {len(ground_truth)} of ground truth.")
+    if not isinstance(max_detections, numbers.Integral) or max_detections < 10:
+        raise ValueError(f"`max_detections` must be an int of at least 10 (AR10 counts ten); "
+                         f"received {max_detections!r}.")
+    categories = [{"id": c, "name": str(c)} for c in range(1, classes)]
+    images, annotations, results = [], [], []
+    for image_id, ((boxes, scores, labels), (gt_boxes, gt_labels)) in enumerate(zip(detections, ground_truth), 1):
+        images.append({"id": image_id})
+        for box, label in zip(_coco_boxes(gt_boxes), np.asarray(gt_labels).reshape(-1)):
+            if not 1 <= label < classes:
+                raise ValueError(f"Image {image_id - 1}: ground-truth label {label} is not a foreground class id "
+                                 f"1..{classes - 1}.")
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
+                                "bbox": box.tolist(), "area": float(box[2] * box[3]), "iscrowd": 0})
+        scores = np.asarray(scores, "float64").reshape(-1)
+        labels = np.asarray(labels).reshape(-1)
+        boxes = _coco_boxes(boxes)
+        if not len(boxes) == len(scores) == len(labels):
+            raise ValueError(f"Image {image_id - 1}: {len(boxes)} detected boxes, {len(scores)} scores and "
+                             f"{len(labels)} labels; they must be as many.")
+        for box, score, label in zip(boxes, scores, labels):
+            results.append({"id": len(results) + 1, "image_id": image_id, "category_id": int(label),
+                            "bbox": box.tolist(), "area": float(box[2] * box[3]), "score": float(score),
+                            "iscrowd": 0})
+    truth, detected = COCO(), COCO()  # built in memory (loadRes refuses an empty list of results)
+    truth.dataset = {"images": images, "annotations": annotations, "categories": categories}
+    detected.dataset = {"images": images, "annotations": results, "categories": categories}
+    with contextlib.redirect_stdout(io.StringIO()):  # COCOeval reports progress on stdout
+        truth.createIndex()
+        detected.createIndex()
+        evaluation = COCOeval(truth, detected, "bbox")
+        evaluation.params.maxDets = [1, 10, max_detections]
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    out = {name: float(value) for name, value in zip(COCO_METRICS, evaluation.stats)}
+    precision = evaluation.eval["precision"][:, :, :, 0, -1]  # (IoU, recall, class) at area "all", most detections
+    out["per_class"] = {}
+    for k, c in enumerate(evaluation.params.catIds):
+        valid = precision[:, :, k][precision[:, :, k] > -1]
+        if valid.size:
+            out["per_class"][int(c)] = float(valid.mean())
+    return out
