@@ -70,7 +70,7 @@ PUBLISHED = {
     "lraspp_mobilenet_v3_large": (
         "mIoU", 57.9, "COCO val2017, the 20 VOC classes",
         "torchvision 0.14, LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1 (_metrics miou; 520 px)"),
-    "lraspp_mobilenet_v3_small": None,  # torchvision has no LR-ASPP on Small; the V3 paper's Table 7 rows are Cityscapes
+    "lraspp_mobilenet_v3_small": None,  # see UNPUBLISHED
     "deeplabv3_mobilenet_v3_large": (
         "mIoU", 60.3, "COCO val2017, the 20 VOC classes",
         "torchvision 0.14, DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1 (_metrics miou; 520 px)"),
@@ -259,7 +259,8 @@ def markdown(records, meta):
         "Detection files: `kl.tflite.export_detector`, the network then `TFLite_Detection_PostProcess` (10 "
         "detections, float outputs); segmentation files: `kl.tflite.export_segmenter`, per-pixel class "
         "probabilities (float32 output). int8: post-training full-integer network with a uint8 input; the "
-        "detectors' post-processing op computes in float, as in the TF Object Detection API's int8 SSD files. Params (BatchNorm statistics included) and MACs: `kl.profile`; beside them the registry's "
+        "detectors' post-processing op computes in float, as in the TF Object Detection API's int8 SSD files. "
+        "Params (BatchNorm statistics included) and MACs: `kl.profile`; beside them the registry's "
         "paper or torchvision figure (`kl.model_info`; its source in heads.json). "
         "Published: the figure its source gives for a trained network, not measured here (random weights, offline "
         f"machine); sources below the table.{contention} The run took {meta['wall_seconds'] / 60:.0f} min "
