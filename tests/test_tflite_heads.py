@@ -213,6 +213,9 @@ class TestErrors:
             ({"quantization": "int8"}, "quantization='int8' needs `representative_data`"),
             ({"metadata": {"labels": ["one"]}}, "The model has 2 classes but 1 labels were given"),
             ({"default_boxes": np.zeros((3, 4))}, r"`default_boxes` must be \(20, 4\)"),
+            ({"quantization": "int16x8", "representative_data": np.zeros((1, SIZE, SIZE, 3)), "input_type": "int16",
+              "metadata": True}, "Task Library ObjectDetector takes uint8 or float32 input tensors, so a file with "
+                                 "metadata cannot have input_type='int16'"),
         ]:
             with pytest.raises(ValueError, match=message):
                 export_detector(detector, tmp_path / "d.tflite", **kwargs)
@@ -304,6 +307,21 @@ def test_every_post_training_mode_of_a_detector_converts_runs_and_keeps_the_post
             assert np.abs(got_boxes[0][[1, 0, 3, 2]] * SIZE - boxes[i][0]).max() <= DETECTOR_BOX_BOUND_PX[mode]
 
 
+@pytest.mark.parametrize("mode, input_type", [("int8", "int8"), ("int16x8", "int16")])
+def test_integer_inputs_without_metadata(mode, input_type, images, tmp_path):
+    """The input types outside the Task Library's (no metadata): the file takes them as the
+    calibrated quantization says, and detects what the float-input file detects."""
+    model = make_inputs.tiny_detector()
+    path = tmp_path / "ssdlite.tflite"
+    export_detector(model, path, quantization=mode, representative_data=images, input_type=input_type,
+                    max_detections=4, score_threshold=0.01)
+    assert analyze(path.read_bytes()).input_dtype == input_type
+    scores = kl.heads.detect(model, images, score_threshold=0.01, iou_threshold=0.55, max_detections=4,
+                             max_per_class=100)[1]
+    got = np.array([result[2][0] for result in detections(path, images)])
+    assert np.abs(got - scores[:, 0]).max() <= DETECTOR_SCORE_BOUND[mode]
+
+
 @pytest.mark.parametrize("mode", MODES, ids=[str(m) for m in MODES])
 def test_every_post_training_mode_of_a_segmenter_converts_runs_and_agrees_with_keras(mode, images, tmp_path):
     model = make_inputs.tiny_segmenter()  # seed 0
@@ -373,3 +391,64 @@ def test_host_benchmark_runs_a_detection_file(monkeypatch):
     assert result.stats["count"] == 10 and 0 < result.stats["min_us"] <= result.stats["max_us"]
     assert result.settings["runner"].startswith("LiteRT interpreter in-process")
     assert result.model["size_bytes"] == os.path.getsize(path)
+
+
+# ---------------------------------------------------------- full size (slow: ~30 s a file)
+
+FULL_SIZE = 64
+
+
+def full_size_detector(images):
+    """test_detection's small SSDLite: MobileNetV3-Small minimalistic, 4 levels, at 64 px,
+    its BatchNorm statistics those of the photos: with the initial ones (mean 0, variance 1)
+    the extra layers' maps are nearly constant, and int16x8's DEPTHWISE_CONV_2D then fails
+    to prepare ("no_integer_overflow_from_quantization", measured here)."""
+    keras.utils.set_random_seed(0)
+    backbone = kl.create_model("mobilenet_v3_small", features_only=True, input_shape=(FULL_SIZE, FULL_SIZE, 3),
+                               out_strides=(16, 32), minimalistic=True)
+    model = kl.heads.SSDLite(backbone, 4, extra_channels=(64, 64), default_boxes=kl.heads.DefaultBoxes(((2,),) * 4))
+    kl.training.recalibrate_batch_norm(model, images)
+    return model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES, ids=[str(m) for m in MODES])
+def test_full_size_ssdlite_in_every_mode(mode, photos, tmp_path):
+    images = photos(FULL_SIZE).astype("float32")
+    model = full_size_detector(images)
+    path = tmp_path / "ssdlite.tflite"
+    export_detector(model, path, quantization=mode, representative_data=images if mode in ("int8", "int16x8") else None,
+                    input_type=INPUT_TYPE[mode], max_detections=5, score_threshold=0.01, metadata=True)
+    summary = analyze(path.read_bytes())
+    assert summary.op_counts["CUSTOM"] == 1 and kl.tflite.read_metadata(path)["name"] == model.name
+    if mode in ("int8", "int16x8"):
+        assert summary.float_ops == ["CUSTOM"] and summary.inner_quantize_ops == 2
+        assert conv_types(path) == INTEGER[mode]
+    if mode == "dynamic":  # here the weights are quantized
+        assert {weights for weights, _ in conv_types(path)} >= {np.int8}
+    results = detections(path, images)
+    assert all(int(count) == 5 for *_, count in results)
+    if mode is None:  # the design's float32 bound
+        scores = kl.heads.detect(model, images, score_threshold=0.01, iou_threshold=0.55, max_detections=5,
+                                 max_per_class=100)[1]
+        assert np.abs(np.array([r[2] for r in results]) - scores).max() <= 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES, ids=[str(m) for m in MODES])
+def test_full_size_lraspp_in_every_mode_and_its_mask(mode, photos, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = kl.create_model("lraspp_mobilenet_v3_small", input_shape=(FULL_SIZE, FULL_SIZE, 3), classes=3)
+    images = photos(FULL_SIZE).astype("float32")
+    report = export_segmenter(model, tmp_path / "lraspp.tflite", mode, representative_data=images, metadata=True)
+    expected, got = infer(model, images), run(load_interpreter(tmp_path / "lraspp.tflite"), images)
+    if mode is None:
+        assert np.abs(got - expected).max() <= 1e-4
+    if mode in ("int8", "int16x8"):
+        assert report.fully_integer and conv_types(tmp_path / "lraspp.tflite") == INTEGER[mode]
+    mask = export_segmenter(model, tmp_path / "mask.tflite", mode, output="mask", representative_data=images)
+    assert mask.output_dtype == "int32" and mask.op_counts["ARG_MAX"] == 1
+    if mode == "int16x8":  # TFLite's ARG_MAX has no int16 kernel: it reads the scores through a DEQUANTIZE
+        assert mask.float_ops == ["ARG_MAX"] and mask.inner_quantize_ops == 1
+    elif mode == "int8":
+        assert mask.fully_integer
