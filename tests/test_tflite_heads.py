@@ -322,6 +322,29 @@ def test_integer_inputs_without_metadata(mode, input_type, images, tmp_path):
     assert np.abs(got - scores[:, 0]).max() <= DETECTOR_SCORE_BOUND[mode]
 
 
+def test_int8_detector_gets_the_hard_swish_rewrite_of_convert(images, tmp_path):
+    """MobileNetV3's HARD_SWISH, which XNNPACK has no int8 kernel for, as int8 ADD/MUL ops
+    (keras_lightnets.tflite.passes, as kl.tflite.convert rewrites it): the tiny backbone
+    with hard-swish activations."""
+    from keras_lightnets.layers.blocks import activation
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input((SIZE, SIZE, 3))
+    x, maps = keras.layers.Rescaling(1 / 127.5, offset=-1)(image), []
+    for i, depth in enumerate((4, 8, 8, 8, 8)):
+        x = activation(keras.layers.Conv2D(depth, 3, strides=2, padding="same", name=f"conv{i}")(x), "hard_swish",
+                       f"conv{i}_hard_swish")
+        maps.append(x)
+    model = kl.heads.SSDLite(keras.Model(image, maps[2:]), 3, extra_channels=(),
+                             default_boxes=kl.heads.DefaultBoxes(((2,),) * 2))
+    path = tmp_path / "hard_swish.tflite"
+    export_detector(model, path, quantization="int8", representative_data=images, max_detections=4,
+                    score_threshold=0.01)
+    summary = analyze(path.read_bytes())
+    assert "HARD_SWISH" not in summary.op_counts and summary.op_counts["MUL"] >= 5
+    assert summary.float_ops == ["CUSTOM"] and summary.inner_quantize_ops == 2
+
+
 @pytest.mark.parametrize("mode", MODES, ids=[str(m) for m in MODES])
 def test_every_post_training_mode_of_a_segmenter_converts_runs_and_agrees_with_keras(mode, images, tmp_path):
     model = make_inputs.tiny_segmenter()  # seed 0

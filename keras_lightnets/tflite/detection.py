@@ -61,7 +61,7 @@ def _signature(num_classes, max_detections, score_threshold, iou_threshold, use_
 def export_detector(model, path, *, quantization=None, representative_data=None, input_type="float32",
                     max_detections=10, score_threshold=0.3, iou_threshold=0.55, use_regular_nms=True,
                     detections_per_class=100, score_activation="softmax", default_boxes=None, coder=None,
-                    metadata=None, num_calibration_samples=200):
+                    metadata=None, num_calibration_samples=200, decompose_hard_swish=True, fuse_channel_affine=True):
     """Writes `model` (an SSDLite of kl.heads: [bbox_regression, cls_logits]) as a TFLite
     file ending in TFLite_Detection_PostProcess; returns the file's bytes.
 
@@ -87,7 +87,11 @@ def export_detector(model, path, *, quantization=None, representative_data=None,
             defaults, or a dict of name, description, labels (one per foreground
             class), mean, std, author, version, license.
         num_calibration_samples: how many representative images calibrate.
+        decompose_hard_swish, fuse_channel_affine: `kl.tflite.convert`'s rewrites of the
+            converted file (keras_lightnets.tflite.passes), run here per mode as there:
+            int8 HARD_SWISH as ops XNNPACK runs, preprocessing as one DEPTHWISE_CONV_2D.
     """
+    from keras_lightnets.tflite.passes import run_passes
     from keras_lightnets.tflite.qat import is_quantize_aware
 
     qat = is_quantize_aware(model)
@@ -128,6 +132,8 @@ def export_detector(model, path, *, quantization=None, representative_data=None,
                            detections_per_class, (coder or BoxCoder()).weights)
     content = _convert(model, qat, signature, centres, max_detections, score_activation, (height, width, channels),
                        quantization, calibration, input_type)
+    content, _ = run_passes(content, quantization, decompose_hard_swish=decompose_hard_swish,
+                            fuse_channel_affine=fuse_channel_affine)
     content = postprocess_outputs(content)
     _check(content, model.name, quantization)
     if metadata_fields is not None:
