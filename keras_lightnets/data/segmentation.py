@@ -50,14 +50,18 @@ def _digit_scans():
     return digits.images, digits.target
 
 
-def _paste_digit(canvas, mask, scan, label, box, colour):
-    """A digit scan (8x8, ink 0..16) upsampled to the box: its inked pixels (ink above
-    half the scale) take `colour` on the canvas and `label` in the mask."""
-    x1, y1, x2, y2 = box
-    ink = Image.fromarray((scan * (255.0 / 16.0)).astype("uint8")).resize((x2 - x1, y2 - y1), Image.BILINEAR)
-    inked = np.asarray(ink) > 127
-    canvas[y1:y2, x1:x2][inked] = colour
-    mask[y1:y2, x1:x2][inked] = label
+def _digit_stencil(scan, size):
+    """A digit scan (8x8, ink 0..16) upsampled to size x size: its inked pixels (ink
+    above half the scale)."""
+    ink = Image.fromarray((scan * (255.0 / 16.0)).astype("uint8")).resize((size, size), Image.BILINEAR)
+    return np.asarray(ink) > 127
+
+
+def _shape_stencil(shape, box, image_size):
+    """The pixels kl.data.detection_scenes paints for `shape` in `box`."""
+    stencil = Image.new("L", (image_size, image_size), 0)
+    _draw(ImageDraw.Draw(stencil), shape, box, 1)
+    return np.asarray(stencil) > 0
 
 
 def _outline(mask, radius):
@@ -95,8 +99,7 @@ def segmentation_scenes(count, image_size=64, seed=0, objects="shapes", max_obje
         top, left = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
         canvas = Image.fromarray(photo[top:top + side, left:left + side]).resize((image_size, image_size),
                                                                                   Image.BILINEAR)
-        mask = Image.new("L", (image_size, image_size), 0)
-        pixels = np.array(canvas)
+        pixels, labels = np.array(canvas), np.zeros((image_size, image_size), "uint8")
         boxes = []
         for _ in range(int(rng.integers(1, max_objects + 1))):
             for _attempt in range(20):
@@ -111,16 +114,14 @@ def segmentation_scenes(count, image_size=64, seed=0, objects="shapes", max_obje
             colour = tuple(int(c) for c in rng.integers(0, 256, 3))
             if objects == "shapes":
                 label = int(rng.integers(len(SHAPES)))
-                image = Image.fromarray(pixels)
-                _draw(ImageDraw.Draw(image), SHAPES[label], box.tolist(), colour)
-                _draw(ImageDraw.Draw(mask), SHAPES[label], box.tolist(), label + 1)
-                pixels = np.array(image)
+                stencil = _shape_stencil(SHAPES[label], box.tolist(), image_size)
+                label += 1
             else:
                 index = int(rng.integers(len(scans)))
-                labels = np.array(mask)
-                _paste_digit(pixels, labels, scans[index], int(digits[index]) + 1, [int(v) for v in box], colour)
-                mask = Image.fromarray(labels)
-        labels = np.array(mask)
+                stencil = np.zeros((image_size, image_size), bool)
+                stencil[y1:y1 + size, x1:x1 + size] = _digit_stencil(scans[index], size)
+                label = int(digits[index]) + 1
+            pixels[stencil], labels[stencil] = colour, label  # the mask is where the object is painted
         if border:
             labels[_outline(labels, border)] = IGNORE_CLASS
         images.append(pixels)
