@@ -209,7 +209,8 @@ def convert_flags(values):
     flags.DEFINE_string("keras_file", None, "A saved .keras model, instead of --model.", **f)
     flags.DEFINE_string("output", None, "The .tflite file to write (its directory must exist). Required.", **f)
     flags.DEFINE_integer("input_size", None, "--model's input resolution (default: the paper's).", **f)
-    flags.DEFINE_integer("classes", 1000, "--model's classifier width.", **f)
+    flags.DEFINE_integer("classes", 1000, "--model's classifier width (a detection or segmentation model, "
+                         "unless given: its own, e.g. 91 or 21).", **f)
     flags.DEFINE_string("weights", None, "--model's trained weights: a weight set ('imagenet', 'torchvision', "
                         "'torchvision.IMAGENET1K_V2', ...: see `lightnets info --model=NAME`) or a file.", **f)
     flags.DEFINE_string("quantization", "float32", f"{' | '.join(QUANTIZATION)}.", **f)
@@ -217,7 +218,8 @@ def convert_flags(values):
                         "(int16x8).", **f)
     flags.DEFINE_string("output_type", "float32", "The file's output type (same choices).", **f)
     flags.DEFINE_string("representative_data", None, "Calibration images for int8/int16x8: 'digits' (the bundled "
-                        "real digit scans, the default), a tensorflow-datasets name, or a .npy file of images "
+                        "real digit scans, the default), 'scenes' (photos with pasted shapes, the detection and "
+                        "segmentation models' default), a tensorflow-datasets name, or a .npy file of images "
                         "(N, H, W, C) in the model's input units ([0, 255] for registry models).", **f)
     flags.DEFINE_integer("num_calibration_samples", 200, "How many representative images calibrate.", **f)
     flags.DEFINE_bool("allow_float_fallback", False, "Let ops without an integer kernel run in float "
@@ -232,6 +234,12 @@ def convert_flags(values):
     flags.DEFINE_list("norm_std", None, "Metadata normalization std (default: 1, as above).", **f)
     for field in METADATA_TEXT_FIELDS:
         flags.DEFINE_string(f"metadata_{field}", None, f"The metadata's {field}.", **f)
+    # Detection and segmentation models (ssdlite*, lraspp*, deeplabv3*, or such a --keras_file).
+    flags.DEFINE_integer("max_detections", 10, "Detectors: the file ends in TFLite_Detection_PostProcess with this "
+                         "many detections (boxes, classes, scores, count: the Task Library's ObjectDetector).", **f)
+    flags.DEFINE_float("score_threshold", 0.3, "Detectors: the post-processing's score threshold.", **f)
+    flags.DEFINE_enum("segmenter_output", "logits", ["logits", "mask"], "Segmenters: per-pixel scores, or the class "
+                      "mask (their argmax, int32).", **f)
     define_bool_or_path("json", False, "Print the report as JSON; --json=PATH prints the summary and writes the "
                         "JSON there.", **f)
 
@@ -253,6 +261,13 @@ CONVERT_EXAMPLES = r"""
 # 96x96 input, 10 classes, float16, the report as JSON
 {prog} --model=mobilenet_v3_small --input_size=96 --classes=10 --quantization=float16 \
     --output=m.tflite --json
+
+# a detector for Android's ObjectDetector: int8, uint8 input, ending in TFLite_Detection_PostProcess
+{prog} --model=ssdlite320_mobilenet_v3_large --weights=torchvision --quantization=int8 \
+    --input_type=uint8 --metadata --output=ssdlite_int8.tflite
+
+# a segmenter giving the class mask (ImageSegmenter takes the scores: leave --segmenter_output out)
+{prog} --model=lraspp_mobilenet_v3_small --input_size=256 --segmenter_output=mask --output=mask.tflite
 """
 
 

@@ -54,7 +54,8 @@ def test_convert_help_lists_its_own_flags_and_examples():
         "--num_calibration_samples=INT", "--[no]allow_float_fallback", "--[no]verify", "--[no]metadata",
         "--labels=FILE", "--norm_mean=X[,X,X]", "--norm_std=X[,X,X]", "--metadata_name=TEXT",
         "--metadata_description=TEXT", "--metadata_author=TEXT", "--metadata_version=TEXT", "--metadata_license=TEXT",
-        "--[no]json[=PATH]", "--[no]verbose",
+        "--max_detections=INT", "--score_threshold=FLOAT", "--segmenter_output={logits,mask}", "--[no]json[=PATH]",
+        "--[no]verbose",
     ]
     assert "float32 | float16 | dynamic | int8 | int16x8. (default: float32)" in text
 

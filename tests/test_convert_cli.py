@@ -23,6 +23,14 @@ def run_subprocess(*args):
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
 
 
+def invoke(path, image):
+    """Every output of the file on one image, as the file's own types."""
+    interpreter = kt.load_interpreter(path)
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], image)
+    interpreter.invoke()
+    return [interpreter.get_tensor(detail["index"]) for detail in interpreter.get_output_details()]
+
+
 def error_lines(stderr):
     return [line for line in stderr.splitlines() if ": error: " in line]
 
@@ -151,3 +159,35 @@ def test_int16x8_names_the_op_without_a_kernel_and_the_fix(capsys, lrn_keras_fil
               "--num_calibration_samples=8", "--allow_float_fallback", f"--output={out}"])
     assert "NOT fully integer: float ops ['DIV', 'POW', 'SQUARE']" in capsys.readouterr().out
     assert kt.analyze(out.read_bytes()).op_counts["POW"] == 1
+
+
+def test_lightnets_convert_writes_a_detector_for_the_task_librarys_object_detector(tmp_path):
+    """A registered SSDLite at its own class count (--classes given: 3 shapes and the
+    background), int8 with uint8 input, calibrated on the bundled scenes by default:
+    the file ends in TFLite_Detection_PostProcess, with ObjectDetector metadata."""
+    labels = tmp_path / "labels.txt"
+    labels.write_text("square\ndisk\ntriangle\n")
+    out = tmp_path / "det.tflite"
+    result = run_subprocess(
+        "-m", "keras_lightnets.cli", "convert", "--model=ssdlite320_mobilenet_v3_large", "--input_size=64",
+        "--classes=4", "--quantization=int8", "--input_type=uint8", "--num_calibration_samples=8",
+        "--max_detections=5", f"--labels={labels}", f"--output={out}", "--json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert (report["task"], report["input_dtype"], report["float_ops"]) == ("detector", "uint8", ["CUSTOM"])
+    assert report["op_counts"]["CUSTOM"] == 1 and report["outputs"].startswith("boxes, classes, scores, count")
+    boxes, classes, scores, count = invoke(out, np.zeros((1, 64, 64, 3), "uint8"))
+    assert boxes.shape == (1, 5, 4) and classes.shape == scores.shape == (1, 5) and count.shape == (1,)
+    info = kt.read_metadata(out)
+    assert info["labels"] == ["square", "disk", "triangle"]
+
+
+def test_lightnets_convert_writes_a_segmenters_class_mask(tmp_path):
+    out = tmp_path / "mask.tflite"
+    result = run_subprocess("-m", "keras_lightnets.cli", "convert", "--model=lraspp_mobilenet_v3_small",
+                            "--input_size=32", "--segmenter_output=mask", f"--output={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"segmenter {out}: float32, float32 input, outputs class mask (int32)" in result.stdout
+    mask, = invoke(out, np.zeros((1, 32, 32, 3), "float32"))
+    assert mask.shape == (1, 32, 32) and mask.dtype == np.int32 and 0 <= mask.min() and mask.max() < 21

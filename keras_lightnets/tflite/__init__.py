@@ -11,6 +11,7 @@
 One concern a module: convert.py (convert() and its report), inputs.py (the input shape and
 calibration images), passes/ (the rewrites of the converted file, chosen per mode),
 qat/ (quantization-aware training), metadata.py (Android Task Library metadata),
+detection.py and segmentation.py (the heads' files: TFLite_Detection_PostProcess, the class mask),
 analyze.py and interpreter.py (reading and running a file), cli.py (the command line).
 """
 
@@ -22,14 +23,17 @@ from keras_lightnets.tflite.convert import convert
 from keras_lightnets.tflite.detection import export_detector
 from keras_lightnets.tflite.interpreter import load_interpreter
 from keras_lightnets.tflite.interpreter import run
+from keras_lightnets.tflite.metadata import add_detector_metadata
 from keras_lightnets.tflite.metadata import add_metadata
+from keras_lightnets.tflite.metadata import add_segmenter_metadata
 from keras_lightnets.tflite.metadata import read_metadata
 from keras_lightnets.tflite.metadata import write_metadata
 from keras_lightnets.tflite.qat import load_quantize_aware
 from keras_lightnets.tflite.qat import quantize_aware
+from keras_lightnets.tflite.segmentation import export_segmenter
 
 __all__ = [
     "QUANTIZATION_MODES", "ConversionReport", "convert", "FlatbufferSummary", "analyze", "load_interpreter", "run",
-    "add_metadata", "read_metadata", "write_metadata",
-    "quantize_aware", "load_quantize_aware", "export_detector",
+    "add_metadata", "add_detector_metadata", "add_segmenter_metadata", "read_metadata", "write_metadata",
+    "quantize_aware", "load_quantize_aware", "export_detector", "export_segmenter",
 ]

@@ -34,6 +34,9 @@ def convert_command(flag_values, json_flag="json"):
         raise ValueError(f"The output directory {directory!r} does not exist; create it or choose another --output.")
     model = _model(v)
     size = _spatial_size(model, v.input_size)
+    task = _task(model)
+    if task != "classifier":
+        return _export_head(v, model, task, quantization, size, json_flag)
     data = _representative_data(v.representative_data, size, model.input_shape[-1])
     needs_data = quantization in ("int8", "int16x8") or v.verify
     if needs_data and data is None:
@@ -44,15 +47,63 @@ def convert_command(flag_values, json_flag="json"):
         verify=v.verify, verify_data=data if v.verify else None, num_calibration_samples=v.num_calibration_samples,
         allow_float_fallback=v.allow_float_fallback, metadata=_metadata(v),
     )
+    _print(v, json_flag, str(report), report.to_dict())
+    return report
+
+
+def _print(v, json_flag, text, fields):
+    """The summary, or JSON with a bare --json; --json=PATH also writes the JSON there."""
     output = v[json_flag].value if json_flag in v else False
     if output is True:
-        print(json.dumps(report.to_dict(), indent=2, default=_jsonable))
-        return report
-    print(report)
+        print(json.dumps(fields, indent=2, default=_jsonable))
+        return
+    print(text)
     if isinstance(output, str) and output:
-        write_json(output, report.to_dict(), default=_jsonable)
+        write_json(output, fields, default=_jsonable)
         print(f"wrote {output}")
-    return report
+
+
+def _task(model):
+    """"detector" (an SSDLite: box regression and class logits over its default boxes),
+    "segmenter" (one per-pixel output) or "classifier"."""
+    from keras_lightnets.tflite.detection import _is_detector
+
+    if _is_detector(model):
+        return "detector"
+    outputs = model.outputs
+    return "segmenter" if len(outputs) == 1 and len(outputs[0].shape) == 4 else "classifier"
+
+
+def _export_head(v, model, task, quantization, size, json_flag):
+    """A detector as a file ending in TFLite_Detection_PostProcess, a segmenter as
+    per-pixel scores or the class mask; calibrated by default on the bundled scenes
+    (photos with pasted shapes), as near to their inputs as the package has."""
+    from keras_lightnets.tflite.analyze import analyze
+    from keras_lightnets.tflite.detection import export_detector
+    from keras_lightnets.tflite.segmentation import export_segmenter
+
+    if v.verify:
+        raise ValueError(f"--verify compares class probabilities; for a {task} check the file with "
+                         "kl.tflite.run against the Keras model (see the detection / segmentation notebook).")
+    calibrate = quantization in ("int8", "int16x8")
+    data = _representative_data(v.representative_data or "scenes", size, model.input_shape[-1]) if calibrate else None
+    common = dict(quantization=quantization, representative_data=data, input_type=v.input_type,
+                  metadata=_metadata(v), num_calibration_samples=v.num_calibration_samples)
+    if task == "detector":
+        export_detector(model, v.output, max_detections=v.max_detections, score_threshold=v.score_threshold, **common)
+        outputs = "boxes, classes, scores, count (TFLite_Detection_PostProcess)"
+    else:
+        export_segmenter(model, v.output, output=v.segmenter_output, **common)
+        outputs = "per-pixel scores" if v.segmenter_output == "logits" else "class mask (int32)"
+    with open(v.output, "rb") as file:
+        summary = analyze(file.read())
+    fields = {"task": task, "output": v.output, "quantization": quantization or "float32",
+              "input_dtype": summary.input_dtype, "outputs": outputs, "bytes": os.path.getsize(v.output),
+              "op_counts": dict(summary.op_counts), "float_ops": list(summary.float_ops)}
+    text = (f"{task} {v.output}: {quantization or 'float32'}, {summary.input_dtype} input, outputs {outputs}, "
+            f"{fields['bytes'] / 1024:.0f} KiB, ops in float: {', '.join(summary.float_ops) or 'none'}")
+    _print(v, json_flag, text, fields)
+    return fields
 
 
 def _quantization(name):
@@ -76,8 +127,13 @@ def _model(v):
             raise ValueError(f"Cannot load {v.keras_file!r} as a Keras model: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
     from keras_lightnets.registry import create_model
 
+    from keras_lightnets.registry import model_info
+
     shape = None if v.input_size is None else (v.input_size, v.input_size, 3)
-    return create_model(v.model, input_shape=shape, classes=v.classes, weights=v.weights)
+    # A detection or segmentation model keeps its own class count (its weight set's) unless told.
+    head = model_info(v.model).family in ("detection", "segmentation")
+    classes = {"classes": v.classes} if v["classes"].present or not head else {}
+    return create_model(v.model, input_shape=shape, weights=v.weights, **classes)
 
 
 def _spatial_size(model, input_size):
@@ -94,6 +150,8 @@ def _representative_data(spec, size, channels):
         return None
     if spec == "digits":
         return _digits(size, channels)
+    if spec == "scenes":
+        return _scenes(size, channels)
     if spec.endswith(".npy"):
         if not os.path.isfile(spec):
             raise ValueError(f"--representative_data file {spec!r} does not exist.")
@@ -108,6 +166,16 @@ def _digits(size, channels):
         raise ValueError(f"The bundled digits are square; the model takes {size[0]}x{size[1]}: give --representative_data.")
     (images, _), _ = load_digits(image_size=size[0])
     return images[..., :channels].astype("float32")
+
+
+def _scenes(size, channels, count=64):
+    from keras_lightnets.data.detection import detection_scenes
+
+    if size[0] != size[1] or channels != 3:
+        raise ValueError(f"The bundled scenes are square RGB photos; the model takes {size[0]}x{size[1]}x{channels}: "
+                         "give --representative_data.")
+    images, _, _ = detection_scenes(count, image_size=size[0], seed=0)
+    return images.astype("float32")
 
 
 def _metadata(v):
