@@ -9,9 +9,10 @@ import nbformat
 import pytest
 
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
-NAMES = ["01_quick_start", "02_quantization", "03_model_zoo", "04_android_deployment", "05_fine_tune"]
+NAMES = ["01_quick_start", "02_quantization", "03_model_zoo", "04_android_deployment", "05_fine_tune",
+         "06_detection_segmentation"]
 # 03 converts models only when the committed zoo benchmark results are missing.
-WRITE_FILES = {"01_quick_start", "02_quantization", "04_android_deployment", "05_fine_tune"}
+WRITE_FILES = {"01_quick_start", "02_quantization", "04_android_deployment", "05_fine_tune", "06_detection_segmentation"}
 
 
 def test_every_notebook_is_tested_and_has_a_parameters_cell():
