@@ -170,7 +170,7 @@ def _resize(image, height, width):
 
     if image.shape[:2] == (height, width):
         return image.astype("float32")
-    channels = [Image.fromarray(np.ascontiguousarray(image[..., c], "float32"), mode="F").resize(
+    channels = [Image.fromarray(np.ascontiguousarray(image[..., c], "float32")).resize(
         (width, height), Image.BILINEAR) for c in range(image.shape[-1])]
     return np.stack([np.asarray(c) for c in channels], -1)
 
@@ -186,7 +186,8 @@ class SSDAugment:
     distortion (`photometric`, the "ssd" preset; off in "ssdlite"), the IoU-constrained
     crop (`crop`) resized back to the input's size, and a horizontal flip with
     probability `flip`. Call with (image, boxes, labels, numpy Generator); returns
-    (float32 image of the input's shape, boxes, labels)."""
+    (float32 image of the input's shape, boxes, labels). The "ssd" preset's zoom-out
+    (RandomZoomOut, the paper's "expansion" for small objects) is not among them."""
 
     photometric: bool = False
     crop: bool = True
