@@ -12,77 +12,37 @@ the objects filled squares, disks and triangles (labels 1, 2, 3; 0 is the backgr
 of random colour and size, their boxes x1 y1 x2 y2 in pixels (torchvision's convention).
 """
 
-import numbers
-
 import numpy as np
-from PIL import Image
 from PIL import ImageDraw
 
+from keras_lightnets.data.scenes import SHAPES
+from keras_lightnets.data.scenes import background
+from keras_lightnets.data.scenes import check_scene_arguments
+from keras_lightnets.data.scenes import draw_shape
+from keras_lightnets.data.scenes import photos
+from keras_lightnets.data.scenes import place_box
+
 __all__ = ["SHAPES", "detection_scenes", "detection_dataset", "encode_detection_data"]
-
-SHAPES = ("square", "disk", "triangle")  # labels 1, 2, 3
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "camera",
-          "coins", "moon", "page")
-
-
-def _photos():
-    try:
-        import skimage.data
-    except ImportError:
-        raise ImportError("detection_scenes takes its backgrounds from scikit-image's bundled photos: "
-                          "pip install scikit-image") from None
-    out = []
-    for name in PHOTOS:
-        image = np.asarray(getattr(skimage.data, name)())
-        if image.ndim == 2:
-            image = np.repeat(image[..., None], 3, -1)
-        out.append(image[..., :3].astype("uint8"))
-    return out
-
-
-def _draw(draw, shape, box, colour):
-    x1, y1, x2, y2 = box
-    if shape == "square":
-        draw.rectangle([x1, y1, x2 - 1, y2 - 1], fill=colour)
-    elif shape == "disk":
-        draw.ellipse([x1, y1, x2 - 1, y2 - 1], fill=colour)
-    else:
-        draw.polygon([((x1 + x2 - 1) / 2, y1), (x1, y2 - 1), (x2 - 1, y2 - 1)], fill=colour)
-
 
 def detection_scenes(count, image_size=128, seed=0, max_objects=3, min_size=0.2, max_size=0.5):
     """`count` scenes: (images uint8 (count, size, size, 3), boxes [(k, 4) float32
     x1 y1 x2 y2 pixels], labels [(k,) int32 in 1..len(SHAPES)]): 1..max_objects shapes
     per scene, sides min_size..max_size of the image, overlapping each other by IoU
     under 0.3, on a random crop of a photo."""
-    if not isinstance(count, numbers.Integral) or count < 1:
-        raise ValueError(f"`count` must be a positive int; received {count!r}.")
-    if not isinstance(image_size, numbers.Integral) or image_size < 16:
-        raise ValueError(f"`image_size` must be an int of at least 16; received {image_size!r}.")
-    if not 0 < min_size <= max_size <= 1:
-        raise ValueError(f"Need 0 < min_size <= max_size <= 1; received {min_size}, {max_size}.")
+    check_scene_arguments(count, image_size, min_size, max_size)
     rng = np.random.default_rng(seed)
-    photos = _photos()
+    photo_list = photos()
     images, all_boxes, all_labels = [], [], []
     for _ in range(count):
-        photo = photos[rng.integers(len(photos))]
-        side = int(rng.integers(min(photo.shape[:2]) // 2, min(photo.shape[:2]) + 1))
-        top, left = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
-        canvas = Image.fromarray(photo[top:top + side, left:left + side]).resize((image_size, image_size),
-                                                                                  Image.BILINEAR)
+        canvas = background(photo_list, rng, image_size)
         draw = ImageDraw.Draw(canvas)
         boxes, labels = [], []
         for _ in range(int(rng.integers(1, max_objects + 1))):
-            for _attempt in range(20):
-                size = int(round(rng.uniform(min_size, max_size) * image_size))
-                x1, y1 = (int(v) for v in rng.integers(0, image_size - size + 1, 2))
-                box = np.array([x1, y1, x1 + size, y1 + size], "float32")
-                if not boxes or _iou(box, np.array(boxes)).max() < 0.3:
-                    break
-            else:
+            box = place_box(rng, boxes, image_size, min_size, max_size)
+            if box is None:
                 continue
             label = int(rng.integers(len(SHAPES)))
-            _draw(draw, SHAPES[label], box.tolist(), tuple(int(c) for c in rng.integers(0, 256, 3)))
+            draw_shape(draw, SHAPES[label], box.tolist(), tuple(int(c) for c in rng.integers(0, 256, 3)))
             boxes.append(box)
             labels.append(label + 1)
         images.append(np.asarray(canvas))
@@ -90,11 +50,6 @@ def detection_scenes(count, image_size=128, seed=0, max_objects=3, min_size=0.2,
         all_labels.append(np.array(labels, "int32"))
     return np.stack(images), all_boxes, all_labels
 
-
-def _iou(box, boxes):
-    from keras_lightnets.training.detection import box_iou
-
-    return box_iou(box[None], boxes)[0]
 
 
 def detection_dataset(images, boxes, labels, default_boxes, classes, batch_size=8, shuffle=False, seed=0,

@@ -28,10 +28,12 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
-from keras_lightnets.data.detection import SHAPES
-from keras_lightnets.data.detection import _draw
-from keras_lightnets.data.detection import _iou
-from keras_lightnets.data.detection import _photos
+from keras_lightnets.data.scenes import SHAPES
+from keras_lightnets.data.scenes import background
+from keras_lightnets.data.scenes import check_scene_arguments
+from keras_lightnets.data.scenes import draw_shape
+from keras_lightnets.data.scenes import photos
+from keras_lightnets.data.scenes import place_box
 
 __all__ = ["segmentation_scenes", "segmentation_dataset", "segmentation_pipeline", "SCENE_CLASSES",
            "CITYSCAPES_TRAIN_IDS", "CITYSCAPES_CLASSES", "VOC_CLASSES", "VOC_URL", "VOC_MD5", "SEGMENTATION_SETS",
@@ -60,7 +62,7 @@ def _digit_stencil(scan, size):
 def _shape_stencil(shape, box, image_size):
     """The pixels kl.data.detection_scenes paints for `shape` in `box`."""
     stencil = Image.new("L", (image_size, image_size), 0)
-    _draw(ImageDraw.Draw(stencil), shape, box, 1)
+    draw_shape(ImageDraw.Draw(stencil), shape, box, 1)
     return np.asarray(stencil) > 0
 
 
@@ -79,38 +81,25 @@ def segmentation_scenes(count, image_size=64, seed=0, objects="shapes", max_obje
     (a later object covers an earlier one). `objects`: "shapes" (labels 1..3,
     SCENE_CLASSES["shapes"]) or "digits" (labels 1..10). `border`: pixels within this
     many of a label change become 255 (VOC's unlabelled outlines); 0 leaves none."""
-    if not isinstance(count, numbers.Integral) or count < 1:
-        raise ValueError(f"`count` must be a positive int; received {count!r}.")
-    if not isinstance(image_size, numbers.Integral) or image_size < 16:
-        raise ValueError(f"`image_size` must be an int of at least 16; received {image_size!r}.")
+    check_scene_arguments(count, image_size, min_size, max_size)
     if objects not in SCENE_CLASSES:
         raise ValueError(f"`objects` must be one of {sorted(SCENE_CLASSES)}; received {objects!r}.")
-    if not 0 < min_size <= max_size <= 1:
-        raise ValueError(f"Need 0 < min_size <= max_size <= 1; received {min_size}, {max_size}.")
     if not isinstance(border, numbers.Integral) or border < 0:
         raise ValueError(f"`border` must be an int >= 0 (a width in pixels); received {border!r}.")
     rng = np.random.default_rng(seed)
-    photos = _photos()
+    photo_list = photos()
     scans, digits = _digit_scans() if objects == "digits" else (None, None)
     images, masks = [], []
     for _ in range(count):
-        photo = photos[rng.integers(len(photos))]
-        side = int(rng.integers(min(photo.shape[:2]) // 2, min(photo.shape[:2]) + 1))
-        top, left = rng.integers(photo.shape[0] - side + 1), rng.integers(photo.shape[1] - side + 1)
-        canvas = Image.fromarray(photo[top:top + side, left:left + side]).resize((image_size, image_size),
-                                                                                  Image.BILINEAR)
-        pixels, labels = np.array(canvas), np.zeros((image_size, image_size), "uint8")
+        pixels = np.array(background(photo_list, rng, image_size))
+        labels = np.zeros((image_size, image_size), "uint8")
         boxes = []
         for _ in range(int(rng.integers(1, max_objects + 1))):
-            for _attempt in range(20):
-                size = int(round(rng.uniform(min_size, max_size) * image_size))
-                x1, y1 = (int(v) for v in rng.integers(0, image_size - size + 1, 2))
-                box = np.array([x1, y1, x1 + size, y1 + size], "float32")
-                if not boxes or _iou(box, np.array(boxes)).max() < 0.3:
-                    break
-            else:
+            box = place_box(rng, boxes, image_size, min_size, max_size)
+            if box is None:
                 continue
             boxes.append(box)
+            x1, y1, size = int(box[0]), int(box[1]), int(box[2] - box[0])
             colour = tuple(int(c) for c in rng.integers(0, 256, 3))
             if objects == "shapes":
                 label = int(rng.integers(len(SHAPES)))
@@ -255,18 +244,13 @@ def from_tfds_segmentation(name, split, image_size, batch_size=8, training=None,
 
     from keras_lightnets.data.segmentation_augment import SegmentationAugment
     from keras_lightnets.data.tfds_source import _builder
+    from keras_lightnets.data.tfds_source import prepared_split
 
     _, _, _, class_names = _set(name)
     if training is None:
         training = str(split).startswith("train")
     builder = _builder(tfds, name, data_dir)
-    if download:
-        builder.download_and_prepare()
-    try:
-        dataset = builder.as_dataset(split=split, shuffle_files=training)
-    except AssertionError as error:  # tfds' way of saying "not prepared"
-        raise ValueError(f"tensorflow-datasets {name!r} is not prepared in {builder.data_dir!r}: pass download=True "
-                         f"(or run `tfds build {name}`); {error}") from None
+    dataset = prepared_split(builder, name, split, training, download)
     if training:
         dataset = dataset.shuffle(256, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(lambda example: tfds_segmentation_example(example, name))

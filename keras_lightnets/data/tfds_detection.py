@@ -80,18 +80,13 @@ def from_tfds_detection(name, split, default_boxes, image_size=320, batch_size=8
     import tensorflow_datasets as tfds  # deferred: heavy import
 
     from keras_lightnets.data.tfds_source import _builder
+    from keras_lightnets.data.tfds_source import prepared_split
 
     _family(name)
     if training is None:
         training = str(split).startswith("train")
     builder = _builder(tfds, name, data_dir)
-    if download:
-        builder.download_and_prepare()
-    try:
-        dataset = builder.as_dataset(split=split, shuffle_files=training)
-    except AssertionError as error:  # tfds' way of saying "not prepared"
-        raise ValueError(f"tensorflow-datasets {name!r} is not prepared in {builder.data_dir!r}: pass download=True "
-                         f"(or run `tfds build {name}`); {error}") from None
+    dataset = prepared_split(builder, name, split, training, download)
     if training:
         dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(lambda example: tfds_detection_example(example, image_size, name, keep_difficult,

@@ -32,17 +32,7 @@ def from_tfds(name, split="train", image_size=224, batch_size=32, training=None,
     builder = _builder(tfds, name, data_dir)
     image_key, label_key = _supervised_keys(builder, name)
     label = builder.info.features[label_key]
-    if download:
-        builder.download_and_prepare()
-    try:
-        dataset = builder.as_dataset(split=split, shuffle_files=training)
-    except AssertionError as error:  # tfds' way of saying "not prepared"
-        raise ValueError(
-            f"tensorflow-datasets {name!r} is not prepared in {builder.data_dir!r}: pass download=True "
-            f"(or run `tfds build {name}`); {error}"
-        ) from None
-    except ValueError as error:  # bad split names
-        raise ValueError(f"tensorflow-datasets {name!r}: {error}") from None
+    dataset = prepared_split(builder, name, split, training, download)
     dataset = dataset.map(lambda example: (example[image_key], example[label_key]))
     return build_pipeline(
         dataset,
@@ -54,6 +44,23 @@ def from_tfds(name, split="train", image_size=224, batch_size=32, training=None,
         num_classes=getattr(label, "num_classes", None),
         **options,
     )
+
+
+def prepared_split(builder, name, split, training, download):
+    """`split` of a tfds builder as a tf.data.Dataset of examples (its files shuffled
+    when training), prepared first when `download`; a clear error when the data is not
+    prepared or the split does not exist."""
+    if download:
+        builder.download_and_prepare()
+    try:
+        return builder.as_dataset(split=split, shuffle_files=training)
+    except AssertionError as error:  # tfds' way of saying "not prepared"
+        raise ValueError(
+            f"tensorflow-datasets {name!r} is not prepared in {builder.data_dir!r}: pass download=True "
+            f"(or run `tfds build {name}`); {error}"
+        ) from None
+    except ValueError as error:  # bad split names
+        raise ValueError(f"tensorflow-datasets {name!r}: {error}") from None
 
 
 def _builder(tfds, name, data_dir):
