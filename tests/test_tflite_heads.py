@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pytest
 from eager import infer
+from metadata_cases import case_fields  # tests/metadata_cases.py
 
 import keras_lightnets as kl
 from keras_lightnets import bench
@@ -41,17 +42,6 @@ MODES = [None, "float16", "dynamic", "int8", "int16x8"]
 DETECTOR_OUTPUTS = ["location", "category", "score", "number of detections"]
 
 
-def case_fields(case):
-    fields = dict(case["general"])
-    if "mean" in case:
-        fields.update(mean=case["mean"], std=case["std"])
-    if "labels" in case:
-        fields["labels"] = case["labels"]
-    elif "labels_file" in case:
-        fields["labels"] = str(HEADS / "inputs" / case["labels_file"])
-    return fields
-
-
 def case_labels(case):
     if "labels" in case:
         return case["labels"]
@@ -74,10 +64,10 @@ def writer(case):
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 def test_whole_file_is_byte_identical_to_tflite_supports_writer(case, tmp_path):
     content = (HEADS / "inputs" / case["input"]).read_bytes()
-    assert writer(case)(content, **case_fields(case)) == golden(case).read_bytes()
+    assert writer(case)(content, **case_fields(case, HEADS / "inputs")) == golden(case).read_bytes()
     path = tmp_path / "m.tflite"  # and through write_metadata, in place
     path.write_bytes(content)
-    md.write_metadata(path, case["task"], **case_fields(case))
+    md.write_metadata(path, case["task"], **case_fields(case, HEADS / "inputs"))
     assert path.read_bytes() == golden(case).read_bytes()
 
 

@@ -13,6 +13,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from metadata_cases import case_fields  # tests/metadata_cases.py
 
 from keras_lightnets import tflite as kt
 from keras_lightnets.tflite import metadata as md
@@ -52,18 +53,6 @@ def plain_file():
     return INPUTS / "float32.tflite"
 
 
-def case_fields(case):
-    """The case's fields as keras_lightnets takes them."""
-    fields = dict(case["general"])
-    if "mean" in case:
-        fields.update(mean=case["mean"], std=case["std"])
-    if "labels" in case:
-        fields["labels"] = case["labels"]
-    elif "labels_file" in case:
-        fields["labels"] = str(INPUTS / case["labels_file"])
-    return fields
-
-
 def metadata_of(content):
     from ai_edge_litert import schema_py_generated as schema
 
@@ -77,7 +66,7 @@ def metadata_of(content):
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
 def test_whole_file_is_byte_identical_to_tflite_supports_writer(case, tmp_path):
     expected = (EXPECTED / f"{case['id']}.tflite").read_bytes()
-    actual = kt.add_metadata((INPUTS / case["input"]).read_bytes(), **case_fields(case))
+    actual = kt.add_metadata((INPUTS / case["input"]).read_bytes(), **case_fields(case, INPUTS))
     # part by part first, so that a failure says which part differs
     assert metadata_of(actual) == metadata_of(expected)
     flatbuffer = md._flatbuffer_part(expected)
@@ -87,9 +76,9 @@ def test_whole_file_is_byte_identical_to_tflite_supports_writer(case, tmp_path):
     # the same through the file API, and again on its own output: the metadata and the archive replaced, not added
     path = tmp_path / "model.tflite"
     shutil.copy(INPUTS / case["input"], path)
-    kt.write_metadata(path, **case_fields(case))
+    kt.write_metadata(path, **case_fields(case, INPUTS))
     assert path.read_bytes() == expected
-    assert kt.add_metadata(expected, **case_fields(case)) == expected
+    assert kt.add_metadata(expected, **case_fields(case, INPUTS)) == expected
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
