@@ -242,7 +242,6 @@ def from_tfds_segmentation(name, split, image_size, batch_size=8, training=None,
     as tfds documents. Sets `class_names` and `num_classes` on the dataset."""
     import tensorflow_datasets as tfds  # deferred: heavy import
 
-    from keras_lightnets.data.segmentation_augment import SegmentationAugment
     from keras_lightnets.data.tfds_source import _builder
     from keras_lightnets.data.tfds_source import prepared_split
 
@@ -254,12 +253,7 @@ def from_tfds_segmentation(name, split, image_size, batch_size=8, training=None,
     if training:
         dataset = dataset.shuffle(256, seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(lambda example: tfds_segmentation_example(example, name))
-    if training and augment is None:
-        augment = SegmentationAugment(crop_size=image_size)
-    data = segmentation_pipeline(dataset, batch_size=batch_size, seed=seed, augment=augment if training else None,
-                                 image_size=image_size)
-    data.class_names, data.num_classes = class_names, len(class_names)
-    return data
+    return _loader_pipeline(dataset, class_names, training, augment, image_size, batch_size, seed)
 
 
 def _voc_root(root):
@@ -281,8 +275,6 @@ def from_voc_segmentation(root=None, split="train", image_size=512, batch_size=8
     `download=True` (and no `root`): VOC_URL fetched, checked against VOC_MD5 and
     unpacked by keras.utils.get_file into the Keras cache, once."""
     import tensorflow as tf
-
-    from keras_lightnets.data.segmentation_augment import SegmentationAugment
 
     if download and root is None:
         import keras
@@ -320,9 +312,18 @@ def from_voc_segmentation(root=None, split="train", image_size=512, batch_size=8
     if training:
         data = data.shuffle(len(ids), seed=seed, reshuffle_each_iteration=True)
     data = data.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return _loader_pipeline(data, VOC_CLASSES, training, augment, image_size, batch_size, seed)
+
+
+def _loader_pipeline(examples, class_names, training, augment, image_size, batch_size, seed):
+    """A real dataset's (image, mask) examples as batches: augmented in training (by
+    default DeepLab's scale, crop and flip at `image_size`), resized otherwise; with
+    `class_names` and `num_classes` set."""
+    from keras_lightnets.data.segmentation_augment import SegmentationAugment
+
     if training and augment is None:
         augment = SegmentationAugment(crop_size=image_size)
-    data = segmentation_pipeline(data, batch_size=batch_size, seed=seed, augment=augment if training else None,
+    data = segmentation_pipeline(examples, batch_size=batch_size, seed=seed, augment=augment if training else None,
                                  image_size=image_size)
-    data.class_names, data.num_classes = VOC_CLASSES, len(VOC_CLASSES)
+    data.class_names, data.num_classes = class_names, len(class_names)
     return data
