@@ -203,6 +203,34 @@ def _load_model(model):
     raise ValueError(f"`model` must be a keras.Model or the path of a .keras file; received {type(model).__name__}.")
 
 
+def configure_converter(converter, quantization, calibration, quantize_aware, input_type, output_type):
+    """A TFLiteConverter's settings for `quantization`'s mode (None: float32), shared by
+    `convert` and the detectors' export (whose post-process op gives float32 outputs)."""
+    import tensorflow as tf
+
+    if quantization is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize_aware:
+        # Fake-quant ops carry every range: no calibration, and TFLite's default op set
+        # (an INT8-only set demands a representative dataset); `convert` checks the result.
+        converter.inference_input_type = tf.as_dtype(input_type)
+        converter.inference_output_type = tf.as_dtype(output_type)
+    elif calibration is not None:
+        converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+        # Float builtins allowed here whatever allow_float_fallback says: the converter
+        # leaves an op it cannot quantize in float (int16x8 would refuse LayerNorm's
+        # NEG outright), the rewrites make some of them integer, and `convert`'s
+        # strict check then names the ones left. int8 files come out byte-identical.
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8"
+            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.inference_input_type = tf.as_dtype(input_type)
+        converter.inference_output_type = tf.as_dtype(output_type)
+
+
 def _export(model, shape, quantization, calibration, input_type, output_type):
     """The converter's .tflite bytes: the model exported as a batch-1 SavedModel in a
     temporary directory, converted in `quantization`'s mode."""
@@ -220,27 +248,7 @@ def _export(model, shape, quantization, calibration, input_type, output_type):
             )
             archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        if quantization is not None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        if is_quantize_aware(model):
-            # Fake-quant ops carry every range: no calibration, and TFLite's default op set
-            # (an INT8-only set demands a representative dataset); `convert` checks the result.
-            converter.inference_input_type = tf.as_dtype(input_type)
-            converter.inference_output_type = tf.as_dtype(output_type)
-        elif calibration is not None:
-            converter.representative_dataset = lambda: ([image[None]] for image in calibration)
-            # Float builtins allowed here whatever allow_float_fallback says: the converter
-            # leaves an op it cannot quantize in float (int16x8 would refuse LayerNorm's
-            # NEG outright), the rewrites make some of them integer, and `convert`'s
-            # strict check then names the ones left. int8 files come out byte-identical.
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8"
-                else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-                tf.lite.OpsSet.TFLITE_BUILTINS]
-            converter.inference_input_type = tf.as_dtype(input_type)
-            converter.inference_output_type = tf.as_dtype(output_type)
+        configure_converter(converter, quantization, calibration, is_quantize_aware(model), input_type, output_type)
         try:
             return converter.convert()
         except Exception as error:  # ConverterError and friends: say which mode failed

@@ -180,6 +180,8 @@ def _convert(model, qat, signature, centres, max_detections, score_activation, s
              input_type):
     import tensorflow as tf
 
+    from keras_lightnets.tflite.convert import configure_converter
+
     @tf.function(experimental_implements=signature)
     def postprocess(box_encodings, class_predictions, anchors):  # the converter puts the op in its place
         boxes = tf.constant(0.0, tf.float32, shape=[1, max_detections, 4], name="boxes")
@@ -209,32 +211,13 @@ def _convert(model, qat, signature, centres, max_detections, score_activation, s
             archive.write_out(saved_model_dir, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         converter.allow_custom_ops = True
-        _configure(converter, quantization, calibration, input_type, qat)
+        configure_converter(converter, quantization, calibration, qat, input_type, output_type="float32")
         try:
             return converter.convert()
         except Exception as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ValueError(f"TFLite could not convert {model.name!r} with {POSTPROCESS_OP} in "
                              f"quantization={quantization!r}: {first}") from None
-
-
-def _configure(converter, quantization, calibration, input_type, qat):
-    """The converter's settings for a mode, as kl.tflite.convert sets them; the outputs
-    stay the op's float32."""
-    import tensorflow as tf
-
-    if quantization is not None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantization == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    if calibration is not None:
-        converter.representative_dataset = lambda: ([image[None]] for image in calibration)
-        converter.target_spec.supported_ops = [
-            tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantization == "int8"
-            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-            tf.lite.OpsSet.TFLITE_BUILTINS]
-    if calibration is not None or qat:
-        converter.inference_input_type = tf.as_dtype(input_type)
 
 
 def postprocess_outputs(content):
