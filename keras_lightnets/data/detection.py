@@ -82,6 +82,9 @@ def detection_dataset(images, boxes, labels, default_boxes, classes, batch_size=
                                  iou_threshold=iou_threshold, augment=augment)
 
 
+FLIP_SALT = 0x5F11  # the second word of the flip's stateless seed, the first the sample's draw
+
+
 def encode_detection_data(data, image_shape, default_boxes, batch_size=8, seed=0, flip=False, iou_threshold=0.5,
                           augment=None):
     """The map and batching of `detection_dataset` on a tf.data of (image (H, W, C),
@@ -111,14 +114,14 @@ def encode_detection_data(data, image_shape, default_boxes, batch_size=8, seed=0
             image.set_shape(tuple(image_shape))
             box.set_shape([None, 4])
             label.set_shape([None])
-        if flip:
-            flipped = tf.random.uniform([], seed=None) < 0.5
+        if flip:  # from the sample's draw (salted apart from `augment`'s): seeded as the rest
+            flipped = tf.random.stateless_uniform([], tf.stack([draw, tf.constant(FLIP_SALT, tf.int64)])) < 0.5
             image = tf.cond(flipped, lambda: image[:, ::-1], lambda: image)
             box = tf.cond(flipped, lambda: tf.stack([width - box[:, 2], box[:, 1], width - box[:, 0], box[:, 3]], -1),
                           lambda: box)
         return image, encode_targets(box, label, default_boxes, iou_threshold)
 
-    if augment is not None:  # a draw per sample and epoch, from `seed`: the same run twice gives the same samples
+    if augment is not None or flip:  # a draw per sample and epoch, from `seed`: the same run twice gives the same samples
         draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         data = tf.data.Dataset.zip(data, draws).map(lambda sample, draw: (*sample, draw))
     return data.map(encode, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).prefetch(tf.data.AUTOTUNE)
